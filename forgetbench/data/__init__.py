@@ -1,0 +1,1 @@
+"""Benchmark data read from installed PyPI packages (no hub access needed)."""
