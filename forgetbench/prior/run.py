@@ -1,0 +1,174 @@
+"""Run a suite on one model through lm-eval and keep per-task scores and per-item outcomes.
+
+Each leaf task is one store entry keyed by (model fingerprint, task hash, lm-eval version,
+backend, dtype, limit, few-shot, chat-template flag, seeds): scoring many checkpoints against one
+base evaluates the base once, and an interrupted run keeps the tasks it finished. lm-eval's own
+request cache is never used (it is not keyed by model).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from forgetbench import __version__
+from forgetbench.errors import SuiteError, UserInputError
+from forgetbench.models import ResolvedModel, resolve
+from forgetbench.prior.hashing import task_hash
+from forgetbench.prior.suites import SuiteTask, resolve_suite
+from forgetbench.schema import SCHEMA_VERSION, EvalResult, EvalSettings, ItemOutcome, ModelInfo, TaskResult
+from forgetbench.store import Store, digest
+
+NAMESPACE = "prior-v1"
+SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234, "fewshot_random_seed": 1234}
+BACKENDS = ("hf",)
+
+Progress = Callable[[str], None]
+
+
+def _model_info(model: ResolvedModel) -> ModelInfo:
+    fp = model.fingerprint
+    return ModelInfo(model.spec.raw, model.spec.kind, str(model.path), fp.digest, fp.tokenizer)
+
+
+def _cache_key(model: ResolvedModel, st: SuiteTask, thash: str, settings: EvalSettings) -> str:
+    return digest(
+        {
+            "model": model.fingerprint.digest,
+            "task": st.name,
+            "task_hash": thash,
+            "metric": st.metric,
+            "lm_eval": settings.lm_eval_version,
+            "backend": settings.backend,
+            "dtype": settings.dtype,
+            "limit": settings.limit,
+            "num_fewshot": settings.num_fewshot,
+            "chat_template": settings.chat_template,
+            "seeds": settings.seeds,
+        }
+    )
+
+
+def _metric_key(results: dict, metric: str, task: str) -> str:
+    keys = [k for k in results if k.split(",")[0] == metric]
+    if not keys:
+        raise SuiteError(f"task {task!r} reported no metric {metric!r} (it reported: {', '.join(results)})")
+    return sorted(keys, key=lambda k: k != f"{metric},none")[0]
+
+
+def _extract(out: dict, st: SuiteTask) -> tuple[float, list[ItemOutcome]]:
+    results = out["results"][st.name]
+    key = _metric_key(results, st.metric, st.name)
+    filt = key.split(",", 1)[1] if "," in key else "none"
+    items = [
+        ItemOutcome(st.name, int(s["doc_id"]), s["doc_hash"], float(s[st.metric]))
+        for s in out["samples"][st.name]
+        if s.get("filter", "none") == filt
+    ]
+    items.sort(key=lambda i: i.doc_id)
+    return float(results[key]), items
+
+
+def _write_entry(folder: Path, result: TaskResult) -> None:
+    import pandas as pd
+
+    meta = {k: v for k, v in result.__dict__.items() if k not in ("items", "cached")}
+    (folder / "result.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    frame = pd.DataFrame([i.__dict__ for i in result.items], columns=["task", "doc_id", "doc_hash", "score"])
+    frame.to_parquet(folder / "items.parquet", index=False)
+
+
+def _read_entry(folder: Path) -> TaskResult:
+    import pandas as pd
+
+    meta = json.loads((folder / "result.json").read_text())
+    frame = pd.read_parquet(folder / "items.parquet")
+    items = tuple(
+        ItemOutcome(str(r.task), int(r.doc_id), str(r.doc_hash), float(r.score)) for r in frame.itertuples(index=False)
+    )
+    return TaskResult(**meta, cached=True, items=items)
+
+
+def evaluate(
+    model_spec: str,
+    suite_name: str,
+    store: Store,
+    *,
+    limit: int | None = None,
+    backend: str = "hf",
+    device: str = "auto",
+    dtype: str = "auto",
+    batch_size: int = 16,
+    num_fewshot: int | None = None,
+    chat_template: bool = False,
+    allow_code_execution: bool = False,
+    trust_remote_code: bool = False,
+    progress: Progress = lambda msg: None,
+) -> EvalResult:
+    """Evaluate `model_spec` on suite `suite_name`, serving tasks from `store` when present."""
+    import lm_eval
+
+    from forgetbench.backends import hf
+
+    started = time.perf_counter()
+    if backend not in BACKENDS:
+        raise UserInputError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+    if limit is not None and limit < 1:
+        raise UserInputError(f"--limit must be a positive number of items, not {limit}")
+    store.check_writable()
+    suite, tm = resolve_suite(suite_name)
+    progress(f"resolving model {model_spec}")
+    model = resolve(model_spec, trust_remote_code=trust_remote_code)
+    device = hf.default_device() if device == "auto" else device
+    settings = EvalSettings(
+        backend=backend,
+        dtype=hf.resolve_dtype(dtype, device),
+        device=device,
+        limit=limit,
+        num_fewshot=num_fewshot,
+        chat_template=chat_template,
+        batch_size=batch_size,
+        seeds=SEEDS,
+        lm_eval_version=lm_eval.__version__,
+    )
+    progress(f"building {len(suite.tasks)} tasks of suite {suite.name}")
+    built = tm.load([st.name for st in suite.tasks])["tasks"]
+    unsafe = [st.name for st in suite.tasks if built[st.name].config.unsafe_code]
+    if unsafe and not allow_code_execution:
+        raise SuiteError(
+            f"suite {suite.name!r} runs model-generated code ({', '.join(unsafe)}); "
+            "pass --allow-code-execution to run it in a limited subprocess"
+        )
+    thashes = {st.name: task_hash(built[st.name], limit) for st in suite.tasks}
+    keys = {st.name: _cache_key(model, st, thashes[st.name], settings) for st in suite.tasks}
+    missing = [st for st in suite.tasks if store.get(NAMESPACE, keys[st.name]) is None]
+    if missing:
+        progress(f"loading {model.name} ({settings.dtype}, {device}); {len(missing)} of {len(suite.tasks)} tasks to run")
+        lm = hf.lm_eval_model(model, device, settings.dtype, batch_size)
+        for i, st in enumerate(missing, 1):
+            progress(f"[{i}/{len(missing)}] {st.name}")
+            out = lm_eval.simple_evaluate(
+                model=lm,
+                tasks=[built[st.name]],
+                limit=limit,
+                num_fewshot=num_fewshot,
+                log_samples=True,
+                bootstrap_iters=0,
+                apply_chat_template=chat_template,
+                confirm_run_unsafe_code=allow_code_execution,
+                task_manager=tm,
+                **SEEDS,
+            )
+            score, items = _extract(out, st)
+            result = TaskResult(st.name, st.member, st.metric, score, len(items), thashes[st.name], keys[st.name], False, tuple(items))
+            store.put(NAMESPACE, keys[st.name], lambda folder, r=result: _write_entry(folder, r))
+    tasks = []
+    fresh = {st.name for st in missing}
+    for st in suite.tasks:
+        entry = _read_entry(store.get(NAMESPACE, keys[st.name]))
+        tasks.append(entry if st.name not in fresh else TaskResult(**{**entry.__dict__, "cached": False}))
+    return EvalResult(
+        SCHEMA_VERSION, __version__, _model_info(model), suite.name, settings, tuple(tasks), time.perf_counter() - started
+    )
