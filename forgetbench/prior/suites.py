@@ -57,15 +57,19 @@ def tasks_dir() -> Path:
     return path
 
 
+def task_manager(include_defaults: bool) -> TaskManager:
+    """lm-eval TaskManager over `tasks_dir()` (and lm-eval's own tasks when `include_defaults`)."""
+    return _task_manager(include_defaults, str(tasks_dir()))
+
+
 @functools.lru_cache(maxsize=4)
-def task_manager(include_defaults: bool, root: str | None = None) -> TaskManager:
-    """lm-eval TaskManager over `tasks/` (and lm-eval's own tasks when `include_defaults`)."""
+def _task_manager(include_defaults: bool, root: str) -> TaskManager:
     import logging
 
     from lm_eval.tasks import TaskManager
 
     logging.getLogger("lm_eval").setLevel(logging.ERROR)
-    return TaskManager(include_path=root or str(tasks_dir()), include_defaults=include_defaults)
+    return TaskManager(include_path=root, include_defaults=include_defaults)
 
 
 def _suite_entries(tm: TaskManager) -> dict[str, object]:

@@ -1,0 +1,39 @@
+"""Shared fixtures. Tests never touch the network or the user's forgetbench home."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Embedded models are materialised once per test session here (or in FORGETBENCH_TEST_HOME when set,
+# so CI and developers can keep them between runs); results stores are always per-test.
+os.environ["FORGETBENCH_HOME"] = os.environ.get("FORGETBENCH_TEST_HOME") or tempfile.mkdtemp(prefix="fb-home-")
+
+from tests.tiny import make_tiny_model  # noqa: E402
+
+from forgetbench.store import Store  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny random Llama folder (read-only by convention: copy it before changing it)."""
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture
+def tiny_copy(tiny_model, tmp_path) -> Path:
+    """A private, writable copy of the tiny model."""
+    return Path(shutil.copytree(tiny_model, tmp_path / "tiny-copy"))
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    """An empty results store."""
+    return Store(tmp_path / "store")

@@ -1,0 +1,55 @@
+"""Tiny random causal LMs for fast tests: a Llama config of ~0.2M parameters and a byte-level BPE
+tokenizer trained on the fly. Built in about a second, saved as a normal HF folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Question: What is two plus two?\nAnswer: four",
+    "Seven red apples and two green apples are in the basket.",
+    "Remove soap scum from the shower with vinegar and baking soda.",
+    "A person wants to start saving money for a vacation at the end of the year.",
+    "Predators eat bunnies; fog forms around a marsh; oak roots may split a sidewalk.",
+] * 20
+
+
+def make_tiny_model(folder: Path, seed: int = 0, vocab_size: int = 384) -> Path:
+    """Write a tiny random Llama + tokenizer into `folder` and return it."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<unk>", "<s>", "</s>"]
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(
+        CORPUS,
+        trainers.BpeTrainer(
+            vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="</s>"
+    )
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tok.save_pretrained(folder)
+    return folder
