@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from forgetbench.errors import EXIT_INTERRUPTED, EXIT_USAGE, ForgetbenchError
+from forgetbench.errors import EXIT_RUNTIME, ForgetbenchError, Interrupted
 
 app = typer.Typer(
     help="What did this fine-tune cost the model? Retention on prior benchmarks vs KL on the new task.",
@@ -166,29 +166,26 @@ def models_pull(name: Annotated[str, typer.Argument(help="Embedded model short n
     _console().print(f"{name}: {path} (fingerprint {fp.short})")
 
 
+def _interrupt(signum, frame) -> None:
+    # A plain exception, not KeyboardInterrupt: the CLI framework would turn that into exit 1.
+    raise Interrupted("interrupted; finished tasks are kept in the store")
+
+
 def main() -> None:
     """Console entry point: maps errors to one line and DESIGN.md §5 exit codes."""
-    import click
+    import signal
 
+    signal.signal(signal.SIGINT, _interrupt)
     try:
-        app(standalone_mode=False)
+        app()
     except ForgetbenchError as exc:
         print(f"forgetbench: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except click.exceptions.UsageError as exc:
-        exc.show()
-        sys.exit(EXIT_USAGE)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        print("forgetbench: interrupted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except OSError as exc:
-        print(f"forgetbench: error: {exc}", file=sys.stderr)
-        sys.exit(3)
+    except Exception as exc:  # a bug or an unexpected library failure: runtime error, exit 3
+        if os.environ.get("FORGETBENCH_DEBUG"):
+            raise
+        print(f"forgetbench: error: {type(exc).__name__}: {exc} (set FORGETBENCH_DEBUG=1 for the traceback)", file=sys.stderr)
+        sys.exit(EXIT_RUNTIME)
 
 
 if __name__ == "__main__":

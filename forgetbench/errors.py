@@ -47,3 +47,9 @@ class BackendError(ForgetbenchError):
     """A model backend failed at run time (exit 3)."""
 
     exit_code = EXIT_RUNTIME
+
+
+class Interrupted(ForgetbenchError):
+    """The user interrupted the run (Ctrl-C); exit 130. Finished store entries are kept."""
+
+    exit_code = EXIT_INTERRUPTED

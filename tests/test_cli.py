@@ -1,0 +1,101 @@
+"""The command line: one clear line and DESIGN.md §5 exit codes for bad input, store left intact."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def fb(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "forgetbench.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def _assert_one_line_error(proc: subprocess.CompletedProcess, code: int, needle: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not line.startswith("forgetbench: ") or "error" in line]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("forgetbench: error:")]
+    assert len(errors) == 1, proc.stderr
+    assert needle in errors[0]
+    assert "Traceback" not in proc.stderr, lines
+
+
+def _snapshot(root) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_help_is_fast_and_lists_commands():
+    proc = fb("--help")
+    assert proc.returncode == 0 and "eval" in proc.stdout and "suites" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def filled_store(tiny_model, tmp_path_factory):
+    """A store holding one real entry, to prove bad input leaves it untouched."""
+    store = tmp_path_factory.mktemp("cli") / "store"
+    proc = fb("eval", str(tiny_model), "--suite", "offline-lite", "--limit", "2", "--batch-size", "2",
+              "--store", str(store), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["tasks"]) == 8
+    return store
+
+
+BAD = [
+    (["eval", "/no/such/folder"], 2, "no such file or directory"),
+    (["eval", "unknown-model-name"], 2, "unknown model"),
+    (["eval", "smollm2-135m", "--suite", "no-such-suite"], 2, "unknown suite"),
+    (["eval", "smollm2-135m", "--suite", "offline-code-lite"], 2, "--allow-code-execution"),
+    (["eval", "smollm2-135m", "--backend", "nope"], 2, "unknown backend"),
+    (["models", "pull", "nope"], 2, "unknown embedded model"),
+]
+
+
+@pytest.mark.parametrize("args,code,needle", BAD, ids=[" ".join(b[0][:3]) for b in BAD])
+def test_bad_input(args, code, needle, filled_store):
+    before = _snapshot(filled_store)
+    proc = fb(*args, "--store", str(filled_store)) if args[0] == "eval" else fb(*args)
+    _assert_one_line_error(proc, code, needle)
+    assert _snapshot(filled_store) == before
+
+
+def test_folder_that_is_not_a_model(tmp_path, filled_store):
+    proc = fb("eval", str(tmp_path), "--store", str(filled_store))
+    _assert_one_line_error(proc, 2, "not a model folder")
+
+
+def test_corrupt_weights(tiny_copy, filled_store):
+    before = _snapshot(filled_store)
+    w = tiny_copy / "model.safetensors"
+    w.write_bytes(w.read_bytes()[: len(w.read_bytes()) // 2])
+    proc = fb("eval", str(tiny_copy), "--store", str(filled_store))
+    _assert_one_line_error(proc, 2, "truncated")
+    assert _snapshot(filled_store) == before
+
+
+def test_unwritable_store(tiny_model, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = fb("eval", str(tiny_model), "--store", str(blocker / "store"))
+    _assert_one_line_error(proc, 2, "not writable")
+
+
+def test_usage_error_exits_2():
+    proc = fb("eval")
+    assert proc.returncode == 2
+
+
+def test_models_list_json():
+    proc = fb("models", "list", "--json")
+    assert proc.returncode == 0
+    names = [m["name"] for m in json.loads(proc.stdout)]
+    assert names == ["smollm2-135m", "gemma3-270m"]
