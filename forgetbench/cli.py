@@ -77,25 +77,17 @@ def eval_cmd(
 ) -> None:
     """Run a prior-capability suite on one model (cached in the store)."""
     _quiet_libraries()
+    from forgetbench.config import EvalConfig
     from forgetbench.prior.run import evaluate
     from forgetbench.render import eval_table
 
-    err = _console(stderr=True)
-    result = evaluate(
-        model,
-        suite,
-        _store(store),
-        limit=limit,
-        backend=backend,
-        device=device,
-        dtype=dtype,
-        batch_size=batch_size,
-        num_fewshot=num_fewshot,
-        chat_template=chat_template,
-        allow_code_execution=allow_code_execution,
+    config = EvalConfig(
+        model=model, suite=suite, limit=limit, backend=backend, device=device, dtype=dtype, batch_size=batch_size,
+        num_fewshot=num_fewshot, chat_template=chat_template, allow_code_execution=allow_code_execution,
         trust_remote_code=trust_remote_code,
-        progress=lambda msg: err.print(f"[dim]forgetbench:[/dim] {msg}"),
     )
+    err = _console(stderr=True)
+    result = evaluate(config, _store(store), progress=lambda msg: err.print(f"[dim]forgetbench:[/dim] {msg}"))
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -99,3 +99,35 @@ def test_models_list_json():
     assert proc.returncode == 0
     names = [m["name"] for m in json.loads(proc.stdout)]
     assert names == ["smollm2-135m", "gemma3-270m"]
+
+
+def test_hub_id_without_hub_access_is_a_runtime_error(tmp_path):
+    proc = fb("eval", "some-org/some-model@main", "--store", str(tmp_path / "s"), env={"HF_HUB_OFFLINE": "1"})
+    _assert_one_line_error(proc, 3, "could not fetch from the Hugging Face hub")
+
+
+def test_interrupt_exits_130_and_keeps_only_complete_entries(tiny_model, tmp_path):
+    """Ctrl-C mid-run: exit 130, no half-written entry; the rerun serves the finished tasks."""
+    import signal
+    import time
+
+    store = tmp_path / "store"
+    args = [sys.executable, "-m", "forgetbench.cli", "eval", str(tiny_model), "--suite", "offline-lite",
+            "--batch-size", "2", "--store", str(store)]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    for line in proc.stderr:  # wait until the second task is under way
+        if "[2/8]" in line:
+            break
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, rest
+    assert "interrupted" in rest and "Traceback" not in rest
+    entries = [p for p in (store / "prior-v1").glob("*/*") if p.is_dir()]
+    assert 1 <= len(entries) < 8
+    assert all({f.name for f in e.iterdir()} == {"result.json", "items.parquet"} for e in entries)
+    assert not [p for p in store.rglob("*.tmp")]
+    again = fb("eval", str(tiny_model), "--suite", "offline-lite", "--batch-size", "2", "--store", str(store), "--json")
+    assert again.returncode == 0, again.stderr
+    cached = [t["cached"] for t in json.loads(again.stdout)["tasks"]]
+    assert sum(cached) == len(entries)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from forgetbench.backends import hf
+from forgetbench.config import EvalConfig
 from forgetbench.errors import StoreError, SuiteError
 from forgetbench.prior.run import evaluate
 
@@ -28,8 +29,8 @@ def two_task_suite(tmp_path, monkeypatch):
     return "pair"
 
 
-def _run(model, suite, store, **kw):
-    return evaluate(str(model), suite, store, limit=4, batch_size=4, **kw)
+def _run(model, suite, store, limit=4):
+    return evaluate(EvalConfig(str(model), suite, limit=limit, batch_size=4), store)
 
 
 def test_eval_stores_scores_and_items(tiny_model, two_task_suite, store):
@@ -55,7 +56,7 @@ def test_settings_and_weights_are_part_of_the_key(tiny_copy, two_task_suite, sto
     from safetensors.torch import load_file, save_file
 
     base = _run(tiny_copy, two_task_suite, store)
-    other_limit = evaluate(str(tiny_copy), two_task_suite, store, limit=3, batch_size=4)
+    other_limit = _run(tiny_copy, two_task_suite, store, limit=3)
     assert not any(t.cached for t in other_limit.tasks)
     path = tiny_copy / "model.safetensors"
     tensors = load_file(path)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from forgetbench import __version__
+from forgetbench.config import EvalConfig
 from forgetbench.errors import SuiteError, UserInputError
 from forgetbench.models import ResolvedModel, resolve
 from forgetbench.prior.hashing import task_hash
@@ -91,73 +92,58 @@ def _read_entry(folder: Path) -> TaskResult:
     return TaskResult(**meta, cached=True, items=items)
 
 
-def evaluate(
-    model_spec: str,
-    suite_name: str,
-    store: Store,
-    *,
-    limit: int | None = None,
-    backend: str = "hf",
-    device: str = "auto",
-    dtype: str = "auto",
-    batch_size: int = 16,
-    num_fewshot: int | None = None,
-    chat_template: bool = False,
-    allow_code_execution: bool = False,
-    trust_remote_code: bool = False,
-    progress: Progress = lambda msg: None,
-) -> EvalResult:
-    """Evaluate `model_spec` on suite `suite_name`, serving tasks from `store` when present."""
+def evaluate(config: EvalConfig, store: Store, progress: Progress = lambda msg: None) -> EvalResult:
+    """Evaluate `config.model` on `config.suite`, serving tasks from `store` when present."""
     import lm_eval
 
     from forgetbench.backends import hf
 
     started = time.perf_counter()
-    if backend not in BACKENDS:
-        raise UserInputError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
-    if limit is not None and limit < 1:
-        raise UserInputError(f"--limit must be a positive number of items, not {limit}")
+    if config.backend not in BACKENDS:
+        raise UserInputError(f"unknown backend {config.backend!r}; available: {', '.join(BACKENDS)}")
+    if config.limit is not None and config.limit < 1:
+        raise UserInputError(f"--limit must be a positive number of items, not {config.limit}")
     store.check_writable()
-    suite, tm = resolve_suite(suite_name)
-    progress(f"resolving model {model_spec}")
-    model = resolve(model_spec, trust_remote_code=trust_remote_code)
-    device = hf.default_device() if device == "auto" else device
+    suite, tm = resolve_suite(config.suite)
+    progress(f"resolving model {config.model}")
+    model = resolve(config.model, trust_remote_code=config.trust_remote_code)
+    device = hf.default_device() if config.device == "auto" else config.device
     settings = EvalSettings(
-        backend=backend,
-        dtype=hf.resolve_dtype(dtype, device),
+        backend=config.backend,
+        dtype=hf.resolve_dtype(config.dtype, device),
         device=device,
-        limit=limit,
-        num_fewshot=num_fewshot,
-        chat_template=chat_template,
-        batch_size=batch_size,
+        limit=config.limit,
+        num_fewshot=config.num_fewshot,
+        chat_template=config.chat_template,
+        batch_size=config.batch_size,
         seeds=SEEDS,
         lm_eval_version=lm_eval.__version__,
     )
     progress(f"building {len(suite.tasks)} tasks of suite {suite.name}")
     built = tm.load([st.name for st in suite.tasks])["tasks"]
     unsafe = [st.name for st in suite.tasks if built[st.name].config.unsafe_code]
-    if unsafe and not allow_code_execution:
+    if unsafe and not config.allow_code_execution:
         raise SuiteError(
             f"suite {suite.name!r} runs model-generated code ({', '.join(unsafe)}); "
             "pass --allow-code-execution to run it in a limited subprocess"
         )
-    thashes = {st.name: task_hash(built[st.name], limit) for st in suite.tasks}
+    thashes = {st.name: task_hash(built[st.name], config.limit) for st in suite.tasks}
     keys = {st.name: _cache_key(model, st, thashes[st.name], settings) for st in suite.tasks}
     missing = [st for st in suite.tasks if store.get(NAMESPACE, keys[st.name]) is None]
     if missing:
         progress(f"loading {model.name} ({settings.dtype}, {device}); {len(missing)} of {len(suite.tasks)} tasks to run")
-        lm = hf.lm_eval_model(model, device, settings.dtype, batch_size)
+        lm = hf.lm_eval_model(model, device, settings.dtype, config.batch_size)
         for i, st in enumerate(missing, 1):
             progress(f"[{i}/{len(missing)}] {st.name}")
             out = lm_eval.simple_evaluate(
                 model=lm,
                 tasks=[built[st.name]],
-                limit=limit,
-                num_fewshot=num_fewshot,
+                limit=config.limit,
+                num_fewshot=config.num_fewshot,
                 log_samples=True,
                 bootstrap_iters=0,
-                apply_chat_template=chat_template,
-                confirm_run_unsafe_code=allow_code_execution,
+                apply_chat_template=config.chat_template,
+                confirm_run_unsafe_code=config.allow_code_execution,
                 task_manager=tm,
                 **SEEDS,
             )

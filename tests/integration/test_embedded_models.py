@@ -10,6 +10,7 @@ import json
 import pytest
 
 from forgetbench import embedded
+from forgetbench.config import EvalConfig
 from forgetbench.models import resolve
 from forgetbench.prior.run import evaluate
 from forgetbench.prior.suites import resolve_suite, tasks_dir
@@ -24,7 +25,7 @@ def test_forgetbench_scores_equal_a_direct_simple_evaluate(store):
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    ours = evaluate("smollm2-135m", "offline-lite", store, limit=LIMIT)
+    ours = evaluate(EvalConfig("smollm2-135m", "offline-lite", limit=LIMIT), store)
     suite, _ = resolve_suite("offline-lite")
     direct = lm_eval.simple_evaluate(
         model="hf",
