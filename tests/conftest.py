@@ -37,3 +37,23 @@ def tiny_copy(tiny_model, tmp_path) -> Path:
 def store(tmp_path) -> Store:
     """An empty results store."""
     return Store(tmp_path / "store")
+
+
+@pytest.fixture
+def custom_suites(tmp_path, monkeypatch):
+    """A copy of tasks/ (via FORGETBENCH_TASKS_DIR) to which tests add suites: `add(name, tasks)`."""
+    from forgetbench.prior.suites import tasks_dir
+
+    root = tmp_path / "tasks"
+    shutil.copytree(tasks_dir() / "offline", root / "offline")
+    monkeypatch.setenv("FORGETBENCH_TASKS_DIR", str(root))
+
+    def add(name: str, tasks: dict[str, str]) -> str:
+        (root / "offline" / f"_suite_{name}.yaml").write_text(
+            f"group: {name}\ntask: [{', '.join(tasks)}]\n"
+            f"metadata: {{forgetbench_suite: true, description: test suite, primary_metric: "
+            f"{{{', '.join(f'{t}: {m}' for t, m in tasks.items())}}}}}\n"
+        )
+        return name
+
+    return add

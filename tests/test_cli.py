@@ -106,28 +106,30 @@ def test_hub_id_without_hub_access_is_a_runtime_error(tmp_path):
     _assert_one_line_error(proc, 3, "could not fetch from the Hugging Face hub")
 
 
-def test_interrupt_exits_130_and_keeps_only_complete_entries(tiny_model, tmp_path):
-    """Ctrl-C mid-run: exit 130, no half-written entry; the rerun serves the finished tasks."""
+def test_interrupt_exits_130_and_keeps_only_complete_entries(tiny_model, tmp_path, custom_suites):
+    """Ctrl-C mid-run: exit 130, no half-written entry; the finished task is served from the store."""
     import signal
     import time
 
+    # A quick task, then a long one (all 3270 BoolQ passages) to interrupt.
+    custom_suites("quick-then-long", {"fb_piqa_lite": "acc", "fb_boolq": "acc"})
+    custom_suites("quick", {"fb_piqa_lite": "acc"})
     store = tmp_path / "store"
-    args = [sys.executable, "-m", "forgetbench.cli", "eval", str(tiny_model), "--suite", "offline-lite",
-            "--batch-size", "2", "--store", str(store)]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    for line in proc.stderr:  # wait until the second task is under way
-        if "[2/8]" in line:
+    common = [str(tiny_model), "--batch-size", "2", "--store", str(store)]
+    proc = subprocess.Popen([sys.executable, "-m", "forgetbench.cli", "eval", *common, "--suite", "quick-then-long"],
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    for line in proc.stderr:
+        if "[2/2]" in line:
             break
-    time.sleep(0.5)
+    time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     rest = proc.stderr.read()
     assert proc.wait(timeout=120) == 130, rest
     assert "interrupted" in rest and "Traceback" not in rest
     entries = [p for p in (store / "prior-v1").glob("*/*") if p.is_dir()]
-    assert 1 <= len(entries) < 8
-    assert all({f.name for f in e.iterdir()} == {"result.json", "items.parquet"} for e in entries)
-    assert not [p for p in store.rglob("*.tmp")]
-    again = fb("eval", str(tiny_model), "--suite", "offline-lite", "--batch-size", "2", "--store", str(store), "--json")
+    assert len(entries) == 1
+    assert {f.name for f in entries[0].iterdir()} == {"result.json", "items.parquet"}
+    assert not list(store.rglob("*.tmp"))
+    again = fb("eval", *common, "--suite", "quick", "--json")
     assert again.returncode == 0, again.stderr
-    cached = [t["cached"] for t in json.loads(again.stdout)["tasks"]]
-    assert sum(cached) == len(entries)
+    assert [t["cached"] for t in json.loads(again.stdout)["tasks"]] == [True]

@@ -13,20 +13,9 @@ TASKS = ["fb_piqa_lite", "fb_boolq_lite"]
 
 
 @pytest.fixture
-def two_task_suite(tmp_path, monkeypatch):
-    """offline-lite's tasks plus a two-task suite, so the tiny model runs in seconds."""
-    import shutil
-
-    from forgetbench.prior.suites import tasks_dir
-
-    root = tmp_path / "tasks"
-    shutil.copytree(tasks_dir() / "offline", root / "offline")
-    (root / "offline" / "_suite_pair.yaml").write_text(
-        "group: pair\ntask: [fb_piqa_lite, fb_boolq_lite]\n"
-        "metadata: {forgetbench_suite: true, description: two tasks, primary_metric: {fb_piqa_lite: acc, fb_boolq_lite: acc}}\n"
-    )
-    monkeypatch.setenv("FORGETBENCH_TASKS_DIR", str(root))
-    return "pair"
+def two_task_suite(custom_suites):
+    """Two lite tasks, so the tiny model runs in seconds."""
+    return custom_suites("pair", {"fb_piqa_lite": "acc", "fb_boolq_lite": "acc"})
 
 
 def _run(model, suite, store, limit=4):
