@@ -79,19 +79,66 @@ def eval_cmd(
     _quiet_libraries()
     from forgetbench.config import EvalConfig
     from forgetbench.prior.run import evaluate
-    from forgetbench.render import eval_table
+    from forgetbench.render import RichReporter, eval_table
 
     config = EvalConfig(
         model=model, suite=suite, limit=limit, backend=backend, device=device, dtype=dtype, batch_size=batch_size,
         num_fewshot=num_fewshot, chat_template=chat_template, allow_code_execution=allow_code_execution,
         trust_remote_code=trust_remote_code,
     )
-    err = _console(stderr=True)
-    result = evaluate(config, _store(store), progress=lambda msg: err.print(f"[dim]forgetbench:[/dim] {msg}"))
+    result = evaluate(config, _store(store), RichReporter(_console(stderr=True)))
     if as_json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
         _console().print(eval_table(result))
+
+
+@app.command("kl")
+def kl_cmd(
+    base: Annotated[str, typer.Argument(help="Base model π₀ (embedded name, folder, GGUF or hub id).")],
+    ckpt: Annotated[str, typer.Argument(help="Fine-tuned checkpoint π.")],
+    prompts: Annotated[Optional[str], typer.Option(help="JSONL/CSV/Parquet file of new-task prompts.")] = None,
+    task: Annotated[Optional[str], typer.Option(help="lm-eval task whose rendered inputs are the prompts.")] = None,
+    prompt_field: Annotated[str, typer.Option(help="Column with the prompt text.")] = "prompt",
+    n_prompts: Annotated[int, typer.Option(help="Prompts used (seeded subsample when there are more).")] = 256,
+    samples_per_prompt: Annotated[int, typer.Option(help="Responses sampled per prompt.")] = 1,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest response (stops earlier at EOS).")] = 256,
+    estimators: Annotated[str, typer.Option(help="Comma-separated: full, k1, k3 (first is the headline).")] = "full,k1,k3",
+    direction: Annotated[str, typer.Option(help="forward: KL(base‖ckpt) on base samples; reverse: KL(ckpt‖base).")] = "forward",
+    seed: Annotated[int, typer.Option(help="Seed for prompt choice, sampling and bootstrap.")] = 0,
+    chat_template: Annotated[bool, typer.Option(help="Render prompts with the chat template when there is one.")] = True,
+    noise_floor_prompts: Annotated[int, typer.Option(help="Prompts for the noise floor (0 skips it).")] = 32,
+    device: Annotated[str, typer.Option(help="cpu, cuda, or auto.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto (fp32 on CPU, bf16 on GPU), float32, bfloat16, float16.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Sequences per sampling batch (scoring uses half).")] = 16,
+    trust_remote_code: Annotated[bool, typer.Option(help="Allow a model's own Python code to run.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for kl.json and kl.parquet [default: runs/kl-<time>].")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """KL between base and checkpoint on new-task prompts (the predictor of forgetting)."""
+    _quiet_libraries()
+    import time
+
+    from forgetbench.config import KLConfig
+    from forgetbench.kl.run import measure_kl, write_outputs
+    from forgetbench.render import RichReporter, kl_table
+
+    config = KLConfig(
+        base=base, ckpt=ckpt, prompts=prompts, task=task, prompt_field=prompt_field, n_prompts=n_prompts,
+        samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
+        estimators=tuple(e.strip() for e in estimators.split(",") if e.strip()), direction=direction, seed=seed,
+        chat_template=chat_template, noise_floor_prompts=noise_floor_prompts, device=device, dtype=dtype,
+        batch_size=batch_size, trust_remote_code=trust_remote_code,
+    )
+    run = measure_kl(config, _store(store), RichReporter(_console(stderr=True)))
+    folder = out or Path("runs") / time.strftime("kl-%Y%m%d-%H%M%S", time.gmtime())
+    write_outputs(run, folder)
+    if as_json:
+        print(json.dumps(run.result.to_dict(), indent=2))
+    else:
+        _console().print(kl_table(run.result))
+        _console(stderr=True).print(f"wrote {folder}/kl.json and kl.parquet")
 
 
 @app.command("suites")

@@ -31,3 +31,41 @@ class EvalConfig:
     """Allow tasks that run model-generated code (in a limited subprocess)."""
     trust_remote_code: bool = False
     """Allow the model's own Python code to run."""
+
+
+@dataclass(frozen=True)
+class KLConfig:
+    """One KL measurement between a base and a checkpoint on new-task prompts."""
+
+    base: str
+    """Base model spec (π₀)."""
+    ckpt: str
+    """Checkpoint model spec (π)."""
+    prompts: str | None = None
+    """JSONL/CSV/Parquet file of prompts (exactly one of `prompts` and `task`)."""
+    task: str | None = None
+    """lm-eval task whose rendered inputs are the prompts."""
+    prompt_field: str = "prompt"
+    """Column holding the prompt text in a prompts file."""
+    n_prompts: int = 256
+    """Prompts used (a seeded subsample when the source has more)."""
+    samples_per_prompt: int = 1
+    """Responses sampled per prompt."""
+    max_new_tokens: int = 256
+    """Longest response; sampling stops earlier at EOS."""
+    estimators: tuple[str, ...] = ("full", "k1", "k3")
+    """Estimators reported (`full`, `k1`, `k3`); the first is the headline number."""
+    direction: str = "forward"
+    """`forward`: KL(π₀‖π), responses from the base (the paper's). `reverse`: KL(π‖π₀), from the checkpoint."""
+    seed: int = 0
+    """Seed of prompt choice, sampling and bootstrap."""
+    chat_template: bool = True
+    """Render prompts as a user turn with the tokenizer's chat template, when it has one."""
+    noise_floor_prompts: int = 32
+    """Prompts on which the noise floor (checkpoint replaced by a second copy of the sampler) is measured; 0 skips it."""
+    backend: str = "hf"
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = 16
+    """Sequences per sampling batch (scoring uses half)."""
+    trust_remote_code: bool = False

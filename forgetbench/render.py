@@ -2,10 +2,65 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from forgetbench.prior.catalog import DataInfo, SuiteInfo
-from forgetbench.schema import EvalResult
+from forgetbench.progress import Reporter
+from forgetbench.schema import EvalResult, KLResult
+
+
+class RichReporter(Reporter):
+    """Messages and progress bars on a (stderr) console."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress: Progress | None = None
+
+    def message(self, text: str) -> None:
+        self.close()
+        self.console.print(f"[dim]forgetbench:[/dim] {text}")
+
+    def step(self, description: str, total: int) -> Callable[[int], None]:
+        self.close()
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), console=self.console, transient=False,
+        )
+        self.progress.start()
+        task = self.progress.add_task(description, total=total)
+        progress = self.progress
+        return lambda n: progress.advance(task, n)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def kl_table(result: KLResult) -> Table:
+    """KL estimates with CIs, the noise floor and the sampling facts."""
+    arrow = "KL(base‖ckpt)" if result.direction == "forward" else "KL(ckpt‖base)"
+    table = Table(
+        title=f"{arrow}: {result.base.spec} → {result.ckpt.spec}",
+        caption=(
+            f"{result.n_prompts} prompts × {result.samples_per_prompt} from {result.prompts_source} · "
+            f"mean response {result.mean_response_tokens:.1f} tokens ({100 * result.eos_fraction:.0f}% ended at EOS) · "
+            f"{result.backend}/{result.dtype}/{result.device} · {result.elapsed_s:.1f} s"
+            + (" · samples from store" if result.samples_cached else "")
+        ),
+    )
+    for col, justify in (("estimator", "left"), ("nats / sequence", "right"), ("95% CI", "right"), ("nats / token", "right")):
+        table.add_column(col, justify=justify)
+    for e in result.estimates:
+        table.add_row(e.name, f"{e.mean:.4f}", f"[{e.ci_low:.4f}, {e.ci_high:.4f}]", f"{e.per_token:.5f}")
+    if result.noise_floor is not None:
+        n = result.noise_floor
+        table.add_row(f"noise floor ({result.noise_floor_prompts} prompts)", f"{n.mean:.2e}", f"[{n.ci_low:.1e}, {n.ci_high:.1e}]", f"{n.per_token:.1e}")
+    return table
 
 
 def eval_table(result: EvalResult) -> Table:

@@ -111,3 +111,61 @@ class EvalResult:
             for t in d["tasks"]:
                 t.pop("items")
         return d
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One KL estimator's result over the prompts."""
+
+    name: str
+    """`full`, `k1` or `k3` (see `forgetbench.kl.estimators`)."""
+    mean: float
+    """Mean per-sequence KL in nats: average over prompts of each prompt's mean over its samples."""
+    ci_low: float
+    """Lower end of the 95% bootstrap CI (prompts resampled; a prompt's samples stay together)."""
+    ci_high: float
+    """Upper end of the 95% bootstrap CI."""
+    per_token: float
+    """Σ KL / Σ response tokens over all samples (nats per token)."""
+
+
+@dataclass(frozen=True)
+class KLResult:
+    """KL between base and checkpoint on new-task prompts."""
+
+    schema_version: int
+    forgetbench_version: str
+    base: ModelInfo
+    ckpt: ModelInfo
+    direction: str
+    """`forward` = KL(base‖ckpt), responses sampled from the base; `reverse` = KL(ckpt‖base), from the checkpoint."""
+    prompts_source: str
+    """Prompts file or `task:NAME`."""
+    prompts_hash: str
+    """sha256 of the rendered prompts (after any chat template), in order."""
+    chat_template: bool
+    """Whether the chat template was applied."""
+    n_prompts: int
+    samples_per_prompt: int
+    max_new_tokens: int
+    mean_response_tokens: float
+    """Mean response length in tokens (EOS included when drawn)."""
+    eos_fraction: float
+    """Fraction of responses that ended with EOS rather than at max_new_tokens."""
+    estimates: tuple[Estimate, ...]
+    """One per requested estimator; the first is the headline number."""
+    noise_floor: Estimate | None
+    """The same pipeline with the checkpoint replaced by a second copy of the sampling model; `full`
+    must be 0 up to float error. None when skipped."""
+    noise_floor_prompts: int
+    """Prompts the noise floor was measured on."""
+    seed: int
+    samples_cached: bool
+    """True when the sampled responses came from the store."""
+    backend: str
+    dtype: str
+    device: str
+    elapsed_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)

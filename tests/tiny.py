@@ -53,3 +53,32 @@ def make_tiny_model(folder: Path, seed: int = 0, vocab_size: int = 384) -> Path:
     model.save_pretrained(folder, safe_serialization=True)
     tok.save_pretrained(folder)
     return folder
+
+
+def tiny_lm(vocab_size: int = 6, seed: int = 0, init_std: float = 0.6):
+    """An in-memory tiny Llama over token ids only (no tokenizer), with peaked next-token
+    distributions (large init) so KLs are far from zero."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, max_position_embeddings=64, initializer_range=init_std, tie_word_embeddings=False,
+        bos_token_id=0, eos_token_id=1, pad_token_id=1,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def perturbed(model, scale: float, seed: int = 1):
+    """A copy of `model` with Gaussian noise of std `scale` added to every weight."""
+    import copy
+
+    import torch
+
+    other = copy.deepcopy(model)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * scale)
+    return other

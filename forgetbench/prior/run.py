@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from forgetbench import __version__
@@ -18,6 +17,7 @@ from forgetbench.config import EvalConfig
 from forgetbench.errors import SuiteError, UserInputError
 from forgetbench.models import ResolvedModel, resolve
 from forgetbench.prior.hashing import task_hash
+from forgetbench.progress import Reporter
 from forgetbench.prior.suites import SuiteTask, resolve_suite
 from forgetbench.schema import SCHEMA_VERSION, EvalResult, EvalSettings, ItemOutcome, ModelInfo, TaskResult
 from forgetbench.store import Store, digest
@@ -25,9 +25,6 @@ from forgetbench.store import Store, digest
 NAMESPACE = "prior-v1"
 SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234, "fewshot_random_seed": 1234}
 BACKENDS = ("hf",)
-
-Progress = Callable[[str], None]
-
 
 def _model_info(model: ResolvedModel) -> ModelInfo:
     fp = model.fingerprint
@@ -92,12 +89,13 @@ def _read_entry(folder: Path) -> TaskResult:
     return TaskResult(**meta, cached=True, items=items)
 
 
-def evaluate(config: EvalConfig, store: Store, progress: Progress = lambda msg: None) -> EvalResult:
+def evaluate(config: EvalConfig, store: Store, reporter: Reporter | None = None) -> EvalResult:
     """Evaluate `config.model` on `config.suite`, serving tasks from `store` when present."""
     import lm_eval
 
     from forgetbench.backends import hf
 
+    reporter = reporter or Reporter()
     started = time.perf_counter()
     if config.backend not in BACKENDS:
         raise UserInputError(f"unknown backend {config.backend!r}; available: {', '.join(BACKENDS)}")
@@ -105,7 +103,7 @@ def evaluate(config: EvalConfig, store: Store, progress: Progress = lambda msg: 
         raise UserInputError(f"--limit must be a positive number of items, not {config.limit}")
     store.check_writable()
     suite, tm = resolve_suite(config.suite)
-    progress(f"resolving model {config.model}")
+    reporter.message(f"resolving model {config.model}")
     model = resolve(config.model, trust_remote_code=config.trust_remote_code)
     device = hf.default_device() if config.device == "auto" else config.device
     settings = EvalSettings(
@@ -119,7 +117,7 @@ def evaluate(config: EvalConfig, store: Store, progress: Progress = lambda msg: 
         seeds=SEEDS,
         lm_eval_version=lm_eval.__version__,
     )
-    progress(f"building {len(suite.tasks)} tasks of suite {suite.name}")
+    reporter.message(f"building {len(suite.tasks)} tasks of suite {suite.name}")
     built = tm.load([st.name for st in suite.tasks])["tasks"]
     unsafe = [st.name for st in suite.tasks if built[st.name].config.unsafe_code]
     if unsafe and not config.allow_code_execution:
@@ -131,10 +129,10 @@ def evaluate(config: EvalConfig, store: Store, progress: Progress = lambda msg: 
     keys = {st.name: _cache_key(model, st, thashes[st.name], settings) for st in suite.tasks}
     missing = [st for st in suite.tasks if store.get(NAMESPACE, keys[st.name]) is None]
     if missing:
-        progress(f"loading {model.name} ({settings.dtype}, {device}); {len(missing)} of {len(suite.tasks)} tasks to run")
+        reporter.message(f"loading {model.name} ({settings.dtype}, {device}); {len(missing)} of {len(suite.tasks)} tasks to run")
         lm = hf.lm_eval_model(model, device, settings.dtype, config.batch_size)
         for i, st in enumerate(missing, 1):
-            progress(f"[{i}/{len(missing)}] {st.name}")
+            reporter.message(f"[{i}/{len(missing)}] {st.name}")
             out = lm_eval.simple_evaluate(
                 model=lm,
                 tasks=[built[st.name]],

@@ -1,0 +1,1 @@
+"""KL divergence between base and checkpoint on new-task prompts (the predictor of forgetting)."""

@@ -1,0 +1,26 @@
+"""Per-sequence KL estimators from per-token scores (DESIGN.md §3.1). Pure numpy.
+
+With responses y sampled from p (the base π₀ for forward KL), each estimator's expectation over y is
+the sequence-level KL(p‖q) = E_y[log p(y|x) − log q(y|x)], in nats:
+
+- `full`: Σ_t KL(p(·|x,y<t) ‖ q(·|x,y<t)), exact over the vocabulary at each step; ≥ 0 term by term,
+  and its expectation is the sequence KL by the chain rule. Lowest variance.
+- `k1`:   Σ_t [log p(y_t|·) − log q(y_t|·)] = log p(y|x) − log q(y|x); unbiased, can be negative.
+- `k3`:   Σ_t [(r_t − 1) − log r_t], r_t = q(y_t|·)/p(y_t|·); unbiased (E_p[r_t] = 1), each term ≥ 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ESTIMATORS = ("full", "k1", "k3")
+
+
+def sequence_estimates(kl: np.ndarray, logp: np.ndarray, logq: np.ndarray) -> dict[str, float]:
+    """The three estimates for one sequence from its per-token arrays (see `TokenScores`)."""
+    log_r = logq.astype(np.float64) - logp.astype(np.float64)
+    return {
+        "full": float(kl.astype(np.float64).sum()),
+        "k1": float(-log_r.sum()),
+        "k3": float(np.sum(np.expm1(log_r) - log_r)),
+    }

@@ -1,0 +1,62 @@
+"""New-task prompts for KL: from a JSONL/CSV/Parquet file or an lm-eval task, then a seeded choice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from forgetbench.data.sampling import lite_indices
+from forgetbench.errors import DataError
+
+FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+@dataclass(frozen=True)
+class Prompts:
+    """The prompts chosen for a KL run (raw text, before any chat template)."""
+
+    source: str
+    """File path, or `task:NAME` for an lm-eval task."""
+    available: int
+    """Prompts in the source."""
+    indices: tuple[int, ...]
+    """Chosen rows of the source (seeded, increasing)."""
+    texts: tuple[str, ...]
+    """The chosen prompts, in `indices` order."""
+
+
+def read_prompt_file(path: Path, field: str) -> list[str]:
+    """Every value of column `field` in a JSONL, CSV or Parquet file; DataError on anything odd."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise DataError(f"prompts file {path} does not exist")
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"prompts file {path}: unknown format (use .jsonl, .csv or .parquet)")
+    try:
+        if kind == "json":
+            frame = pd.read_json(path, lines=path.suffix.lower() == ".jsonl", dtype=False)
+        elif kind == "csv":
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        else:
+            frame = pd.read_parquet(path)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"prompts file {path}: cannot be read ({exc})") from None
+    if frame.empty:
+        raise DataError(f"prompts file {path} is empty")
+    if field not in frame.columns:
+        raise DataError(f"prompts file {path} has no column {field!r} (columns: {', '.join(map(str, frame.columns))}); use --prompt-field")
+    values = frame[field].tolist()
+    bad = [i for i, v in enumerate(values) if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise DataError(f"prompts file {path}: row {bad[0]} of column {field!r} is not a non-empty string ({len(bad)} such rows)")
+    return values
+
+
+def choose(source: str, all_prompts: list[str], n: int, seed: int) -> Prompts:
+    """`n` prompts chosen by `seed` (all of them when the source has n or fewer)."""
+    if n < 1:
+        raise DataError(f"--n-prompts must be at least 1, not {n}")
+    idx = lite_indices(len(all_prompts), n, seed)
+    return Prompts(source, len(all_prompts), tuple(idx), tuple(all_prompts[i] for i in idx))

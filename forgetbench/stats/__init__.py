@@ -1,0 +1,1 @@
+"""Statistics: pure numpy/scipy, all randomness from a passed-in numpy Generator."""
