@@ -49,7 +49,8 @@ def kl_table(result: KLResult) -> Table:
         caption=(
             f"{result.n_prompts} prompts × {result.samples_per_prompt} from {result.prompts_source} · "
             f"mean response {result.mean_response_tokens:.1f} tokens ({100 * result.eos_fraction:.0f}% ended at EOS) · "
-            f"{result.backend}/{result.dtype}/{result.device} · {result.elapsed_s:.1f} s"
+            f"{result.backend}/{result.dtype}/{result.device} · {result.elapsed_s:.1f} s "
+            f"(sampling {result.sampling_s:.0f}, scoring {result.scoring_s:.0f}, noise floor {result.noise_floor_s:.0f})"
             + (" · samples from store" if result.samples_cached else "")
         ),
     )

@@ -166,6 +166,13 @@ class KLResult:
     dtype: str
     device: str
     elapsed_s: float
+    """Wall time of the whole measurement (model loads included)."""
+    sampling_s: float
+    """Wall time of sampling (≈0 when the samples came from the store; includes loading the sampler)."""
+    scoring_s: float
+    """Wall time of scoring every sample under both models (includes loading the other model)."""
+    noise_floor_s: float
+    """Wall time of the noise-floor pass (includes loading the second copy)."""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -28,7 +28,9 @@ class NonFiniteError(BackendError):
         self.role, self.index = role, index
 
 
-LOGITS_BUDGET = 32 * 1024 * 1024  # float32 elements of one [batch × chunk × vocab] block (128 MiB)
+LOGITS_BUDGET = 8 * 1024 * 1024  # float32 elements of one [batch × chunk × vocab] block (32 MiB); ~4 live at once
+MIN_ROWS = 128  # ...but at least this many positions per block: the output head is a matrix product whose
+# weights are re-read per block, and fewer rows make it memory-bound (262k-vocab heads: 128 MiB blocks)
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ def score(
             kl = torch.zeros((len(batch), max_r), dtype=torch.float32)
             lp = torch.zeros_like(kl)
             lq = torch.zeros_like(kl)
-            chunk = max(1, logits_budget // (len(batch) * vocab))
+            chunk = max(1, max(MIN_ROWS, logits_budget // vocab) // len(batch))
             for j0 in range(0, max_r, chunk):
                 j1 = min(max_r, j0 + chunk)
                 cols = torch.arange(j0, j1)
@@ -194,10 +196,12 @@ def score(
                     if bool(bad.any()):
                         raise NonFiniteError(role, start + int(bad.any(-1).nonzero()[0, 0]))
                 tok = ids[rows, pos.to(ids.device)].to(hp.device)
-                kl[:, j0:j1] = (logp.exp() * (logp - logq)).sum(-1).cpu()
                 lp[:, j0:j1] = logp.gather(-1, tok[..., None]).squeeze(-1).cpu()
                 lq[:, j0:j1] = logq.gather(-1, tok[..., None]).squeeze(-1).cpu()
-                del logp, logq
+                diff = logp - logq
+                del logq
+                kl[:, j0:j1] = diff.mul_(logp.exp_()).sum(-1).cpu()  # Σ_v p (log p − log q), in place
+                del logp, diff
             for i, (_, r) in enumerate(batch):
                 n = len(r)
                 results.append(TokenScores(kl[i, :n].numpy().copy(), lp[i, :n].numpy().copy(), lq[i, :n].numpy().copy()))

@@ -123,6 +123,8 @@ def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None)
             models[slot] = hf_kl.load_model(m, device, dtype)
         return models[slot]
 
+    timings = {}
+    t0 = time.perf_counter()
     responses, cached = _sample_cached(
         store, sampler, lambda: (get(sampler, "sampler"), eos, pad), prompt_ids, config, settings, reporter
     )
@@ -131,9 +133,10 @@ def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None)
     score_batch = max(1, config.batch_size // 2)
 
     def scored(q_slot: str, q_model: ResolvedModel, seqs, label: str):
+        p_lm, q_lm = get(sampler, "sampler"), get(q_model, q_slot)
         advance = reporter.step(label, len(seqs))
         try:
-            return hf_kl.score(get(sampler, "sampler"), get(q_model, q_slot), seqs, pad, advance, score_batch)
+            return hf_kl.score(p_lm, q_lm, seqs, pad, advance, score_batch)
         except hf_kl.NonFiniteError as exc:
             who = sampler if exc.role == "p" else q_model
             i = exc.index // config.samples_per_prompt
@@ -142,7 +145,10 @@ def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None)
                 f"({prompts.texts[i][:60]!r})"
             ) from None
 
+    timings["sampling_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     token_scores = scored("other", other, sequences, f"scoring under {sampler.name} and {other.name}")
+    timings["scoring_s"] = time.perf_counter() - t0
     rows = []
     for n, (ts, resp) in enumerate(zip(token_scores, responses)):
         p = n // config.samples_per_prompt
@@ -164,11 +170,13 @@ def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None)
     estimates = tuple(estimate(e, rows, clusters, total_tokens) for e in config.estimators)
     noise = None
     n_noise = min(config.noise_floor_prompts, len(prompt_ids))
+    t0 = time.perf_counter()
     if n_noise > 0:
         k = n_noise * config.samples_per_prompt
         noise_scores = scored("sampler-copy", sampler, sequences[:k], f"noise floor: {sampler.name} against a second copy")
         noise_rows = [{"full": float(ts.kl.astype(np.float64).sum())} for ts in noise_scores]
         noise = estimate("full", noise_rows, clusters[:k], sum(r["response_tokens"] for r in rows[:k]))
+    timings["noise_floor_s"] = time.perf_counter() - t0
     reporter.close()
     result = KLResult(
         schema_version=SCHEMA_VERSION, forgetbench_version=__version__,
@@ -179,7 +187,7 @@ def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None)
         eos_fraction=float(np.mean([r["eos"] for r in rows])),
         estimates=estimates, noise_floor=noise, noise_floor_prompts=n_noise, seed=config.seed,
         samples_cached=cached, backend=config.backend, dtype=dtype, device=device,
-        elapsed_s=time.perf_counter() - started,
+        elapsed_s=time.perf_counter() - started, **timings,
     )
     return KLRun(result, rows)
 

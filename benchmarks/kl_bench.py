@@ -1,0 +1,101 @@
+"""Cost of the chunked full-vocabulary KL pass, measured in one run.
+
+    .venv/bin/python benchmarks/kl_bench.py [MODEL ...] [--scan]   # default: smollm2-135m gemma3-270m
+
+For each model, on B sequences of L tokens (the last R of them a "response"), prints
+- time ratio: `hf_kl.score` (two transformer bodies, head + log-softmax + KL in chunks, float32)
+  divided by two bare forward passes `model(ids).logits` over the same tokens (goal ≤ 1.2);
+- memory ratio: the pass's peak extra resident memory divided by the size of one float32
+  [B × L × V] tensor (what a naive implementation holds twice, per model).
+Peak memory is read from /proc (VmHWM, reset through /proc/self/clear_refs before each pass).
+--scan adds the pass's peak memory at L = 256, 512, 1024 (it must not grow with B×L×V).
+The model is scored against itself (two handles to one model): cost does not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import time
+from pathlib import Path
+
+
+def _kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    raise RuntimeError(field)
+
+
+def _peak_extra_bytes(fn) -> tuple[float, int]:
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand freed memory back, so the baseline is what is live
+    Path("/proc/self/clear_refs").write_text("5")
+    base = _kb("VmRSS:")
+    t0 = time.perf_counter()
+    fn()
+    elapsed = time.perf_counter() - t0
+    return elapsed, (_kb("VmHWM:") - base) * 1024
+
+
+def bench(spec: str, batch: int = 8, length: int = 256, response: int = 192, repeats: int = 2) -> None:
+    import torch
+
+    from forgetbench.backends import hf_kl
+    from forgetbench.models import resolve
+
+    torch.manual_seed(0)
+    model = resolve(spec)
+    lm = hf_kl.load_model(model, "cpu", "float32")
+    vocab = lm.config.vocab_size
+    ids = torch.randint(3, min(vocab, 30000), (batch, length))
+    seqs = [(row[: length - response].tolist(), row[length - response :].tolist()) for row in ids]
+    mask = torch.ones_like(ids)
+
+    def bare() -> None:
+        with torch.no_grad():
+            for _ in range(2):
+                lm(input_ids=ids, attention_mask=mask).logits.float().sum()
+
+    def ours() -> None:
+        hf_kl.score(lm, lm, seqs, pad_id=0, batch_size=batch)
+
+    ours(), bare()  # warm-up
+    t_bare = min(_peak_extra_bytes(bare)[0] for _ in range(repeats))
+    runs = [_peak_extra_bytes(ours) for _ in range(repeats)]
+    t_ours = min(t for t, _ in runs)
+    peak = max(m for _, m in runs)
+    one = batch * length * vocab * 4
+    print(
+        f"{spec}: B={batch} L={length} (response {response}) V={vocab} | bare 2×forward {t_bare:.2f} s, "
+        f"full-KL pass {t_ours:.2f} s, time ratio {t_ours / t_bare:.2f} | peak extra {peak / 2**20:.0f} MiB vs one "
+        f"fp32 [B×L×V] {one / 2**20:.0f} MiB, memory ratio {peak / one:.2f}"
+    )
+
+
+def memory_scan(spec: str, batch: int = 8, lengths: tuple[int, ...] = (256, 512, 1024)) -> None:
+    """Peak extra memory of the full-KL pass alone as the sequences grow: it should stay nearly flat
+    (only the transformer body's activations grow with B×L; nothing grows with B×L×V)."""
+    import torch
+
+    from forgetbench.backends import hf_kl
+    from forgetbench.models import resolve
+
+    lm = hf_kl.load_model(resolve(spec), "cpu", "float32")
+    vocab = lm.config.vocab_size
+    for length in lengths:
+        ids = torch.randint(3, min(vocab, 30000), (batch, length))
+        seqs = [(row[: length // 4].tolist(), row[length // 4 :].tolist()) for row in ids]
+        hf_kl.score(lm, lm, seqs[:1], pad_id=0, batch_size=1)
+        t, peak = _peak_extra_bytes(lambda: hf_kl.score(lm, lm, seqs, pad_id=0, batch_size=batch))
+        one = batch * length * vocab * 4
+        print(f"{spec}: B={batch} L={length}: full-KL pass {t:.1f} s, peak extra {peak / 2**20:.0f} MiB, "
+              f"one fp32 [B×L×V] {one / 2**20:.0f} MiB, memory ratio {peak / one:.2f}")
+
+
+if __name__ == "__main__":
+    specs = [a for a in sys.argv[1:] if not a.startswith("--")] or ["smollm2-135m", "gemma3-270m"]
+    for spec in specs:
+        bench(spec)
+    if "--scan" in sys.argv:
+        for spec in specs:
+            memory_scan(spec)
