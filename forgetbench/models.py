@@ -23,6 +23,7 @@ from forgetbench import embedded
 from forgetbench.errors import BackendError, ModelSpecError
 from forgetbench.fingerprint import TOKENIZER_FILES, Fingerprint, file_digest, fingerprint, weight_files
 from forgetbench.home import models_dir
+from forgetbench.schema import ModelInfo
 from forgetbench.store import atomic_dir, file_lock
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
@@ -57,6 +58,11 @@ class ResolvedModel:
     def name(self) -> str:
         """Display name: the spec as typed."""
         return self.spec.raw
+
+    def info(self) -> ModelInfo:
+        """The model's identity as recorded in results."""
+        fp = self.fingerprint
+        return ModelInfo(self.spec.raw, self.spec.kind, str(self.path), fp.digest, fp.tokenizer)
 
 
 def parse_spec(raw: str) -> ModelSpec:

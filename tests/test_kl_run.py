@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -104,3 +105,20 @@ def test_prompts_from_an_lm_eval_task(tiny_model, store):
 def test_bad_config(tiny_model, prompts_file, store, kw, needle):
     with pytest.raises(UserInputError, match=needle):
         measure_kl(cfg(tiny_model, tiny_model, prompts_file, **kw), store)
+
+
+def test_nan_logits_name_the_model_and_the_prompt(tiny_model, tmp_path, prompts_file, store):
+    """A checkpoint whose output head holds NaN: a runtime error (exit 3) naming it and the prompt."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from forgetbench.errors import BackendError
+
+    broken = Path(shutil.copytree(tiny_model, tmp_path / "broken"))
+    tensors = load_file(broken / "model.safetensors")
+    tensors["lm_head.weight"][5, :] = float("nan")
+    save_file(tensors, broken / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(BackendError, match=r"broken produced NaN/inf log-probs on prompt \d+ of .*prompts.jsonl") as info:
+        measure_kl(cfg(tiny_model, broken, prompts_file), store)
+    assert info.value.exit_code == 3

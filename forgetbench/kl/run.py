@@ -21,7 +21,7 @@ from forgetbench.kl.estimators import ESTIMATORS, sequence_estimates
 from forgetbench.kl.prompts import Prompts, choose, read_prompt_file
 from forgetbench.models import ResolvedModel, resolve
 from forgetbench.progress import Reporter
-from forgetbench.schema import SCHEMA_VERSION, Estimate, KLResult, ModelInfo
+from forgetbench.schema import SCHEMA_VERSION, Estimate, KLResult
 from forgetbench.stats.bootstrap import cluster_mean_ci
 from forgetbench.store import Store, digest
 
@@ -35,11 +35,6 @@ class KLRun:
     result: KLResult
     rows: list[dict]
     """prompt_index, source_index, sample_index, response_tokens, eos, and one column per estimator."""
-
-
-def model_info(model: ResolvedModel) -> ModelInfo:
-    fp = model.fingerprint
-    return ModelInfo(model.spec.raw, model.spec.kind, str(model.path), fp.digest, fp.tokenizer)
 
 
 def _validate(config: KLConfig) -> None:
@@ -180,7 +175,7 @@ def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None)
     reporter.close()
     result = KLResult(
         schema_version=SCHEMA_VERSION, forgetbench_version=__version__,
-        base=model_info(base), ckpt=model_info(ckpt), direction=config.direction,
+        base=base.info(), ckpt=ckpt.info(), direction=config.direction,
         prompts_source=prompts.source, prompts_hash=digest(rendered), chat_template=templated,
         n_prompts=len(prompt_ids), samples_per_prompt=config.samples_per_prompt, max_new_tokens=config.max_new_tokens,
         mean_response_tokens=float(np.mean([len(r) for r in responses])),

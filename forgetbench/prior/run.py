@@ -19,17 +19,12 @@ from forgetbench.models import ResolvedModel, resolve
 from forgetbench.prior.hashing import task_hash
 from forgetbench.progress import Reporter
 from forgetbench.prior.suites import SuiteTask, resolve_suite
-from forgetbench.schema import SCHEMA_VERSION, EvalResult, EvalSettings, ItemOutcome, ModelInfo, TaskResult
+from forgetbench.schema import SCHEMA_VERSION, EvalResult, EvalSettings, ItemOutcome, TaskResult
 from forgetbench.store import Store, digest
 
 NAMESPACE = "prior-v1"
 SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234, "fewshot_random_seed": 1234}
 BACKENDS = ("hf",)
-
-def _model_info(model: ResolvedModel) -> ModelInfo:
-    fp = model.fingerprint
-    return ModelInfo(model.spec.raw, model.spec.kind, str(model.path), fp.digest, fp.tokenizer)
-
 
 def _cache_key(model: ResolvedModel, st: SuiteTask, thash: str, settings: EvalSettings) -> str:
     return digest(
@@ -154,5 +149,5 @@ def evaluate(config: EvalConfig, store: Store, reporter: Reporter | None = None)
         entry = _read_entry(store.get(NAMESPACE, keys[st.name]))
         tasks.append(entry if st.name not in fresh else TaskResult(**{**entry.__dict__, "cached": False}))
     return EvalResult(
-        SCHEMA_VERSION, __version__, _model_info(model), suite.name, settings, tuple(tasks), time.perf_counter() - started
+        SCHEMA_VERSION, __version__, model.info(), suite.name, settings, tuple(tasks), time.perf_counter() - started
     )
