@@ -1,0 +1,78 @@
+"""Paired statistics for retention: the same items scored under base and checkpoint.
+
+Everything is in points (score × 100). Δ = checkpoint − base, so forgetting shows as Δ < 0 per task
+and as F = mean over tasks of (base − checkpoint) > 0 in aggregate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import binom
+
+from forgetbench.stats.bootstrap import Interval
+
+
+def mcnemar_exact(forgotten: int, gained: int) -> float:
+    """Two-sided exact (conditional binomial) McNemar p-value from the discordant pair counts."""
+    n = forgotten + gained
+    if n == 0:
+        return 1.0
+    return float(min(1.0, 2.0 * binom.cdf(min(forgotten, gained), n, 0.5)))
+
+
+def paired_delta_ci(
+    base: np.ndarray, ckpt: np.ndarray, rng: np.random.Generator, n_boot: int = 2000, level: float = 0.95
+) -> Interval:
+    """Δ = mean(ckpt − base) in points with a percentile bootstrap that resamples items jointly."""
+    d = 100.0 * (np.asarray(ckpt, dtype=np.float64) - np.asarray(base, dtype=np.float64))
+    n = len(d)
+    if n == 0:
+        raise ValueError("no items to compare")
+    estimate = float(d.mean())
+    if n < 2:
+        return Interval(estimate, float("nan"), float("nan"), level)
+    means = d[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
+    a = (1 - level) / 2
+    low, high = np.quantile(means, [a, 1 - a])
+    return Interval(estimate, float(low), float(high), level)
+
+
+@dataclass(frozen=True)
+class Flips:
+    """Item-level changes for 0/1 metrics."""
+
+    forgotten: int
+    """Items right under the base and wrong under the checkpoint (1 → 0)."""
+    gained: int
+    """Items wrong under the base and right under the checkpoint (0 → 1)."""
+
+
+def flips(base: np.ndarray, ckpt: np.ndarray) -> Flips | None:
+    """Flip counts when both score vectors are 0/1; None for graded metrics."""
+    b, c = np.asarray(base), np.asarray(ckpt)
+    if not (np.isin(b, (0.0, 1.0)).all() and np.isin(c, (0.0, 1.0)).all()):
+        return None
+    return Flips(int(((b == 1) & (c == 0)).sum()), int(((b == 0) & (c == 1)).sum()))
+
+
+def forgetting_ci(
+    pairs: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, n_boot: int = 2000, level: float = 0.95
+) -> Interval:
+    """F = mean over tasks of (base − ckpt) in points; bootstrap resamples items within each task."""
+    per_task = []
+    draws = np.zeros(n_boot)
+    for base, ckpt in pairs:
+        d = 100.0 * (np.asarray(base, dtype=np.float64) - np.asarray(ckpt, dtype=np.float64))
+        per_task.append(d.mean())
+        draws += d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+    draws /= len(pairs)
+    a = (1 - level) / 2
+    low, high = np.quantile(draws, [a, 1 - a])
+    return Interval(float(np.mean(per_task)), float(low), float(high), level)
+
+
+def chance_adjusted(score: float, chance: float) -> float:
+    """(s − chance)/(1 − chance): 0 at chance level, 1 at perfect."""
+    return (score - chance) / (1.0 - chance)
