@@ -93,6 +93,62 @@ def eval_cmd(
         _console().print(eval_table(result))
 
 
+@app.command("score")
+def score_cmd(
+    base: Annotated[str, typer.Argument(help="Base model π₀.")],
+    ckpt: Annotated[str, typer.Argument(help="Fine-tuned checkpoint π.")],
+    new_task: Annotated[str, typer.Option(help="New task: a prompts file (JSONL/CSV/Parquet) or an lm-eval task name.")],
+    suite: Annotated[str, typer.Option("--suite", "-s", help="Prior-capability suite.")] = "offline-lite",
+    limit: Annotated[Optional[int], typer.Option(help="First N items of each prior task.")] = None,
+    prompt_field: Annotated[str, typer.Option(help="Column with the prompt text.")] = "prompt",
+    n_prompts: Annotated[int, typer.Option(help="KL prompts (seeded subsample).")] = 256,
+    samples_per_prompt: Annotated[int, typer.Option(help="Responses sampled per prompt.")] = 1,
+    max_new_tokens: Annotated[int, typer.Option(help="Longest sampled response.")] = 256,
+    estimators: Annotated[str, typer.Option(help="Comma-separated KL estimators; the first is the headline.")] = "full,k1,k3",
+    seed: Annotated[int, typer.Option(help="Seed for bootstraps, prompt choice and sampling.")] = 0,
+    chat_template: Annotated[bool, typer.Option(help="Chat template for the KL prompts when there is one.")] = True,
+    noise_floor_prompts: Annotated[int, typer.Option(help="Prompts for the KL noise floor (0 skips it).")] = 32,
+    device: Annotated[str, typer.Option(help="cpu, cuda, or auto.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 16,
+    allow_code_execution: Annotated[bool, typer.Option(help="Allow tasks that run generated code.")] = False,
+    trust_remote_code: Annotated[bool, typer.Option(help="Allow a model's own Python code to run.")] = False,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder [default: runs/score-<time>].")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retention on the prior suite against KL on the new task, with paired statistics and a report."""
+    _quiet_libraries()
+    from forgetbench.config import ScoreConfig
+    from forgetbench.render import RichReporter
+    from forgetbench.score import score
+
+    config = ScoreConfig(
+        base=base, ckpt=ckpt, new_task=new_task, suite=suite, limit=limit, prompt_field=prompt_field,
+        n_prompts=n_prompts, samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
+        estimators=tuple(e.strip() for e in estimators.split(",") if e.strip()), seed=seed,
+        chat_template=chat_template, noise_floor_prompts=noise_floor_prompts, device=device, dtype=dtype,
+        batch_size=batch_size, allow_code_execution=allow_code_execution, trust_remote_code=trust_remote_code,
+    )
+    run = score(config, _store(store), RichReporter(_console(stderr=True)))
+    _finish_score(run, out, as_json)
+
+
+def _finish_score(run, out: Optional[Path], as_json: bool) -> None:
+    import time
+
+    from forgetbench.render import score_summary
+    from forgetbench.report import write_run
+
+    folder = out or Path("runs") / time.strftime("score-%Y%m%d-%H%M%S", time.gmtime())
+    write_run(run, folder)
+    if as_json:
+        print(json.dumps(run.report.to_dict(), indent=2))
+    else:
+        _console().print(score_summary(run.report))
+        _console(stderr=True).print(f"wrote {folder}/ (report.json, report.md, items.parquet, kl.parquet, leaderboard_row.csv)")
+
+
 @app.command("kl")
 def kl_cmd(
     base: Annotated[str, typer.Argument(help="Base model π₀ (embedded name, folder, GGUF or hub id).")],

@@ -69,3 +69,29 @@ class KLConfig:
     batch_size: int = 16
     """Sequences per sampling batch (scoring uses half)."""
     trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """`forgetbench score`: retention on a suite and KL on a new task, base vs checkpoint."""
+
+    base: str
+    ckpt: str
+    new_task: str
+    """Prompts file (JSONL/CSV/Parquet) or an lm-eval task name (`task:` prefix optional)."""
+    suite: str = "offline-lite"
+    limit: int | None = None
+    prompt_field: str = "prompt"
+    n_prompts: int = 256
+    samples_per_prompt: int = 1
+    max_new_tokens: int = 256
+    estimators: tuple[str, ...] = ("full", "k1", "k3")
+    seed: int = 0
+    chat_template: bool = True
+    """For the KL prompts (the prior suite runs without a chat template, as lm-eval does by default)."""
+    noise_floor_prompts: int = 32
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = 16
+    allow_code_execution: bool = False
+    trust_remote_code: bool = False

