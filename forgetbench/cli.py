@@ -29,6 +29,22 @@ StoreOpt = Annotated[
     Optional[Path], typer.Option("--store", help="Results store folder [default: $FORGETBENCH_HOME/store].")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print only machine-readable JSON on stdout.")]
+# Options shared by several commands, defined once.
+SuiteOpt = Annotated[str, typer.Option("--suite", "-s", help="Prior-capability suite (see `forgetbench suites`).")]
+LimitOpt = Annotated[Optional[int], typer.Option(help="Evaluate only the first N items of each task.")]
+DeviceOpt = Annotated[str, typer.Option(help="cpu, cuda, or auto.")]
+DtypeOpt = Annotated[str, typer.Option(help="auto (fp32 on CPU, bf16 on GPU), float32, bfloat16, float16.")]
+BatchOpt = Annotated[int, typer.Option(help="Batch size (KL scoring uses half).")]
+CodeOpt = Annotated[bool, typer.Option(help="Allow tasks that run model-generated code (in a limited subprocess).")]
+RemoteOpt = Annotated[bool, typer.Option(help="Allow a model's own Python code to run.")]
+PromptFieldOpt = Annotated[str, typer.Option(help="Column with the prompt text in a prompts file.")]
+NPromptsOpt = Annotated[int, typer.Option(help="KL prompts used (seeded subsample when there are more).")]
+SamplesOpt = Annotated[int, typer.Option(help="Responses sampled per prompt.")]
+MaxNewOpt = Annotated[int, typer.Option(help="Longest sampled response (stops earlier at EOS).")]
+EstimatorsOpt = Annotated[str, typer.Option(help="Comma-separated KL estimators: full, k1, k3 (first is the headline).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed for prompt choice, sampling and bootstraps.")]
+ChatOpt = Annotated[bool, typer.Option(help="Render KL prompts with the chat template when there is one.")]
+NoiseOpt = Annotated[int, typer.Option(help="Prompts for the KL noise floor (0 skips it).")]
 
 
 def _console(stderr: bool = False):
@@ -60,18 +76,16 @@ def _store(path: Optional[Path]):
 @app.command("eval")
 def eval_cmd(
     model: Annotated[str, typer.Argument(help="Embedded name, HF folder, GGUF file or hub id org/name[@rev].")],
-    suite: Annotated[str, typer.Option("--suite", "-s", help="Suite name (see `forgetbench suites`).")] = "offline-lite",
-    limit: Annotated[Optional[int], typer.Option(help="Evaluate only the first N items of each task.")] = None,
+    suite: SuiteOpt = "offline-lite",
+    limit: LimitOpt = None,
     backend: Annotated[str, typer.Option(help="Model backend.")] = "hf",
-    device: Annotated[str, typer.Option(help="cpu, cuda, or auto.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto (fp32 on CPU, bf16 on GPU), float32, bfloat16, float16.")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Batch size for lm-eval requests.")] = 16,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    batch_size: BatchOpt = 16,
     num_fewshot: Annotated[Optional[int], typer.Option(help="Override every task's few-shot count.")] = None,
     chat_template: Annotated[bool, typer.Option(help="Render prompts with the model's chat template.")] = False,
-    allow_code_execution: Annotated[
-        bool, typer.Option(help="Allow tasks that run model-generated code (in a limited subprocess).")
-    ] = False,
-    trust_remote_code: Annotated[bool, typer.Option(help="Allow a model's own Python code to run.")] = False,
+    allow_code_execution: CodeOpt = False,
+    trust_remote_code: RemoteOpt = False,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -98,21 +112,21 @@ def score_cmd(
     base: Annotated[str, typer.Argument(help="Base model π₀.")],
     ckpt: Annotated[str, typer.Argument(help="Fine-tuned checkpoint π.")],
     new_task: Annotated[str, typer.Option(help="New task: a prompts file (JSONL/CSV/Parquet) or an lm-eval task name.")],
-    suite: Annotated[str, typer.Option("--suite", "-s", help="Prior-capability suite.")] = "offline-lite",
-    limit: Annotated[Optional[int], typer.Option(help="First N items of each prior task.")] = None,
-    prompt_field: Annotated[str, typer.Option(help="Column with the prompt text.")] = "prompt",
-    n_prompts: Annotated[int, typer.Option(help="KL prompts (seeded subsample).")] = 256,
-    samples_per_prompt: Annotated[int, typer.Option(help="Responses sampled per prompt.")] = 1,
-    max_new_tokens: Annotated[int, typer.Option(help="Longest sampled response.")] = 256,
-    estimators: Annotated[str, typer.Option(help="Comma-separated KL estimators; the first is the headline.")] = "full,k1,k3",
-    seed: Annotated[int, typer.Option(help="Seed for bootstraps, prompt choice and sampling.")] = 0,
-    chat_template: Annotated[bool, typer.Option(help="Chat template for the KL prompts when there is one.")] = True,
-    noise_floor_prompts: Annotated[int, typer.Option(help="Prompts for the KL noise floor (0 skips it).")] = 32,
-    device: Annotated[str, typer.Option(help="cpu, cuda, or auto.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16, float16.")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 16,
-    allow_code_execution: Annotated[bool, typer.Option(help="Allow tasks that run generated code.")] = False,
-    trust_remote_code: Annotated[bool, typer.Option(help="Allow a model's own Python code to run.")] = False,
+    suite: SuiteOpt = "offline-lite",
+    limit: LimitOpt = None,
+    prompt_field: PromptFieldOpt = "prompt",
+    n_prompts: NPromptsOpt = 256,
+    samples_per_prompt: SamplesOpt = 1,
+    max_new_tokens: MaxNewOpt = 256,
+    estimators: EstimatorsOpt = "full,k1,k3",
+    seed: SeedOpt = 0,
+    chat_template: ChatOpt = True,
+    noise_floor_prompts: NoiseOpt = 32,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    batch_size: BatchOpt = 16,
+    allow_code_execution: CodeOpt = False,
+    trust_remote_code: RemoteOpt = False,
     out: Annotated[Optional[Path], typer.Option(help="Run folder [default: runs/score-<time>].")] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -131,6 +145,21 @@ def score_cmd(
         batch_size=batch_size, allow_code_execution=allow_code_execution, trust_remote_code=trust_remote_code,
     )
     run = score(config, _store(store), RichReporter(_console(stderr=True)))
+    _finish_score(run, out, as_json)
+
+
+@app.command("demo")
+def demo_cmd(
+    out: Annotated[Optional[Path], typer.Option(help="Run folder [default: runs/score-<time>].")] = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The main job on the embedded default: SmolLM2-135M vs a short ASDiv fine-tune of it (CPU, offline)."""
+    _quiet_libraries()
+    from forgetbench.demo import run_demo
+    from forgetbench.render import RichReporter
+
+    run = run_demo(_store(store), RichReporter(_console(stderr=True)))
     _finish_score(run, out, as_json)
 
 
@@ -155,19 +184,19 @@ def kl_cmd(
     ckpt: Annotated[str, typer.Argument(help="Fine-tuned checkpoint π.")],
     prompts: Annotated[Optional[str], typer.Option(help="JSONL/CSV/Parquet file of new-task prompts.")] = None,
     task: Annotated[Optional[str], typer.Option(help="lm-eval task whose rendered inputs are the prompts.")] = None,
-    prompt_field: Annotated[str, typer.Option(help="Column with the prompt text.")] = "prompt",
-    n_prompts: Annotated[int, typer.Option(help="Prompts used (seeded subsample when there are more).")] = 256,
-    samples_per_prompt: Annotated[int, typer.Option(help="Responses sampled per prompt.")] = 1,
-    max_new_tokens: Annotated[int, typer.Option(help="Longest response (stops earlier at EOS).")] = 256,
-    estimators: Annotated[str, typer.Option(help="Comma-separated: full, k1, k3 (first is the headline).")] = "full,k1,k3",
+    prompt_field: PromptFieldOpt = "prompt",
+    n_prompts: NPromptsOpt = 256,
+    samples_per_prompt: SamplesOpt = 1,
+    max_new_tokens: MaxNewOpt = 256,
+    estimators: EstimatorsOpt = "full,k1,k3",
     direction: Annotated[str, typer.Option(help="forward: KL(base‖ckpt) on base samples; reverse: KL(ckpt‖base).")] = "forward",
-    seed: Annotated[int, typer.Option(help="Seed for prompt choice, sampling and bootstrap.")] = 0,
-    chat_template: Annotated[bool, typer.Option(help="Render prompts with the chat template when there is one.")] = True,
-    noise_floor_prompts: Annotated[int, typer.Option(help="Prompts for the noise floor (0 skips it).")] = 32,
-    device: Annotated[str, typer.Option(help="cpu, cuda, or auto.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto (fp32 on CPU, bf16 on GPU), float32, bfloat16, float16.")] = "auto",
-    batch_size: Annotated[int, typer.Option(help="Sequences per sampling batch (scoring uses half).")] = 16,
-    trust_remote_code: Annotated[bool, typer.Option(help="Allow a model's own Python code to run.")] = False,
+    seed: SeedOpt = 0,
+    chat_template: ChatOpt = True,
+    noise_floor_prompts: NoiseOpt = 32,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "auto",
+    batch_size: BatchOpt = 16,
+    trust_remote_code: RemoteOpt = False,
     out: Annotated[Optional[Path], typer.Option(help="Folder for kl.json and kl.parquet [default: runs/kl-<time>].")] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,

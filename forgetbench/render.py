@@ -122,9 +122,9 @@ def data_table(infos: list[DataInfo]) -> Table:
 def score_summary(report: ScoreReport) -> Group:
     """Per-task table (base, ckpt, Δ ± CI, flips), the KL line and the verdict."""
     table = Table(title=f"{report.ckpt.spec} vs {report.base.spec} on {report.suite}")
-    for col, justify in (("task", "left"), ("base", "right"), ("ckpt", "right"), ("Δ points", "right"),
-                         ("95% CI", "right"), ("forgot/gained", "right"), ("p", "right")):
-        table.add_column(col, justify=justify)
+    table.add_column("task", no_wrap=True, min_width=21)
+    for col in ("base", "ckpt", "Δ points", "95% CI", "lost/won", "p"):
+        table.add_column(col, justify="right")
     for t in report.retention.tasks:
         style = "red" if t.delta_high < 0 else "green" if t.delta_low > 0 else ""
         table.add_row(

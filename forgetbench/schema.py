@@ -97,10 +97,13 @@ class EvalResult:
     schema_version: int
     """Version of this schema (`SCHEMA_VERSION`)."""
     forgetbench_version: str
+    """forgetbench version that produced the result."""
     model: ModelInfo
+    """The evaluated model."""
     suite: str
     """Suite name."""
     settings: EvalSettings
+    """Settings of the evaluation (shared by both halves of a comparison)."""
     tasks: tuple[TaskResult, ...]
     """One result per leaf task, in suite order."""
     elapsed_s: float
@@ -136,9 +139,13 @@ class KLResult:
     """KL between base and checkpoint on new-task prompts."""
 
     schema_version: int
+    """Version of this schema (`SCHEMA_VERSION`)."""
     forgetbench_version: str
+    """forgetbench version that produced the result."""
     base: ModelInfo
+    """The base model π₀."""
     ckpt: ModelInfo
+    """The checkpoint π."""
     direction: str
     """`forward` = KL(base‖ckpt), responses sampled from the base; `reverse` = KL(ckpt‖base), from the checkpoint."""
     prompts_source: str
@@ -148,8 +155,11 @@ class KLResult:
     chat_template: bool
     """Whether the chat template was applied."""
     n_prompts: int
+    """Prompts used."""
     samples_per_prompt: int
+    """Responses sampled per prompt."""
     max_new_tokens: int
+    """Longest response in tokens."""
     mean_response_tokens: float
     """Mean response length in tokens (EOS included when drawn)."""
     eos_fraction: float
@@ -162,11 +172,15 @@ class KLResult:
     noise_floor_prompts: int
     """Prompts the noise floor was measured on."""
     seed: int
+    """Seed of prompt choice, sampling and bootstrap."""
     samples_cached: bool
     """True when the sampled responses came from the store."""
     backend: str
+    """Backend that sampled and scored (`hf`)."""
     dtype: str
+    """dtype the models ran in (log-softmax and KL always in float32)."""
     device: str
+    """Device (`cpu`, `cuda`)."""
     elapsed_s: float
     """Wall time of the whole measurement (model loads included)."""
     sampling_s: float
@@ -185,8 +199,11 @@ class TaskComparison:
     """One task, base vs checkpoint on the same items (scores in points = score × 100)."""
 
     task: str
+    """lm-eval leaf task name."""
     member: str
+    """Suite member the task belongs to."""
     metric: str
+    """Primary metric compared."""
     n_items: int
     """Paired items (joined on task, doc_id, doc_hash)."""
     base: float
@@ -220,6 +237,7 @@ class Retention:
     """Prior-capability retention over a suite."""
 
     tasks: tuple[TaskComparison, ...]
+    """One comparison per task, in suite order."""
     forgetting: float
     """F = mean over tasks of (base − ckpt), in points (positive = forgot); tasks weigh equally."""
     forgetting_low: float
@@ -239,8 +257,11 @@ class NewTaskScore:
     """The new task's own metric under both models (when the new task is an lm-eval task)."""
 
     task: str
+    """lm-eval task name of the new task."""
     metric: str
+    """Its primary metric."""
     n_items: int
+    """Paired items."""
     base: float
     """Base score in points."""
     ckpt: float
@@ -248,8 +269,9 @@ class NewTaskScore:
     gain: float
     """ckpt − base in points."""
     gain_low: float
+    """Lower end of the 95% paired-bootstrap CI of the gain."""
     gain_high: float
-    """95% paired-bootstrap CI of the gain."""
+    """Upper end of that CI."""
 
 
 @dataclass(frozen=True)
@@ -257,7 +279,9 @@ class ScoreReport:
     """`forgetbench score`: what the fine-tune cost (retention) beside the KL that predicts it."""
 
     schema_version: int
+    """Version of this schema (`SCHEMA_VERSION`)."""
     forgetbench_version: str
+    """forgetbench version that produced the report."""
     created: str
     """UTC time the report was made, ISO 8601."""
     git_commit: str | None
@@ -267,8 +291,11 @@ class ScoreReport:
     seed: int
     """Seed of the bootstraps, prompt choice and sampling; lm-eval's own seeds are in `settings`."""
     base: ModelInfo
+    """The base model π₀."""
     ckpt: ModelInfo
+    """The checkpoint π."""
     suite: str
+    """Prior-capability suite name."""
     suite_hash: str
     """sha256 over the suite's task names and content hashes."""
     task_hashes: dict[str, str]
@@ -276,14 +303,17 @@ class ScoreReport:
     settings: EvalSettings
     """Settings both prior-capability evaluations shared."""
     retention: Retention
+    """Paired retention statistics on the suite."""
     new_task: str
     """The new task: a prompts file, or `task:NAME`."""
     new_task_score: NewTaskScore | None
     """Present when the new task is an lm-eval task with a metric."""
     kl: KLResult
+    """KL between base and checkpoint on the new task prompts."""
     verdict: str
     """One sentence for a person."""
     elapsed_s: float
+    """Wall time of the whole score run."""
 
     def to_dict(self) -> dict:
         return asdict(self)

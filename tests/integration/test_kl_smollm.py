@@ -63,3 +63,29 @@ def test_smollm2_against_a_noised_copy_is_positive(prompts, noised_copy, tmp_pat
     full = r["estimates"][0]
     assert full["ci_low"] > 0 and full["mean"] > 0
     assert r["noise_floor"]["mean"] == 0.0
+
+
+def test_score_cli_writes_the_run_directory(noised_copy, tmp_path):
+    """`forgetbench score` on the real model, lean: 4 items per prior task, 4 KL prompts."""
+    from forgetbench.report import load_report
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "forgetbench.cli", "score", "smollm2-135m", str(noised_copy),
+         "--new-task", "task:fb_asdiv_heldout_lite", "--suite", "offline-lite-no-asdiv", "--limit", "4",
+         "--n-prompts", "4", "--max-new-tokens", "16", "--noise-floor-prompts", "2",
+         "--store", str(tmp_path / "store"), "--out", str(tmp_path / "run")],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = load_report(tmp_path / "run")
+    assert len(report.retention.tasks) == 7 and all(t.n_items == 4 for t in report.retention.tasks)
+    assert report.new_task_score.n_items == 40 and report.kl.estimates[0].mean > 0
+    assert "forgetting F" in proc.stdout and "KL (full, forward)" in proc.stdout
+
+
+def test_score_refuses_an_unknown_new_task(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "forgetbench.cli", "score", "smollm2-135m", "smollm2-135m", "--new-task", "nope.jsonl",
+         "--store", str(tmp_path / "store")], capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 2 and "neither a prompts file nor a registered lm-eval task" in proc.stderr
