@@ -60,7 +60,11 @@ def _load_prompts(config: KLConfig) -> Prompts:
     return choose(f"task:{config.task}", task_prompts(config.task), config.n_prompts, config.seed)
 
 
-def _sample_cached(store, sampler, lm_loader, prompt_ids, config, settings, reporter) -> tuple[list[list[int]], bool]:
+def _sample_cached(
+    store: Store, sampler: ResolvedModel, load_sampler, prompt_ids: list[list[int]], eos: set[int], pad: int,
+    config: KLConfig, settings: dict, reporter: Reporter,
+) -> tuple[list[list[int]], bool]:
+    """Responses sampled from `sampler` (from the store when this exact sampling was done before)."""
     import pandas as pd
 
     from forgetbench.backends import hf_kl
@@ -70,7 +74,7 @@ def _sample_cached(store, sampler, lm_loader, prompt_ids, config, settings, repo
     if entry is not None:
         frame = pd.read_parquet(entry / "samples.parquet")
         return [list(map(int, r)) for r in frame["response_ids"]], True
-    lm, eos, pad = lm_loader()
+    lm = load_sampler()
     expanded = [ids for ids in prompt_ids for _ in range(config.samples_per_prompt)]
     advance = reporter.step(f"sampling from {sampler.name}", len(expanded))
     responses = hf_kl.sample(lm, expanded, config.max_new_tokens, eos, pad, config.seed, advance, config.batch_size)
@@ -121,7 +125,7 @@ def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None)
     timings = {}
     t0 = time.perf_counter()
     responses, cached = _sample_cached(
-        store, sampler, lambda: (get(sampler, "sampler"), eos, pad), prompt_ids, config, settings, reporter
+        store, sampler, lambda: get(sampler, "sampler"), prompt_ids, eos, pad, config, settings, reporter
     )
     expanded_prompts = [ids for ids in prompt_ids for _ in range(config.samples_per_prompt)]
     sequences = list(zip(expanded_prompts, responses))
