@@ -66,6 +66,11 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)
 
 
+def _split_list(text: str) -> tuple[str, ...]:
+    """"full, k1" -> ("full", "k1")."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _store(path: Optional[Path]):
     from forgetbench.home import default_store_dir
     from forgetbench.store import Store
@@ -140,7 +145,7 @@ def score_cmd(
     config = ScoreConfig(
         base=base, ckpt=ckpt, new_task=new_task, suite=suite, limit=limit, prompt_field=prompt_field,
         n_prompts=n_prompts, samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
-        estimators=tuple(e.strip() for e in estimators.split(",") if e.strip()), seed=seed,
+        estimators=_split_list(estimators), seed=seed,
         chat_template=chat_template, noise_floor_prompts=noise_floor_prompts, device=device, dtype=dtype,
         batch_size=batch_size, allow_code_execution=allow_code_execution, trust_remote_code=trust_remote_code,
     )
@@ -212,7 +217,7 @@ def kl_cmd(
     config = KLConfig(
         base=base, ckpt=ckpt, prompts=prompts, task=task, prompt_field=prompt_field, n_prompts=n_prompts,
         samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
-        estimators=tuple(e.strip() for e in estimators.split(",") if e.strip()), direction=direction, seed=seed,
+        estimators=_split_list(estimators), direction=direction, seed=seed,
         chat_template=chat_template, noise_floor_prompts=noise_floor_prompts, device=device, dtype=dtype,
         batch_size=batch_size, trust_remote_code=trust_remote_code,
     )
