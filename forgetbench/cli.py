@@ -26,7 +26,7 @@ models_app = typer.Typer(help="Embedded real models that ship on PyPI.", no_args
 app.add_typer(models_app, name="models")
 
 StoreOpt = Annotated[
-    Optional[Path], typer.Option("--store", help="Results store folder [default: $FORGETBENCH_HOME/store].")
+    Optional[Path], typer.Option("--store", help="Results store folder \\[default: $FORGETBENCH_HOME/store].")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print only machine-readable JSON on stdout.")]
 # Options shared by several commands, defined once.
@@ -45,6 +45,12 @@ EstimatorsOpt = Annotated[str, typer.Option(help="Comma-separated KL estimators:
 SeedOpt = Annotated[int, typer.Option(help="Seed for prompt choice, sampling and bootstraps.")]
 ChatOpt = Annotated[bool, typer.Option(help="Render KL prompts with the chat template when there is one.")]
 NoiseOpt = Annotated[int, typer.Option(help="Prompts for the KL noise floor (0 skips it).")]
+BackendOpt = Annotated[str, typer.Option(help="hf (transformers) or vllm (needs vLLM installed; see README).")]
+FullScorerOpt = Annotated[str, typer.Option(help="With --backend vllm: who computes `full`, hf (fast) or vllm (full-vocab prompt log-probs).")]
+TPOpt = Annotated[int, typer.Option(help="vLLM: GPUs per engine.", rich_help_panel="vLLM engine")]
+GpuMemOpt = Annotated[Optional[float], typer.Option(help="vLLM: memory fraction an engine may reserve \\[default: vLLM's on GPU, 0.2 on CPU].", rich_help_panel="vLLM engine")]
+MaxLenOpt = Annotated[Optional[int], typer.Option(help="vLLM: longest sequence \\[default: what the job needs / the model's limit].", rich_help_panel="vLLM engine")]
+EagerOpt = Annotated[Optional[bool], typer.Option("--enforce-eager/--no-enforce-eager", help="vLLM: skip CUDA graphs and compilation \\[default: on for CPU, off for GPU].", rich_help_panel="vLLM engine", show_default=False)]
 
 
 def _console(stderr: bool = False):
@@ -64,11 +70,19 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=UserWarning)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
 
 
 def _split_list(text: str) -> tuple[str, ...]:
     """"full, k1" -> ("full", "k1")."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _vllm_options(tensor_parallel_size: int, gpu_memory_utilization: Optional[float], max_model_len: Optional[int], enforce_eager: Optional[bool]):
+    from forgetbench.config import VLLMOptions
+
+    return VLLMOptions(tensor_parallel_size, gpu_memory_utilization, max_model_len, enforce_eager)
 
 
 def _store(path: Optional[Path]):
@@ -83,10 +97,14 @@ def eval_cmd(
     model: Annotated[str, typer.Argument(help="Embedded name, HF folder, GGUF file or hub id org/name[@rev].")],
     suite: SuiteOpt = "offline-lite",
     limit: LimitOpt = None,
-    backend: Annotated[str, typer.Option(help="Model backend.")] = "hf",
+    backend: BackendOpt = "hf",
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     batch_size: BatchOpt = 16,
+    tensor_parallel_size: TPOpt = 1,
+    gpu_memory_utilization: GpuMemOpt = None,
+    max_model_len: MaxLenOpt = None,
+    enforce_eager: EagerOpt = None,
     num_fewshot: Annotated[Optional[int], typer.Option(help="Override every task's few-shot count.")] = None,
     chat_template: Annotated[bool, typer.Option(help="Render prompts with the model's chat template.")] = False,
     allow_code_execution: CodeOpt = False,
@@ -104,6 +122,7 @@ def eval_cmd(
         model=model, suite=suite, limit=limit, backend=backend, device=device, dtype=dtype, batch_size=batch_size,
         num_fewshot=num_fewshot, chat_template=chat_template, allow_code_execution=allow_code_execution,
         trust_remote_code=trust_remote_code,
+        vllm=_vllm_options(tensor_parallel_size, gpu_memory_utilization, max_model_len, enforce_eager),
     )
     result = evaluate(config, _store(store), RichReporter(_console(stderr=True)))
     if as_json:
@@ -127,12 +146,18 @@ def score_cmd(
     seed: SeedOpt = 0,
     chat_template: ChatOpt = True,
     noise_floor_prompts: NoiseOpt = 32,
+    backend: BackendOpt = "hf",
+    full_scorer: FullScorerOpt = "hf",
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     batch_size: BatchOpt = 16,
+    tensor_parallel_size: TPOpt = 1,
+    gpu_memory_utilization: GpuMemOpt = None,
+    max_model_len: MaxLenOpt = None,
+    enforce_eager: EagerOpt = None,
     allow_code_execution: CodeOpt = False,
     trust_remote_code: RemoteOpt = False,
-    out: Annotated[Optional[Path], typer.Option(help="Run folder [default: runs/score-<time>].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder \\[default: runs/score-<time>].")] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -148,6 +173,8 @@ def score_cmd(
         estimators=_split_list(estimators), seed=seed,
         chat_template=chat_template, noise_floor_prompts=noise_floor_prompts, device=device, dtype=dtype,
         batch_size=batch_size, allow_code_execution=allow_code_execution, trust_remote_code=trust_remote_code,
+        backend=backend, full_scorer=full_scorer,
+        vllm=_vllm_options(tensor_parallel_size, gpu_memory_utilization, max_model_len, enforce_eager),
     )
     run = score(config, _store(store), RichReporter(_console(stderr=True)))
     _finish_score(run, out, as_json)
@@ -155,7 +182,7 @@ def score_cmd(
 
 @app.command("demo")
 def demo_cmd(
-    out: Annotated[Optional[Path], typer.Option(help="Run folder [default: runs/score-<time>].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Run folder \\[default: runs/score-<time>].")] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -198,11 +225,17 @@ def kl_cmd(
     seed: SeedOpt = 0,
     chat_template: ChatOpt = True,
     noise_floor_prompts: NoiseOpt = 32,
+    backend: BackendOpt = "hf",
+    full_scorer: FullScorerOpt = "hf",
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "auto",
     batch_size: BatchOpt = 16,
+    tensor_parallel_size: TPOpt = 1,
+    gpu_memory_utilization: GpuMemOpt = None,
+    max_model_len: MaxLenOpt = None,
+    enforce_eager: EagerOpt = None,
     trust_remote_code: RemoteOpt = False,
-    out: Annotated[Optional[Path], typer.Option(help="Folder for kl.json and kl.parquet [default: runs/kl-<time>].")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for kl.json and kl.parquet \\[default: runs/kl-<time>].")] = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -219,7 +252,8 @@ def kl_cmd(
         samples_per_prompt=samples_per_prompt, max_new_tokens=max_new_tokens,
         estimators=_split_list(estimators), direction=direction, seed=seed,
         chat_template=chat_template, noise_floor_prompts=noise_floor_prompts, device=device, dtype=dtype,
-        batch_size=batch_size, trust_remote_code=trust_remote_code,
+        batch_size=batch_size, trust_remote_code=trust_remote_code, backend=backend, full_scorer=full_scorer,
+        vllm=_vllm_options(tensor_parallel_size, gpu_memory_utilization, max_model_len, enforce_eager),
     )
     run = measure_kl(config, _store(store), RichReporter(_console(stderr=True)))
     folder = out or Path("runs") / time.strftime("kl-%Y%m%d-%H%M%S", time.gmtime())

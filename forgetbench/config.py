@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class VLLMOptions:
+    """Engine options passed through to `vllm.LLM` when `backend == "vllm"` (ignored by `hf`)."""
+
+    tensor_parallel_size: int = 1
+    """GPUs one engine is sharded over."""
+    gpu_memory_utilization: float | None = None
+    """Fraction of accelerator memory the engine may reserve (weights + KV cache). None: vLLM's own
+    default on GPU; 0.2 on CPU, where vLLM reserves this fraction of the NUMA node's RAM up front."""
+    max_model_len: int | None = None
+    """Longest sequence the engine accepts. None: for KL, the longest prompt + max_new_tokens; for a
+    suite, the model's own limit."""
+    enforce_eager: bool | None = None
+    """Skip CUDA graphs / torch.compile. None: True on CPU (compilation costs minutes there), False on GPU."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,8 @@ class EvalConfig:
     """Allow tasks that run model-generated code (in a limited subprocess)."""
     trust_remote_code: bool = False
     """Allow the model's own Python code to run."""
+    vllm: VLLMOptions = field(default_factory=VLLMOptions)
+    """Engine options for `backend == "vllm"`."""
 
 
 @dataclass(frozen=True)
@@ -64,11 +82,17 @@ class KLConfig:
     noise_floor_prompts: int = 32
     """Prompts on which the noise floor (checkpoint replaced by a second copy of the sampler) is measured; 0 skips it."""
     backend: str = "hf"
+    """`hf` (transformers) or `vllm` (sampling and k1/k3 log-probs in vLLM engines)."""
+    full_scorer: str = "hf"
+    """Who computes `full` under `backend == "vllm"`: `hf` (the chunked transformers scorer on vLLM's
+    samples; the default because it is far faster, see README) or `vllm` (full-vocabulary prompt log-probs)."""
     device: str = "auto"
     dtype: str = "auto"
     batch_size: int = 16
     """Sequences per sampling batch (scoring uses half)."""
     trust_remote_code: bool = False
+    vllm: VLLMOptions = field(default_factory=VLLMOptions)
+    """Engine options for `backend == "vllm"`."""
 
 
 @dataclass(frozen=True)
@@ -90,8 +114,12 @@ class ScoreConfig:
     chat_template: bool = True
     """For the KL prompts (the prior suite runs without a chat template, as lm-eval does by default)."""
     noise_floor_prompts: int = 32
+    backend: str = "hf"
+    """Backend of both the suite runs and the KL measurement (never mixed within one comparison)."""
+    full_scorer: str = "hf"
     device: str = "auto"
     dtype: str = "auto"
     batch_size: int = 16
     allow_code_execution: bool = False
     trust_remote_code: bool = False
+    vllm: VLLMOptions = field(default_factory=VLLMOptions)

@@ -43,6 +43,10 @@ class StoreError(UserInputError):
     """The results store cannot be used (not writable, not a directory)."""
 
 
+class BackendUnavailable(UserInputError):
+    """The requested backend is not installed here (the message says how to install it)."""
+
+
 class BackendError(ForgetbenchError):
     """A model backend failed at run time (exit 3)."""
 

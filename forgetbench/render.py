@@ -49,7 +49,8 @@ def kl_table(result: KLResult) -> Table:
         caption=(
             f"{result.n_prompts} prompts × {result.samples_per_prompt} from {result.prompts_source} · "
             f"mean response {result.mean_response_tokens:.1f} tokens ({100 * result.eos_fraction:.0f}% ended at EOS) · "
-            f"{result.backend}/{result.dtype}/{result.device} · {result.elapsed_s:.1f} s "
+            f"{result.backend}{' ' + result.engine_version if result.engine_version else ''}/{result.dtype}/{result.device}"
+            f"{' · full by ' + result.full_scorer if result.backend != 'hf' and result.full_scorer else ''} · {result.elapsed_s:.1f} s "
             f"(sampling {result.sampling_s:.0f}, scoring {result.scoring_s:.0f}, noise floor {result.noise_floor_s:.0f})"
             + (" · samples from store" if result.samples_cached else "")
         ),
@@ -58,9 +59,9 @@ def kl_table(result: KLResult) -> Table:
         table.add_column(col, justify=justify)
     for e in result.estimates:
         table.add_row(e.name, f"{e.mean:.4f}", f"[{e.ci_low:.4f}, {e.ci_high:.4f}]", f"{e.per_token:.5f}")
-    if result.noise_floor is not None:
-        n = result.noise_floor
-        table.add_row(f"noise floor ({result.noise_floor_prompts} prompts)", f"{n.mean:.2e}", f"[{n.ci_low:.1e}, {n.ci_high:.1e}]", f"{n.per_token:.1e}")
+    for n in (result.noise_floor, result.noise_floor_k1):
+        if n is not None:
+            table.add_row(f"noise floor {n.name} ({result.noise_floor_prompts} prompts)", f"{n.mean:.2e}", f"[{n.ci_low:.1e}, {n.ci_high:.1e}]", f"{n.per_token:.1e}")
     return table
 
 

@@ -65,8 +65,9 @@ def markdown(r: ScoreReport) -> str:
     ]
     for e in kl.estimates:
         lines.append(f"| {e.name} | {e.mean:.4f} | [{e.ci_low:.4f}, {e.ci_high:.4f}] | {e.per_token:.5f} |")
-    if kl.noise_floor is not None:
-        lines.append(f"| noise floor | {kl.noise_floor.mean:.2e} | [{kl.noise_floor.ci_low:.1e}, {kl.noise_floor.ci_high:.1e}] | |")
+    for n in (kl.noise_floor, kl.noise_floor_k1):
+        if n is not None:
+            lines.append(f"| noise floor ({n.name}) | {n.mean:.2e} | [{n.ci_low:.1e}, {n.ci_high:.1e}] | |")
     if r.new_task_score is not None:
         n = r.new_task_score
         lines += ["", f"**New task** {n.task} ({n.metric}, {n.n_items} items): base {n.base:.1f}, ckpt {n.ckpt:.1f}, "

@@ -167,8 +167,8 @@ class KLResult:
     estimates: tuple[Estimate, ...]
     """One per requested estimator; the first is the headline number."""
     noise_floor: Estimate | None
-    """The same pipeline with the checkpoint replaced by a second copy of the sampling model; `full`
-    must be 0 up to float error. None when skipped."""
+    """The headline estimator on the same pipeline with the checkpoint replaced by a second copy of
+    the sampling model (`full` must be 0 up to float error). None when skipped."""
     noise_floor_prompts: int
     """Prompts the noise floor was measured on."""
     seed: int
@@ -176,7 +176,8 @@ class KLResult:
     samples_cached: bool
     """True when the sampled responses came from the store."""
     backend: str
-    """Backend that sampled and scored (`hf`)."""
+    """Backend that sampled and scored: `hf` (transformers) or `vllm` (vLLM engines sample and give
+    the sampled tokens' log-probs for k1/k3; `full_scorer` says who computed `full`)."""
     dtype: str
     """dtype the models ran in (log-softmax and KL always in float32)."""
     device: str
@@ -189,6 +190,14 @@ class KLResult:
     """Wall time of scoring every sample under both models (includes loading the other model)."""
     noise_floor_s: float
     """Wall time of the noise-floor pass (includes loading the second copy)."""
+    noise_floor_k1: Estimate | None = None
+    """k1 on the noise-floor pass: the noise in the backend's sampled-token log-probs (with vLLM, two
+    separate engines of the sampling model). None when skipped."""
+    full_scorer: str | None = "hf"
+    """Who computed `full`: `hf` (the chunked transformers scorer) or `vllm` (full-vocabulary prompt
+    log-probs); None when `full` was not requested."""
+    engine_version: str | None = None
+    """vLLM version under the vllm backend (`X+cpu` for the CPU build); None for hf."""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -103,9 +103,9 @@ def score(config: ScoreConfig, store: Store, reporter: Reporter | None = None) -
     ckpt_m = resolve(config.ckpt, trust_remote_code=config.trust_remote_code)
     tokenization.check_same_vocabulary(base_m, ckpt_m)  # before any compute: KL would be undefined
     ev = EvalConfig(
-        model=config.base, suite=config.suite, limit=config.limit, device=config.device, dtype=config.dtype,
-        batch_size=config.batch_size, allow_code_execution=config.allow_code_execution,
-        trust_remote_code=config.trust_remote_code,
+        model=config.base, suite=config.suite, limit=config.limit, backend=config.backend, device=config.device,
+        dtype=config.dtype, batch_size=config.batch_size, allow_code_execution=config.allow_code_execution,
+        trust_remote_code=config.trust_remote_code, vllm=config.vllm,
     )
     reporter.message(f"prior-capability suite {config.suite}: base")
     base_eval = evaluate(ev, store, reporter)
@@ -127,8 +127,8 @@ def score(config: ScoreConfig, store: Store, reporter: Reporter | None = None) -
             n_prompts=config.n_prompts, samples_per_prompt=config.samples_per_prompt,
             max_new_tokens=config.max_new_tokens, estimators=config.estimators, seed=config.seed,
             chat_template=config.chat_template, noise_floor_prompts=config.noise_floor_prompts,
-            device=config.device, dtype=config.dtype, batch_size=config.batch_size,
-            trust_remote_code=config.trust_remote_code,
+            backend=config.backend, full_scorer=config.full_scorer, device=config.device, dtype=config.dtype,
+            batch_size=config.batch_size, trust_remote_code=config.trust_remote_code, vllm=config.vllm,
         ),
         store,
         reporter,

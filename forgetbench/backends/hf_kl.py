@@ -37,8 +37,9 @@ MIN_ROWS = 128  # ...but at least this many positions per block: the output head
 class TokenScores:
     """Per-response-token quantities for one sequence; arrays have one entry per response token."""
 
-    kl: np.ndarray
-    """Σ_v p(v|·)[log p(v|·) − log q(v|·)]: exact KL(p‖q) of the next-token distributions (nats)."""
+    kl: np.ndarray | None
+    """Σ_v p(v|·)[log p(v|·) − log q(v|·)]: exact KL(p‖q) of the next-token distributions (nats);
+    None when no full-vocabulary scorer ran (`full` not requested)."""
     logp: np.ndarray
     """log p(y_t|·) of the sampled token under the sampling model p."""
     logq: np.ndarray

@@ -16,11 +16,12 @@ import numpy as np
 ESTIMATORS = ("full", "k1", "k3")
 
 
-def sequence_estimates(kl: np.ndarray, logp: np.ndarray, logq: np.ndarray) -> dict[str, float]:
-    """The three estimates for one sequence from its per-token arrays (see `TokenScores`)."""
+def sequence_estimates(kl: np.ndarray | None, logp: np.ndarray, logq: np.ndarray) -> dict[str, float]:
+    """The three estimates for one sequence from its per-token arrays (see `TokenScores`); `full` is
+    NaN when the per-token KL was not computed (a run that did not ask for it)."""
     log_r = logq.astype(np.float64) - logp.astype(np.float64)
     return {
-        "full": float(kl.astype(np.float64).sum()),
+        "full": float("nan") if kl is None else float(kl.astype(np.float64).sum()),
         "k1": float(-log_r.sum()),
         "k3": float(np.sum(np.expm1(log_r) - log_r)),
     }

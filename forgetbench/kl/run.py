@@ -26,6 +26,7 @@ from forgetbench.stats.bootstrap import cluster_mean_ci
 from forgetbench.store import Store, digest
 
 SAMPLES_NAMESPACE = "kl-samples-v1"
+BACKENDS = ("hf", "vllm")
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,10 @@ def _validate(config: KLConfig) -> None:
         raise UserInputError(f"unknown estimator {unknown[0] if unknown else '(none)'}; choose from {', '.join(ESTIMATORS)}")
     if config.direction not in ("forward", "reverse"):
         raise UserInputError(f"--direction must be forward or reverse, not {config.direction!r}")
-    if config.backend != "hf":
-        raise UserInputError(f"unknown backend {config.backend!r}; available: hf")
+    if config.backend not in BACKENDS:
+        raise UserInputError(f"unknown backend {config.backend!r}; available: {', '.join(BACKENDS)}")
+    if config.full_scorer not in ("hf", "vllm") or (config.full_scorer == "vllm" and config.backend != "vllm"):
+        raise UserInputError(f"--full-scorer must be hf, or vllm with --backend vllm (got {config.full_scorer!r})")
     for name in ("samples_per_prompt", "max_new_tokens", "batch_size"):
         if getattr(config, name) < 1:
             raise UserInputError(f"--{name.replace('_', '-')} must be at least 1")
@@ -60,41 +63,85 @@ def _load_prompts(config: KLConfig) -> Prompts:
     return choose(f"task:{config.task}", task_prompts(config.task), config.n_prompts, config.seed)
 
 
-def _sample_cached(
-    store: Store, sampler: ResolvedModel, load_sampler, prompt_ids: list[list[int]], eos: set[int], pad: int,
-    config: KLConfig, settings: dict, reporter: Reporter,
-) -> tuple[list[list[int]], bool]:
-    """Responses sampled from `sampler` (from the store when this exact sampling was done before)."""
+@dataclass(frozen=True)
+class Plan:
+    """Everything a backend pass needs, decided before any compute."""
+
+    config: KLConfig
+    sampler: ResolvedModel
+    """The model responses are drawn from (the base for forward KL)."""
+    other: ResolvedModel
+    prompt_ids: list[list[int]]
+    """Rendered, tokenised prompts (one per chosen prompt)."""
+    eos: set[int]
+    pad: int
+    device: str
+    dtype: str
+    samples_key: str
+    """Store key of the sampled responses."""
+    n_noise: int
+    """Prompts in the noise-floor pass (0: skipped)."""
+
+    @property
+    def expanded(self) -> list[list[int]]:
+        """Prompt ids repeated `samples_per_prompt` times, prompt-major (the order of responses)."""
+        return [ids for ids in self.prompt_ids for _ in range(self.config.samples_per_prompt)]
+
+
+@dataclass(frozen=True)
+class Passes:
+    """What a backend returns: responses and per-token scores for the main and noise-floor passes."""
+
+    responses: list[list[int]]
+    cached: bool
+    scores: list
+    """TokenScores per (prompt, sample), sampler vs other."""
+    noise: list
+    """TokenScores of the first `n_noise` prompts' samples, sampler vs a second sampler."""
+    timings: dict[str, float]
+
+
+def cached_samples(store: Store, key: str) -> list[list[int]] | None:
+    """Responses sampled before under exactly these settings, or None."""
     import pandas as pd
 
-    from forgetbench.backends import hf_kl
-
-    key = digest({"sampler": sampler.fingerprint.digest, "prompt_ids": digest(prompt_ids), **settings})
     entry = store.get(SAMPLES_NAMESPACE, key)
-    if entry is not None:
-        frame = pd.read_parquet(entry / "samples.parquet")
-        return [list(map(int, r)) for r in frame["response_ids"]], True
-    lm = load_sampler()
-    expanded = [ids for ids in prompt_ids for _ in range(config.samples_per_prompt)]
-    advance = reporter.step(f"sampling from {sampler.name}", len(expanded))
-    responses = hf_kl.sample(lm, expanded, config.max_new_tokens, eos, pad, config.seed, advance, config.batch_size)
+    if entry is None:
+        return None
+    return [list(map(int, r)) for r in pd.read_parquet(entry / "samples.parquet")["response_ids"]]
 
-    def write(folder: Path) -> None:
-        pd.DataFrame({"response_ids": responses}).to_parquet(folder / "samples.parquet", index=False)
 
-    store.put(SAMPLES_NAMESPACE, key, write)
-    return responses, False
+def put_samples(store: Store, key: str, responses: list[list[int]]) -> None:
+    import pandas as pd
+
+    store.put(SAMPLES_NAMESPACE, key, lambda folder: pd.DataFrame({"response_ids": responses}).to_parquet(
+        folder / "samples.parquet", index=False))
+
+
+def nonfinite_error(plan: Plan, prompts: Prompts, exc, who: ResolvedModel) -> BackendError:
+    """One line naming the model and the prompt whose log-probs were NaN/inf."""
+    i = exc.index // plan.config.samples_per_prompt
+    return BackendError(
+        f"{who.name} produced NaN/inf log-probs on prompt {prompts.indices[i]} of {prompts.source} "
+        f"({prompts.texts[i][:60]!r})"
+    )
 
 
 def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None) -> KLRun:
     """Measure KL between `config.base` and `config.ckpt` on new-task prompts."""
     from forgetbench import tokenization
-    from forgetbench.backends import hf, hf_kl
+    from forgetbench.backends import hf
 
     reporter = reporter or Reporter()
     started = time.perf_counter()
     _validate(config)
     store.check_writable()
+    engine_version = None
+    if config.backend == "vllm":
+        from forgetbench.backends import vllm
+
+        engine_version = vllm.version()
+        vllm.check_options(config.vllm)
     reporter.message("resolving models")
     base = resolve(config.base, trust_remote_code=config.trust_remote_code)
     ckpt = resolve(config.ckpt, trust_remote_code=config.trust_remote_code)
@@ -113,43 +160,19 @@ def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None)
         "max_new_tokens": config.max_new_tokens, "samples_per_prompt": config.samples_per_prompt,
         "temperature": 1.0, "top_p": 1.0, "top_k": 0, "seed": config.seed, "backend": config.backend,
         "dtype": dtype, "batch_size": config.batch_size,
+        **({"engine_version": engine_version} if engine_version else {}),
     }
-    models: dict[str, object] = {}
-
-    def get(m: ResolvedModel, slot: str):
-        if slot not in models:
-            reporter.message(f"loading {m.name} ({dtype}, {device})")
-            models[slot] = hf_kl.load_model(m, device, dtype)
-        return models[slot]
-
-    timings = {}
-    t0 = time.perf_counter()
-    responses, cached = _sample_cached(
-        store, sampler, lambda: get(sampler, "sampler"), prompt_ids, eos, pad, config, settings, reporter
-    )
-    expanded_prompts = [ids for ids in prompt_ids for _ in range(config.samples_per_prompt)]
-    sequences = list(zip(expanded_prompts, responses))
-    score_batch = max(1, config.batch_size // 2)
-
-    def scored(q_slot: str, q_model: ResolvedModel, seqs, label: str):
-        p_lm, q_lm = get(sampler, "sampler"), get(q_model, q_slot)
-        advance = reporter.step(label, len(seqs))
-        try:
-            return hf_kl.score(p_lm, q_lm, seqs, pad, advance, score_batch)
-        except hf_kl.NonFiniteError as exc:
-            who = sampler if exc.role == "p" else q_model
-            i = exc.index // config.samples_per_prompt
-            raise BackendError(
-                f"{who.name} produced NaN/inf log-probs on prompt {prompts.indices[i]} of {prompts.source} "
-                f"({prompts.texts[i][:60]!r})"
-            ) from None
-
-    timings["sampling_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    token_scores = scored("other", other, sequences, f"scoring under {sampler.name} and {other.name}")
-    timings["scoring_s"] = time.perf_counter() - t0
+    key = digest({"sampler": sampler.fingerprint.digest, "prompt_ids": digest(prompt_ids), **settings})
+    plan = Plan(config, sampler, other, prompt_ids, eos, pad, device, dtype, key,
+                min(config.noise_floor_prompts, len(prompt_ids)))
+    if config.backend == "vllm":
+        from forgetbench.kl import vllm_pass as backend_pass
+    else:
+        from forgetbench.kl import hf_pass as backend_pass
+    passes = backend_pass.run(plan, prompts, store, reporter)
+    responses = passes.responses
     rows = []
-    for n, (ts, resp) in enumerate(zip(token_scores, responses)):
+    for n, (ts, resp) in enumerate(zip(passes.scores, responses)):
         p = n // config.samples_per_prompt
         est = sequence_estimates(ts.kl, ts.logp, ts.logq)
         rows.append({
@@ -167,15 +190,13 @@ def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None)
         return Estimate(name, ci.estimate, ci.low, ci.high, float(values.sum() / max(1, tokens)))
 
     estimates = tuple(estimate(e, rows, clusters, total_tokens) for e in config.estimators)
-    noise = None
-    n_noise = min(config.noise_floor_prompts, len(prompt_ids))
-    t0 = time.perf_counter()
-    if n_noise > 0:
-        k = n_noise * config.samples_per_prompt
-        noise_scores = scored("sampler-copy", sampler, sequences[:k], f"noise floor: {sampler.name} against a second copy")
-        noise_rows = [{"full": float(ts.kl.astype(np.float64).sum())} for ts in noise_scores]
-        noise = estimate("full", noise_rows, clusters[:k], sum(r["response_tokens"] for r in rows[:k]))
-    timings["noise_floor_s"] = time.perf_counter() - t0
+    noise = noise_k1 = None
+    if passes.noise:
+        k = len(passes.noise)
+        noise_rows = [sequence_estimates(ts.kl, ts.logp, ts.logq) for ts in passes.noise]
+        noise_tokens = sum(r["response_tokens"] for r in rows[:k])
+        noise = estimate(config.estimators[0], noise_rows, clusters[:k], noise_tokens)
+        noise_k1 = estimate("k1", noise_rows, clusters[:k], noise_tokens)
     reporter.close()
     result = KLResult(
         schema_version=SCHEMA_VERSION, forgetbench_version=__version__,
@@ -184,9 +205,11 @@ def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None)
         n_prompts=len(prompt_ids), samples_per_prompt=config.samples_per_prompt, max_new_tokens=config.max_new_tokens,
         mean_response_tokens=float(np.mean([len(r) for r in responses])),
         eos_fraction=float(np.mean([r["eos"] for r in rows])),
-        estimates=estimates, noise_floor=noise, noise_floor_prompts=n_noise, seed=config.seed,
-        samples_cached=cached, backend=config.backend, dtype=dtype, device=device,
-        elapsed_s=time.perf_counter() - started, **timings,
+        estimates=estimates, noise_floor=noise, noise_floor_prompts=plan.n_noise, seed=config.seed,
+        samples_cached=passes.cached, backend=config.backend, dtype=dtype, device=device,
+        elapsed_s=time.perf_counter() - started, noise_floor_k1=noise_k1,
+        full_scorer=("hf" if config.backend == "hf" else config.full_scorer) if "full" in config.estimators else None,
+        engine_version=engine_version, **passes.timings,
     )
     return KLRun(result, rows)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from forgetbench import __version__
 from forgetbench.config import EvalConfig
-from forgetbench.errors import SuiteError, UserInputError
+from forgetbench.errors import BackendError, SuiteError, UserInputError
 from forgetbench.models import ResolvedModel, resolve
 from forgetbench.prior.hashing import task_hash
 from forgetbench.progress import Reporter
@@ -24,11 +24,12 @@ from forgetbench.store import Store, digest
 
 NAMESPACE = "prior-v2"
 SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234, "fewshot_random_seed": 1234}
-BACKENDS = ("hf",)
+BACKENDS = ("hf", "vllm")
 
-def _cache_key(model: ResolvedModel, st: SuiteTask, thash: str, settings: EvalSettings) -> str:
+def _cache_key(model: ResolvedModel, st: SuiteTask, thash: str, settings: EvalSettings, engine: str | None) -> str:
     return digest(
         {
+            **({"engine_version": engine} if engine else {}),
             "model": model.fingerprint.digest,
             "task": st.name,
             "task_hash": thash,
@@ -85,8 +86,22 @@ def _read_entry(folder: Path) -> TaskResult:
     return TaskResult(**meta, cached=True, items=items)
 
 
-def evaluate(config: EvalConfig, store: Store, reporter: Reporter | None = None) -> EvalResult:
-    """Evaluate `config.model` on `config.suite`, serving tasks from `store` when present."""
+def _lm(config: EvalConfig, model: ResolvedModel, settings: EvalSettings):
+    """lm-eval's model object for the configured backend (weights loaded now)."""
+    from forgetbench.backends import hf
+
+    if config.backend == "hf":
+        return hf.lm_eval_model(model, settings.device, settings.dtype, config.batch_size)
+    from forgetbench.backends import vllm, vllm_engine
+
+    return vllm_engine.lm_eval_model(vllm.engine_kwargs(model, config.vllm, settings.dtype, settings.device, None), "auto")
+
+
+def evaluate(config: EvalConfig, store: Store, reporter: Reporter | None = None, *, in_process: bool = False) -> EvalResult:
+    """Evaluate `config.model` on `config.suite`, serving tasks from `store` when present.
+
+    With `backend == "vllm"` the missing tasks run in a worker process that owns the engine
+    (`in_process=True` is that worker's own call), then the results are read from the store."""
     import lm_eval
 
     from forgetbench.backends import hf
@@ -98,6 +113,13 @@ def evaluate(config: EvalConfig, store: Store, reporter: Reporter | None = None)
     if config.limit is not None and config.limit < 1:
         raise UserInputError(f"--limit must be a positive number of items, not {config.limit}")
     store.check_writable()
+    engine = None
+    if config.backend == "vllm":
+        from forgetbench.backends import vllm
+
+        vllm.check_lm_eval_can_find_vllm()
+        vllm.check_options(config.vllm)
+        engine = vllm.version()
     suite, tm = resolve_suite(config.suite)
     reporter.message(f"resolving model {config.model}")
     model = resolve(config.model, trust_remote_code=config.trust_remote_code)
@@ -122,11 +144,18 @@ def evaluate(config: EvalConfig, store: Store, reporter: Reporter | None = None)
             "pass --allow-code-execution to run it in a limited subprocess"
         )
     thashes = {st.name: task_hash(built[st.name], config.limit) for st in suite.tasks}
-    keys = {st.name: _cache_key(model, st, thashes[st.name], settings) for st in suite.tasks}
+    keys = {st.name: _cache_key(model, st, thashes[st.name], settings, engine) for st in suite.tasks}
     missing = [st for st in suite.tasks if store.get(NAMESPACE, keys[st.name]) is None]
-    if missing:
-        reporter.message(f"loading {model.name} ({settings.dtype}, {device}); {len(missing)} of {len(suite.tasks)} tasks to run")
-        lm = hf.lm_eval_model(model, device, settings.dtype, config.batch_size)
+    if missing and config.backend == "vllm" and not in_process:
+        from dataclasses import asdict
+
+        from forgetbench.backends import vllm
+
+        job = {"kind": "prior", "config": asdict(config), "store": str(store.root)}
+        vllm.run_worker(job, model.name, reporter)
+    elif missing:
+        reporter.message(f"loading {model.name} ({config.backend}, {settings.dtype}, {device}); {len(missing)} of {len(suite.tasks)} tasks to run")
+        lm = _lm(config, model, settings)
         for i, st in enumerate(missing, 1):
             reporter.message(f"[{i}/{len(missing)}] {st.name}")
             out = lm_eval.simple_evaluate(
@@ -150,7 +179,10 @@ def evaluate(config: EvalConfig, store: Store, reporter: Reporter | None = None)
     tasks = []
     fresh = {st.name for st in missing}
     for st in suite.tasks:
-        entry = _read_entry(store.get(NAMESPACE, keys[st.name]))
+        folder = store.get(NAMESPACE, keys[st.name])
+        if folder is None:
+            raise BackendError(f"{model.name}: task {st.name} finished without a stored result")
+        entry = _read_entry(folder)
         tasks.append(entry if st.name not in fresh else TaskResult(**{**entry.__dict__, "cached": False}))
     return EvalResult(
         SCHEMA_VERSION, __version__, model.info(), suite.name, settings, tuple(tasks), time.perf_counter() - started
