@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binom
 
-from forgetbench.stats.bootstrap import Interval
+from forgetbench.stats.bootstrap import Interval, percentile_interval
 
 
 def mcnemar_exact(forgotten: int, gained: int) -> float:
@@ -22,21 +22,25 @@ def mcnemar_exact(forgotten: int, gained: int) -> float:
     return float(min(1.0, 2.0 * binom.cdf(min(forgotten, gained), n, 0.5)))
 
 
+def delta_draws(base: np.ndarray, ckpt: np.ndarray, rng: np.random.Generator, n_boot: int = 2000) -> np.ndarray:
+    """Bootstrap replicates of Δ = mean(ckpt − base) in points, resampling items jointly."""
+    d = 100.0 * (np.asarray(ckpt, dtype=np.float64) - np.asarray(base, dtype=np.float64))
+    if len(d) == 0:
+        raise ValueError("no items to compare")
+    return d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
+
+
 def paired_delta_ci(
     base: np.ndarray, ckpt: np.ndarray, rng: np.random.Generator, n_boot: int = 2000, level: float = 0.95
 ) -> Interval:
     """Δ = mean(ckpt − base) in points with a percentile bootstrap that resamples items jointly."""
     d = 100.0 * (np.asarray(ckpt, dtype=np.float64) - np.asarray(base, dtype=np.float64))
-    n = len(d)
-    if n == 0:
+    if len(d) == 0:
         raise ValueError("no items to compare")
     estimate = float(d.mean())
-    if n < 2:
+    if len(d) < 2:
         return Interval(estimate, float("nan"), float("nan"), level)
-    means = d[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
-    a = (1 - level) / 2
-    low, high = np.quantile(means, [a, 1 - a])
-    return Interval(estimate, float(low), float(high), level)
+    return percentile_interval(estimate, delta_draws(base, ckpt, rng, n_boot), level)
 
 
 @dataclass(frozen=True)
@@ -57,20 +61,20 @@ def flips(base: np.ndarray, ckpt: np.ndarray) -> Flips | None:
     return Flips(int(((b == 1) & (c == 0)).sum()), int(((b == 0) & (c == 1)).sum()))
 
 
+def forgetting_draws(pairs: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, n_boot: int = 2000) -> np.ndarray:
+    """Bootstrap replicates of F = mean over tasks of (base − ckpt) in points, items resampled within each task."""
+    draws = np.zeros(n_boot)
+    for base, ckpt in pairs:
+        draws -= delta_draws(base, ckpt, rng, n_boot)
+    return draws / len(pairs)
+
+
 def forgetting_ci(
     pairs: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator, n_boot: int = 2000, level: float = 0.95
 ) -> Interval:
     """F = mean over tasks of (base − ckpt) in points; bootstrap resamples items within each task."""
-    per_task = []
-    draws = np.zeros(n_boot)
-    for base, ckpt in pairs:
-        d = 100.0 * (np.asarray(base, dtype=np.float64) - np.asarray(ckpt, dtype=np.float64))
-        per_task.append(d.mean())
-        draws += d[rng.integers(0, len(d), size=(n_boot, len(d)))].mean(axis=1)
-    draws /= len(pairs)
-    a = (1 - level) / 2
-    low, high = np.quantile(draws, [a, 1 - a])
-    return Interval(float(np.mean(per_task)), float(low), float(high), level)
+    estimate = float(np.mean([100.0 * (np.mean(b) - np.mean(c)) for b, c in pairs]))
+    return percentile_interval(estimate, forgetting_draws(pairs, rng, n_boot), level)
 
 
 def chance_adjusted(score: float, chance: float) -> float:
