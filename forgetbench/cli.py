@@ -45,6 +45,7 @@ EstimatorsOpt = Annotated[str, typer.Option(help="Comma-separated KL estimators:
 SeedOpt = Annotated[int, typer.Option(help="Seed for prompt choice, sampling and bootstraps.")]
 ChatOpt = Annotated[bool, typer.Option(help="Render KL prompts with the chat template when there is one.")]
 NoiseOpt = Annotated[int, typer.Option(help="Prompts for the KL noise floor (0 skips it).")]
+JunitOpt = Annotated[Optional[Path], typer.Option(help="Also write the verdict as JUnit XML (one test case per rule).")]
 BackendOpt = Annotated[str, typer.Option(help="hf (transformers) or vllm (needs vLLM installed; see README).")]
 FullScorerOpt = Annotated[str, typer.Option(help="With --backend vllm: who computes `full`, hf (fast) or vllm (full-vocab prompt log-probs).")]
 TPOpt = Annotated[int, typer.Option(help="vLLM: GPUs per engine.", rich_help_panel="vLLM engine")]
@@ -158,6 +159,8 @@ def score_cmd(
     allow_code_execution: CodeOpt = False,
     trust_remote_code: RemoteOpt = False,
     out: Annotated[Optional[Path], typer.Option(help="Run folder \\[default: runs/score-<time>].")] = None,
+    gate: Annotated[Optional[Path], typer.Option(help="Release policy (TOML): decide at the end; exit 0 pass, 1 fail. A KL-only policy skips the suite.")] = None,
+    junit: JunitOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -176,8 +179,32 @@ def score_cmd(
         backend=backend, full_scorer=full_scorer,
         vllm=_vllm_options(tensor_parallel_size, gpu_memory_utilization, max_model_len, enforce_eager),
     )
-    run = score(config, _store(store), RichReporter(_console(stderr=True)))
-    _finish_score(run, out, as_json)
+    policy = None
+    if gate is not None:
+        from forgetbench.gate import load_policy
+
+        policy = load_policy(gate)  # a bad policy stops here, before any compute
+    folder = out or _run_folder("score")
+    if policy is not None and policy.kl_only:
+        from forgetbench.kl.run import write_outputs
+        from forgetbench.score import kl_only
+
+        run = kl_only(config, _store(store), RichReporter(_console(stderr=True)))
+        write_outputs(run, folder)
+        if not as_json:
+            from forgetbench.render import kl_table
+
+            _console().print(kl_table(run.result))
+    else:
+        run = score(config, _store(store), RichReporter(_console(stderr=True)))
+        if as_json and policy is not None:  # stdout carries only the verdict's JSON
+            from forgetbench.report import write_run
+
+            write_run(run, folder)
+        else:
+            _finish_score(run, folder, as_json)
+    if policy is not None:
+        _gate(folder, policy, gate, junit, as_json)
 
 
 @app.command("demo")
@@ -195,19 +222,59 @@ def demo_cmd(
     _finish_score(run, out, as_json)
 
 
-def _finish_score(run, out: Optional[Path], as_json: bool) -> None:
+def _run_folder(kind: str) -> Path:
     import time
 
+    return Path("runs") / time.strftime(f"{kind}-%Y%m%d-%H%M%S", time.gmtime())
+
+
+def _finish_score(run, out: Optional[Path], as_json: bool) -> None:
     from forgetbench.render import score_summary
     from forgetbench.report import write_run
 
-    folder = out or Path("runs") / time.strftime("score-%Y%m%d-%H%M%S", time.gmtime())
+    folder = out or _run_folder("score")
     write_run(run, folder)
     if as_json:
         print(json.dumps(run.report.to_dict(), indent=2))
     else:
         _console().print(score_summary(run.report))
         _console(stderr=True).print(f"wrote {folder}/ (report.json, report.md, items.parquet, kl.parquet, leaderboard_row.csv)")
+
+
+def _gate(run: Path, policy, policy_path: Path, junit: Optional[Path], as_json: bool) -> None:
+    """Decide, show, write the JUnit file and the GitHub step summary, and exit 0 (pass) or 1 (fail)."""
+    from forgetbench.errors import EXIT_GATE_FAILED, EXIT_OK
+    from forgetbench.gate import decide, load_inputs
+    from forgetbench.gate_report import junit_xml, markdown
+    from forgetbench.render import gate_table
+    from forgetbench.store import atomic_write_bytes
+
+    verdict = decide(load_inputs(run), policy, policy_path)
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(junit, junit_xml(verdict))
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown(verdict))
+    if as_json:
+        print(json.dumps(verdict.to_dict(), indent=2))
+    else:
+        _console().print(gate_table(verdict))
+    raise typer.Exit(EXIT_OK if verdict.passed else EXIT_GATE_FAILED)
+
+
+@app.command("gate")
+def gate_cmd(
+    run: Annotated[Path, typer.Argument(help="A run folder written by `score` (or `score --gate` with a KL-only policy), or its report.json.")],
+    policy: Annotated[Path, typer.Option(help="Release policy (TOML).")],
+    junit: JunitOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Decide a release from a saved run and a policy, with no model loaded: exit 0 pass, 1 fail."""
+    from forgetbench.gate import load_policy
+
+    _gate(run, load_policy(policy), policy, junit, as_json)
 
 
 @app.command("kl")

@@ -123,3 +123,33 @@ class ScoreConfig:
     allow_code_execution: bool = False
     trust_remote_code: bool = False
     vllm: VLLMOptions = field(default_factory=VLLMOptions)
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """A release policy (a TOML file; `forgetbench.gate.load_policy`). Drops are base − ckpt in points."""
+
+    max_task_drop: float | None = None
+    """Largest allowed drop on any one task."""
+    task_drop: dict = field(default_factory=dict)
+    """Per-task limits overriding `max_task_drop` ({task name: points})."""
+    max_aggregate_drop: float | None = None
+    """Largest allowed forgetting F (mean drop over the suite's tasks)."""
+    max_kl: float | None = None
+    """Largest allowed forward KL on the new task, nats per sequence (the report's headline estimator)."""
+    mode: str = "non-inferiority"
+    """`non-inferiority`: a rule passes only if its one-sided bound shows the value below the limit.
+    `significant-drop`: a rule fails only if the value is significantly above the limit."""
+    alpha: float = 0.05
+    """Significance level."""
+    correction: str = "holm"
+    """Across the task rules: `holm`, `bonferroni` or `none`."""
+    n_boot: int = 10000
+    """Bootstrap replicates per rule."""
+    seed: int = 0
+    """Seed of the bootstraps."""
+
+    @property
+    def kl_only(self) -> bool:
+        """Only the KL rule: `score --gate` can skip the benchmark runs."""
+        return self.max_kl is not None and self.max_task_drop is None and not self.task_drop and self.max_aggregate_drop is None

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from forgetbench.prior.catalog import DataInfo, SuiteInfo
 from forgetbench.progress import Reporter
-from forgetbench.schema import EvalResult, KLResult, ScoreReport
+from forgetbench.schema import EvalResult, GateVerdict, KLResult, ScoreReport
 
 
 class RichReporter(Reporter):
@@ -150,3 +150,20 @@ def score_summary(report: ScoreReport) -> Group:
         lines.append(f"new task {n.task}: {n.base:.1f} → {n.ckpt:.1f} ({n.gain:+.1f} [{n.gain_low:+.1f}, {n.gain_high:+.1f}])")
     lines.append(f"[bold]{report.verdict}[/bold]")
     return Group(*lines)
+
+
+def gate_table(v: GateVerdict) -> Table:
+    """The verdict: one row per rule with its reason."""
+    table = Table(
+        title=f"gate {'PASSED' if v.passed else 'FAILED'}: {v.ckpt} vs {v.base}",
+        caption=f"{v.mode}, α {v.alpha:g}, {v.correction} across tasks · policy {v.policy} · run {v.run}",
+    )
+    for col, justify in (("rule", "left"), ("result", "left"), ("value", "right"), ("limit", "right"),
+                         ("bound", "right"), ("p (adj.)", "right"), ("reason", "left")):
+        table.add_column(col, justify=justify)
+    for r in v.rules:
+        table.add_row(
+            r.rule, "[green]pass[/green]" if r.passed else "[bold red]FAIL[/bold red]", f"{r.estimate:.2f}",
+            f"{r.margin:g}", f"{r.bound:.2f}", f"{r.p_adjusted:.3g}", r.reason,
+        )
+    return table

@@ -350,3 +350,60 @@ def from_dict(cls, data):
         return value
 
     return build(cls, data)
+
+
+@dataclass(frozen=True)
+class RuleVerdict:
+    """One rule of a release policy, decided on one run."""
+
+    rule: str
+    """`task:NAME` (drop on one task), `aggregate` (forgetting F) or `kl` (forward KL)."""
+    passed: bool
+    """Whether the rule passed."""
+    estimate: float
+    """The measured quantity: drop (base − ckpt) or F in points, or KL in nats per sequence."""
+    margin: float
+    """The policy's limit for it, same units."""
+    bound: float
+    """One-sided bootstrap bound at level 1 − α (not multiplicity-adjusted): the upper bound under
+    `non-inferiority`, the lower bound under `significant-drop`."""
+    p_value: float
+    """Bootstrap p-value of the mode's null hypothesis (non-inferiority: estimate ≥ margin;
+    significant-drop: estimate ≤ margin)."""
+    p_adjusted: float
+    """p-value after the policy's correction (task rules only; the same as `p_value` otherwise)."""
+    reason: str
+    """One sentence: why the rule passed or failed."""
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """`forgetbench gate`: the policy's decision on one saved run."""
+
+    schema_version: int
+    """Version of this schema (`SCHEMA_VERSION`)."""
+    forgetbench_version: str
+    """forgetbench version that decided."""
+    passed: bool
+    """True when every rule passed (exit 0); False exits 1."""
+    run: str
+    """The run folder decided on."""
+    base: str
+    """Base model spec of the run."""
+    ckpt: str
+    """Checkpoint spec of the run."""
+    policy: str
+    """The policy file."""
+    policy_hash: str
+    """sha256 of the policy file's bytes."""
+    mode: str
+    """`non-inferiority` or `significant-drop`."""
+    alpha: float
+    """Significance level of every rule (after correction, for the task family)."""
+    correction: str
+    """Multiple-testing correction across the task rules: `holm`, `bonferroni` or `none`."""
+    rules: tuple[RuleVerdict, ...]
+    """Every rule, tasks first, then `aggregate`, then `kl`."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)

