@@ -162,8 +162,8 @@ def _test(estimate: float, draws: np.ndarray, margin: float, policy: GatePolicy)
     """(one-sided bound at 1 − α, bootstrap p-value of the mode's null)."""
     n = len(draws)
     if policy.mode == "non-inferiority":  # H0: value ≥ margin
-        return float(np.quantile(draws, 1 - policy.alpha)), (1 + int((draws >= margin).sum())) / (n + 1)
-    return float(np.quantile(draws, policy.alpha)), (1 + int((draws <= margin).sum())) / (n + 1)
+        return float(np.quantile(draws, 1 - policy.alpha)) + 0.0, (1 + int((draws >= margin).sum())) / (n + 1)
+    return float(np.quantile(draws, policy.alpha)) + 0.0, (1 + int((draws <= margin).sum())) / (n + 1)  # + 0.0: no "-0.00"
 
 
 def _reason(what: str, unit: str, estimate: float, bound: float, margin: float, p_adj: float, passed: bool, policy: GatePolicy) -> str:
