@@ -38,8 +38,10 @@ def prompts(n: int) -> list[list[int]]:
 def bench_vllm(path: str, ids: list[list[int]], tokens: int, full_seqs: int) -> dict:
     from vllm import LLM, SamplingParams, TokensPrompt
 
+    from forgetbench.backends.vllm import cpu_memory_fraction
+
     t0 = time.perf_counter()
-    llm = LLM(model=path, dtype="float32", enforce_eager=True, max_model_len=1024, gpu_memory_utilization=0.2,
+    llm = LLM(model=path, dtype="float32", enforce_eager=True, max_model_len=1024, gpu_memory_utilization=cpu_memory_fraction(),
               generation_config="vllm", logprobs_mode="raw_logprobs", max_logprobs=-1, seed=0)
     load = time.perf_counter() - t0
     params = SamplingParams(temperature=1.0, top_p=1.0, top_k=0, max_tokens=tokens, ignore_eos=True, seed=0, detokenize=False)

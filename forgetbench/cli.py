@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="Embedded real models that ship on PyPI.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+board_app = typer.Typer(help="Leaderboard CSVs: add runs, fit the forgetting-vs-KL law, plot, render.", no_args_is_help=True)
+app.add_typer(board_app, name="leaderboard")
 
 StoreOpt = Annotated[
     Optional[Path], typer.Option("--store", help="Results store folder \\[default: $FORGETBENCH_HOME/store].")
@@ -49,7 +51,7 @@ JunitOpt = Annotated[Optional[Path], typer.Option(help="Also write the verdict a
 BackendOpt = Annotated[str, typer.Option(help="hf (transformers) or vllm (needs vLLM installed; see README).")]
 FullScorerOpt = Annotated[str, typer.Option(help="With --backend vllm: who computes `full`, hf (fast) or vllm (full-vocab prompt log-probs).")]
 TPOpt = Annotated[int, typer.Option(help="vLLM: GPUs per engine.", rich_help_panel="vLLM engine")]
-GpuMemOpt = Annotated[Optional[float], typer.Option(help="vLLM: memory fraction an engine may reserve \\[default: vLLM's on GPU, 0.2 on CPU].", rich_help_panel="vLLM engine")]
+GpuMemOpt = Annotated[Optional[float], typer.Option(help="vLLM: memory fraction an engine may reserve \\[default: vLLM's on GPU, 4 GiB's worth on CPU].", rich_help_panel="vLLM engine")]
 MaxLenOpt = Annotated[Optional[int], typer.Option(help="vLLM: longest sequence \\[default: what the job needs / the model's limit].", rich_help_panel="vLLM engine")]
 EagerOpt = Annotated[Optional[bool], typer.Option("--enforce-eager/--no-enforce-eager", help="vLLM: skip CUDA graphs and compilation \\[default: on for CPU, off for GPU].", rich_help_panel="vLLM engine", show_default=False)]
 
@@ -160,6 +162,7 @@ def score_cmd(
     trust_remote_code: RemoteOpt = False,
     out: Annotated[Optional[Path], typer.Option(help="Run folder \\[default: runs/score-<time>].")] = None,
     gate: Annotated[Optional[Path], typer.Option(help="Release policy (TOML): decide at the end; exit 0 pass, 1 fail. A KL-only policy skips the suite.")] = None,
+    law: Annotated[Optional[Path], typer.Option(help="Leaderboard CSV: also print the forgetting its fitted law predicts at this KL.")] = None,
     junit: JunitOpt = None,
     store: StoreOpt = None,
     as_json: JsonOpt = False,
@@ -178,6 +181,7 @@ def score_cmd(
         batch_size=batch_size, allow_code_execution=allow_code_execution, trust_remote_code=trust_remote_code,
         backend=backend, full_scorer=full_scorer,
         vllm=_vllm_options(tensor_parallel_size, gpu_memory_utilization, max_model_len, enforce_eager),
+        law=str(law) if law else None,
     )
     policy = None
     if gate is not None:
@@ -354,6 +358,97 @@ def suites_cmd(
     for info in infos:
         out.print(f"[bold]{info.name}[/bold]: {info.description}")
     out.print(data_table(data))
+
+
+@board_app.command("add")
+def board_add(
+    reports: Annotated[list[Path], typer.Argument(help="Run folders written by `score` (or their report.json).")],
+    to: Annotated[Path, typer.Option("--to", help="Leaderboard CSV to create or update.")],
+    label: Annotated[Optional[str], typer.Option(help="Label for these rows (e.g. the training method).")] = None,
+    allow_suite_change: Annotated[bool, typer.Option(help="Accept rows whose suite hash differs from the file's.")] = False,
+    ckpt_name: Annotated[Optional[str], typer.Option(help="Published name for the checkpoint instead of its local path (one report).")] = None,
+) -> None:
+    """Upsert rows (keyed by base, checkpoint, suite hash, new-task hash) atomically under a lock."""
+    from forgetbench import leaderboard
+
+    result = leaderboard.add(reports, to, allow_suite_change, label, ckpt_name)
+    _console(stderr=True).print(f"{to}: {result.added} added, {result.updated} updated, {result.total} rows")
+
+
+def _law(file: Path, base: Optional[str]):
+    from forgetbench import leaderboard
+    from forgetbench.leaderboard_view import fit_law
+
+    frame = leaderboard.read(file)
+    if base is not None:
+        match = frame[(frame["base"] == base) | (frame["base_fingerprint"] == base)]
+        if match.empty:
+            from forgetbench.errors import DataError
+
+            raise DataError(f"{file}: no rows with base {base!r}")
+        base = str(match["base_fingerprint"].iloc[0])
+    return frame, fit_law(frame, str(file), base_fingerprint=base)
+
+
+BaseOpt = Annotated[Optional[str], typer.Option(help="Only rows of this base (spec or fingerprint).")]
+
+
+@board_app.command("fit")
+def board_fit(
+    file: Annotated[Path, typer.Argument(help="Leaderboard CSV.")],
+    base: BaseOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit forgetting against KL: the paper's quadratic and a monotone (isotonic) alternative."""
+    from dataclasses import asdict
+
+    _, law = _law(file, base)
+    if as_json:
+        print(json.dumps(asdict(law), indent=2))
+        return
+    out = _console()
+    q, iso = law.quadratic, law.isotonic
+    a, b, c = q.coefficients
+    out.print(f"{file}: n = {law.n} checkpoints (one suite, {len(law.base_fingerprints)} base(s))")
+    out.print(f"quadratic  F = {a:.3f} + {b:.4f}·KL + {c:.6f}·KL²   R² {q.r2:.3f}   leave-one-out R² {q.loo_r2:.3f}")
+    if iso is not None:
+        out.print(f"isotonic   non-decreasing step fit over {len(iso.knots)} points   R² {iso.r2:.3f}   leave-one-out R² {iso.loo_r2:.3f}")
+    out.print("(RL's Razor reports R² 0.71 for its quadratic across LLM fine-tunes)")
+    if law.warning:
+        _console(stderr=True).print(f"[yellow]warning:[/yellow] {law.warning}")
+
+
+@board_app.command("plot")
+def board_plot(
+    file: Annotated[Path, typer.Argument(help="Leaderboard CSV.")],
+    out: Annotated[Path, typer.Option(help="Output path without suffix: writes OUT.png and OUT.svg.")],
+    base: BaseOpt = None,
+) -> None:
+    """Scatter of forgetting vs KL with error bars and both fitted laws (PNG and SVG)."""
+    from forgetbench.leaderboard_view import plot
+
+    frame, law = _law(file, base)
+    paths = plot(frame, law, out)
+    _console(stderr=True).print("wrote " + ", ".join(str(p) for p in paths))
+
+
+@board_app.command("render")
+def board_render(
+    file: Annotated[Path, typer.Argument(help="Leaderboard CSV.")],
+    out: Annotated[Path, typer.Option(help="Output path without suffix: writes OUT.md and OUT.html.")],
+    sort: Annotated[str, typer.Option(help="Column to sort by.")] = "forgetting",
+    descending: Annotated[bool, typer.Option(help="Largest first.")] = False,
+) -> None:
+    """Markdown and HTML tables of a leaderboard, sorted by a chosen column."""
+    from forgetbench import leaderboard
+    from forgetbench.leaderboard_view import render
+    from forgetbench.store import atomic_write_bytes
+
+    md, page = render(leaderboard.read(file), sort, descending, f"forgetbench leaderboard: {file.name}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out.with_suffix(".md"), md.encode())
+    atomic_write_bytes(out.with_suffix(".html"), page.encode())
+    _console(stderr=True).print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.html')}")
 
 
 @models_app.command("list")

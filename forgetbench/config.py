@@ -13,7 +13,8 @@ class VLLMOptions:
     """GPUs one engine is sharded over."""
     gpu_memory_utilization: float | None = None
     """Fraction of accelerator memory the engine may reserve (weights + KV cache). None: vLLM's own
-    default on GPU; 0.2 on CPU, where vLLM reserves this fraction of the NUMA node's RAM up front."""
+    default on GPU; on CPU, where vLLM reserves this fraction of the NUMA node's RAM up front, the
+    fraction that makes 4 GiB (`backends.vllm.cpu_memory_fraction`)."""
     max_model_len: int | None = None
     """Longest sequence the engine accepts. None: for KL, the longest prompt + max_new_tokens; for a
     suite, the model's own limit."""
@@ -123,6 +124,9 @@ class ScoreConfig:
     allow_code_execution: bool = False
     trust_remote_code: bool = False
     vllm: VLLMOptions = field(default_factory=VLLMOptions)
+    law: str | None = None
+    """Leaderboard CSV: predict forgetting from the measured KL by the law fitted on its rows of the same
+    base and suite (this checkpoint's own row left out)."""
 
 
 @dataclass(frozen=True)

@@ -104,8 +104,6 @@ class GateInputs:
 def load_inputs(run: Path) -> GateInputs:
     """Read a `score` run folder (report.json, items.parquet, kl.parquet) or a KL-only one (kl.json,
     kl.parquet); the rows are checked against the summary they came with."""
-    import pandas as pd
-
     run = Path(run)
     if run.is_file():
         run = run.parent

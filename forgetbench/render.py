@@ -148,6 +148,12 @@ def score_summary(report: ScoreReport) -> Group:
     if report.new_task_score is not None:
         n = report.new_task_score
         lines.append(f"new task {n.task}: {n.base:.1f} → {n.ckpt:.1f} ({n.gain:+.1f} [{n.gain_low:+.1f}, {n.gain_high:+.1f}])")
+    if report.law is not None:
+        law = report.law
+        lines.append(
+            f"law ({law.source}, {law.n} checkpoints, LOO R² {law.loo_r2:.2f}): predicted F = {law.predicted_forgetting:.2f} "
+            f"points at this KL; measured {ret.forgetting:.2f}" + (f" [yellow]({law.warning})[/yellow]" if law.warning else "")
+        )
     lines.append(f"[bold]{report.verdict}[/bold]")
     return Group(*lines)
 

@@ -72,32 +72,11 @@ def markdown(r: ScoreReport) -> str:
         n = r.new_task_score
         lines += ["", f"**New task** {n.task} ({n.metric}, {n.n_items} items): base {n.base:.1f}, ckpt {n.ckpt:.1f}, "
                   f"gain {n.gain:+.1f} [{n.gain_low:+.1f}, {n.gain_high:+.1f}]."]
+    if r.law is not None:
+        lines += ["", f"**Law** ({r.law.source}, {r.law.n} checkpoints, LOO R² {r.law.loo_r2:.2f}): predicted F = "
+                  f"{r.law.predicted_forgetting:.2f} points at this KL; measured {r.retention.forgetting:.2f}."]
     lines += ["", f"Fingerprints: base `{r.base.fingerprint[:12]}`, ckpt `{r.ckpt.fingerprint[:12]}`. Elapsed {r.elapsed_s:.0f} s.", ""]
     return "\n".join(lines)
-
-
-def leaderboard_row(r: ScoreReport) -> dict:
-    """The run's row in leaderboard format (flat, stable column order)."""
-    head = r.kl.estimates[0]
-    row = {
-        "run_id": r.kl.prompts_hash[:8] + r.ckpt.fingerprint[:8] + r.base.fingerprint[:8],
-        "date": r.created, "base": r.base.spec, "base_fingerprint": r.base.fingerprint,
-        "ckpt": r.ckpt.spec, "ckpt_fingerprint": r.ckpt.fingerprint, "suite": r.suite, "suite_hash": r.suite_hash,
-        "new_task": r.new_task, "new_task_hash": r.kl.prompts_hash,
-        "new_task_gain": r.new_task_score.gain if r.new_task_score else None,
-        "forgetting": r.retention.forgetting, "forgetting_low": r.retention.forgetting_low,
-        "forgetting_high": r.retention.forgetting_high, "retention_ratio": r.retention.retention_ratio,
-        "kl_estimator": head.name, "kl": head.mean, "kl_low": head.ci_low, "kl_high": head.ci_high,
-        "kl_per_token": head.per_token,
-    }
-    for t in r.retention.tasks:
-        row[f"{t.task}:base"] = t.base
-        row[f"{t.task}:ckpt"] = t.ckpt
-        row[f"{t.task}:delta"] = t.delta
-        row[f"{t.task}:delta_adjusted"] = (t.ckpt_adjusted - t.base_adjusted) if t.base_adjusted is not None else None
-    row.update({"backend": r.settings.backend, "dtype": r.settings.dtype, "forgetbench": r.forgetbench_version,
-                "lm_eval": r.settings.lm_eval_version, "transformers": r.versions.get("transformers")})
-    return row
 
 
 def write_run(run, out: Path) -> None:
@@ -106,6 +85,7 @@ def write_run(run, out: Path) -> None:
 
     import pandas as pd
 
+    from forgetbench import leaderboard
     from forgetbench.compare import pair
 
     out.mkdir(parents=True, exist_ok=True)
@@ -118,7 +98,7 @@ def write_run(run, out: Path) -> None:
     atomic_write_bytes(out / "items.parquet", pd.DataFrame(rows).to_parquet(index=False))
     atomic_write_bytes(out / "kl.parquet", pd.DataFrame(run.kl.rows).to_parquet(index=False))
     buf = io.StringIO()
-    pd.DataFrame([leaderboard_row(r)]).to_csv(buf, index=False)
+    pd.DataFrame([leaderboard.row(r)]).to_csv(buf, index=False)
     atomic_write_bytes(out / "leaderboard_row.csv", buf.getvalue().encode())
     atomic_write_bytes(out / "report.md", markdown(r).encode())
     atomic_write_bytes(out / "report.json", json.dumps(r.to_dict(), indent=2).encode())

@@ -284,6 +284,22 @@ class NewTaskScore:
 
 
 @dataclass(frozen=True)
+class LawPrediction:
+    """What a forgetting-vs-KL law fitted on earlier checkpoints predicts for this one."""
+
+    source: str
+    """The leaderboard CSV the law was fitted on."""
+    n: int
+    """Checkpoints fitted (same base fingerprint and suite hash; this checkpoint excluded)."""
+    loo_r2: float
+    """Leave-one-out R² of the quadratic law on those checkpoints."""
+    predicted_forgetting: float
+    """F predicted at this run's KL by the quadratic law a + b·KL + c·KL², in points."""
+    warning: str | None
+    """Set when n is too small to trust the law."""
+
+
+@dataclass(frozen=True)
 class ScoreReport:
     """`forgetbench score`: what the fine-tune cost (retention) beside the KL that predicts it."""
 
@@ -323,6 +339,8 @@ class ScoreReport:
     """One sentence for a person."""
     elapsed_s: float
     """Wall time of the whole score run."""
+    law: LawPrediction | None = None
+    """Forgetting predicted from the KL by a law fitted on a leaderboard (`score --law FILE`)."""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -20,7 +20,7 @@ from forgetbench.errors import UserInputError
 from forgetbench.kl.run import KLRun, measure_kl
 from forgetbench.models import resolve
 from forgetbench.progress import Reporter
-from forgetbench.schema import SCHEMA_VERSION, EvalResult, NewTaskScore, Retention, ScoreReport
+from forgetbench.schema import SCHEMA_VERSION, EvalResult, LawPrediction, NewTaskScore, Retention, ScoreReport
 from forgetbench.stats.paired import paired_delta_ci
 from forgetbench.store import Store, digest
 
@@ -120,6 +120,7 @@ def score(config: ScoreConfig, store: Store, reporter: Reporter | None = None) -
     base_m = resolve(config.base, trust_remote_code=config.trust_remote_code)
     ckpt_m = resolve(config.ckpt, trust_remote_code=config.trust_remote_code)
     tokenization.check_same_vocabulary(base_m, ckpt_m)  # before any compute: KL would be undefined
+    law_rows = _law_rows(config.law, base_m.fingerprint.digest, ckpt_m.fingerprint.digest) if config.law else None
     ev = EvalConfig(
         model=config.base, suite=config.suite, limit=config.limit, backend=config.backend, device=config.device,
         dtype=config.dtype, batch_size=config.batch_size, allow_code_execution=config.allow_code_execution,
@@ -142,15 +143,37 @@ def score(config: ScoreConfig, store: Store, reporter: Reporter | None = None) -
     kl_run = measure_kl(kl_config(config, prompts_file, task), store, reporter)
     head = kl_run.result.estimates[0]
     task_hashes = {t.task: t.task_hash for t in base_eval.tasks}
+    suite_hash = digest(sorted(task_hashes.items()))
+    law = _predict(config.law, law_rows, suite_hash, head.mean) if config.law else None
     report = ScoreReport(
         schema_version=SCHEMA_VERSION, forgetbench_version=__version__,
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         git_commit=_git_commit(), versions=_versions(), seed=config.seed,
         base=base_eval.model, ckpt=ckpt_eval.model, suite=config.suite,
-        suite_hash=digest(sorted(task_hashes.items())), task_hashes=task_hashes, settings=base_eval.settings,
+        suite_hash=suite_hash, task_hashes=task_hashes, settings=base_eval.settings,
         retention=retention, new_task=config.new_task if prompts_file else f"task:{task}",
         new_task_score=new_score, kl=kl_run.result,
         verdict=verdict(retention, head.mean, head.ci_low, head.ci_high, new_score),
-        elapsed_s=time.perf_counter() - started,
+        elapsed_s=time.perf_counter() - started, law=law,
     )
     return ScoreRun(report, base_eval, ckpt_eval, kl_run)
+
+
+def _law_rows(path: str, base_fp: str, ckpt_fp: str):
+    """The leaderboard rows a law may use (same base, not this checkpoint), read before any compute."""
+    from forgetbench import leaderboard
+    from forgetbench.leaderboard_view import select
+
+    rows = select(leaderboard.read(Path(path)), base_fingerprint=base_fp)
+    rows = rows[rows["ckpt_fingerprint"] != ckpt_fp]
+    if len(rows) < 3:
+        raise UserInputError(f"--law {path}: {len(rows)} other checkpoint(s) of this base; a law needs at least 3")
+    return rows
+
+
+def _predict(path: str, rows, suite_hash: str, kl: float) -> LawPrediction:
+    from forgetbench.leaderboard_view import fit_law
+
+    law = fit_law(rows, path, suite_hash=suite_hash)
+    q = law.quadratic
+    return LawPrediction(path, law.n, q.loo_r2, float(q.predict(kl)), law.warning)

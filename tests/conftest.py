@@ -35,6 +35,45 @@ def memorised_models(tmp_path_factory) -> dict[str, Path]:
     return make_models(tmp_path_factory.mktemp("mem"))
 
 
+@pytest.fixture(scope="session")
+def score_runs(memorised_models, tmp_path_factory):
+    """Run folders of `score` (suite `mem`: PIQA and OpenBookQA, 30 items each) for the barely changed and
+    the damaged checkpoint, with the prompts, tasks folder and store they were made with."""
+    import shutil
+
+    from forgetbench.config import ScoreConfig
+    from forgetbench.prior.suites import tasks_dir
+    from forgetbench.report import write_run
+    from forgetbench.score import score
+    from forgetbench.store import Store
+    from tests.memorised import LIMIT, write_prompts
+
+    root = tmp_path_factory.mktemp("gate")
+    shutil.copytree(tasks_dir() / "offline", root / "tasks" / "offline")
+    (root / "tasks" / "offline" / "_suite_mem.yaml").write_text(
+        "group: mem\ntask: [fb_piqa_lite, fb_openbookqa_lite]\n"
+        "metadata: {forgetbench_suite: true, description: test suite, primary_metric: {fb_piqa_lite: acc, fb_openbookqa_lite: acc}}\n"
+    )
+    old = os.environ.get("FORGETBENCH_TASKS_DIR")
+    os.environ["FORGETBENCH_TASKS_DIR"] = str(root / "tasks")
+    try:
+        prompts = write_prompts(root / "prompts.jsonl")
+        out = {}
+        for ckpt in ("barely", "damaged"):
+            config = ScoreConfig(str(memorised_models["base"]), str(memorised_models[ckpt]), new_task=str(prompts),
+                                 suite="mem", limit=LIMIT, n_prompts=4, max_new_tokens=8, batch_size=8, noise_floor_prompts=0)
+            write_run(score(config, Store(root / "store")), root / ckpt)
+            out[ckpt] = root / ckpt
+        out["prompts"], out["base"], out["damaged_model"] = prompts, memorised_models["base"], memorised_models["damaged"]
+        out["tasks"], out["store"] = root / "tasks", root / "store"
+    finally:  # restored before other tests run: the `mem` suite exists only while the runs are made
+        if old is None:
+            os.environ.pop("FORGETBENCH_TASKS_DIR", None)
+        else:
+            os.environ["FORGETBENCH_TASKS_DIR"] = old
+    return out
+
+
 @pytest.fixture
 def tiny_copy(tiny_model, tmp_path) -> Path:
     """A private, writable copy of the tiny model."""

@@ -10,12 +10,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from forgetbench.config import ScoreConfig
 from forgetbench.gate import decide, load_inputs, load_policy
-from forgetbench.report import write_run
-from forgetbench.score import score
 from forgetbench.stats.multiple import bonferroni, holm
-from tests.memorised import LIMIT, TASKS, write_prompts
 
 
 def fb(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -31,38 +27,9 @@ def policy(tmp_path, text: str, name: str = "policy.toml"):
     return path
 
 
-@pytest.fixture(scope="module")
-def runs(memorised_models, tmp_path_factory):
-    """Run folders of `score` for the barely changed and the damaged checkpoint."""
-    import os
-    import shutil
-
-    from forgetbench.prior.suites import tasks_dir
-    from forgetbench.store import Store
-
-    root = tmp_path_factory.mktemp("gate")
-    shutil.copytree(tasks_dir() / "offline", root / "tasks" / "offline")
-    (root / "tasks" / "offline" / "_suite_mem.yaml").write_text(
-        "group: mem\ntask: [fb_piqa_lite, fb_openbookqa_lite]\n"
-        "metadata: {forgetbench_suite: true, description: test suite, primary_metric: {fb_piqa_lite: acc, fb_openbookqa_lite: acc}}\n"
-    )
-    old = os.environ.get("FORGETBENCH_TASKS_DIR")
-    os.environ["FORGETBENCH_TASKS_DIR"] = str(root / "tasks")
-    try:
-        prompts = write_prompts(root / "prompts.jsonl")
-        out = {}
-        for ckpt in ("barely", "damaged"):
-            config = ScoreConfig(str(memorised_models["base"]), str(memorised_models[ckpt]), new_task=str(prompts),
-                                 suite="mem", limit=LIMIT, n_prompts=4, max_new_tokens=8, batch_size=8, noise_floor_prompts=0)
-            write_run(score(config, Store(root / "store")), root / ckpt)
-            out[ckpt] = root / ckpt
-        out["prompts"], out["base"], out["damaged_model"] = prompts, memorised_models["base"], memorised_models["damaged"]
-        yield out
-    finally:
-        if old is None:
-            os.environ.pop("FORGETBENCH_TASKS_DIR", None)
-        else:
-            os.environ["FORGETBENCH_TASKS_DIR"] = old
+@pytest.fixture
+def runs(score_runs):
+    return score_runs
 
 
 FULL = "max_task_drop = 10.0\nmax_aggregate_drop = 10.0\nmax_kl = 20.0\n"

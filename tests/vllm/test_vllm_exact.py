@@ -38,7 +38,7 @@ def _tiny(folder, seed: int, noise: float = 0.0):
 
 def _engine(folder) -> dict:
     return {"model": str(folder), "skip_tokenizer_init": True, "dtype": "float32", "max_model_len": 16,
-            "enforce_eager": True, "gpu_memory_utilization": 0.05, "seed": 0}
+            "enforce_eager": True, "gpu_memory_utilization": vllm.cpu_memory_fraction(), "seed": 0}
 
 
 @pytest.fixture(scope="module")

