@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -142,9 +143,28 @@ def _failure(result_path: Path, log_path: Path, rc: int) -> str:
     logs.mkdir(parents=True, exist_ok=True)
     kept = logs / f"vllm-worker-{os.getpid()}-{os.urandom(3).hex()}.log"
     shutil.copyfile(log_path, kept)
+    text = log_path.read_text(errors="replace")
+    cause = root_cause(text)
     if result_path.is_file():
         error = json.loads(result_path.read_text()).get("error")
         if error:
-            return f"{error} (log: {kept})"
-    lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
-    return f"exit {rc}: {lines[-1] if lines else 'no output'} (log: {kept})"
+            return f"{error}{f' — {cause}' if cause and cause not in error else ''} (log: {kept})"
+    lines = [line for line in text.splitlines() if line.strip()]
+    return f"exit {rc}: {cause or (lines[-1] if lines else 'no output')} (log: {kept})"
+
+
+GENERIC = ("See root cause above", "Engine core initialization failed", "please check the stack trace above")
+
+
+def root_cause(log: str) -> str | None:
+    """The first specific `SomethingError: message` in a worker log: vLLM's engine process logs the real
+    reason (e.g. not enough memory for the KV cache), its client then raises a generic error."""
+    for line in log.splitlines():
+        m = re.search(r"\b([A-Z]\w*(?:Error|Exception)): (.+)$", line)
+        if m and not any(g in line for g in GENERIC):
+            return f"{m.group(1)}: {m.group(2).strip()[:300]}"
+    for line in log.splitlines():  # a generic wrapper that quotes the cause: "... with error '<cause>', please ..."
+        m = re.search(r"with error '(.+?)'", line)
+        if m:
+            return m.group(1)[:300]
+    return None
