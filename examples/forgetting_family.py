@@ -11,7 +11,7 @@ Variants (different data, learning rates and steps):
 - off-policy SFT on ASDiv reference answers, five (lr, steps) settings (one is the demo's recipe);
 - off-policy SFT on other data: HumanEval canonical solutions (code, not the new task);
 - on-policy: SFT on the base model's own sampled responses to even-half problems that a judge
-  marked correct (first number equals the gold answer; rejection-sampling fine-tuning), three settings.
+  marked correct (first number equals the gold answer; rejection-sampling fine-tuning), two settings.
 
 Checkpoints, samples and runs are cached under --out: a rerun only does what is missing.
 """
@@ -45,12 +45,11 @@ VARIANTS = (
     Variant("sft-asdiv-lr3e-5-s40", "off-policy SFT", "asdiv", 3e-5, 40),
     Variant("sft-asdiv-lr1e-4-s20", "off-policy SFT", "asdiv", 1e-4, 20),
     Variant("sft-asdiv-lr1e-4-s60", "off-policy SFT", "asdiv", 1e-4, 60),
-    Variant("sft-humaneval-lr3e-5-s20", "off-policy SFT (code)", "humaneval", 3e-5, 20),
     Variant("onpolicy-asdiv-lr3e-5-s20", "on-policy (own correct samples)", "asdiv-own-correct", 3e-5, 20),
     Variant("onpolicy-asdiv-lr1e-4-s20", "on-policy (own correct samples)", "asdiv-own-correct", 1e-4, 20),
-    Variant("onpolicy-asdiv-lr1e-4-s60", "on-policy (own correct samples)", "asdiv-own-correct", 1e-4, 60),
+    Variant("sft-humaneval-lr3e-5-s20", "off-policy SFT (code)", "humaneval", 3e-5, 20),
 )
-ON_POLICY_PROBLEMS = 192  # even-half problems sampled for the on-policy data
+ON_POLICY_PROBLEMS = 96  # even-half problems sampled for the on-policy data
 ON_POLICY_SAMPLES = 4  # responses per problem
 ON_POLICY_TOKENS = 48
 
