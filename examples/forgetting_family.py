@@ -8,10 +8,11 @@ Each checkpoint is scored like the demo (`demo.demo_config`): the 7-task `offlin
 suite, the held-out new-task score, and forward KL on 32 held-out prompts × 64 tokens.
 
 Variants (different data, learning rates and steps):
-- off-policy SFT on ASDiv reference answers, five (lr, steps) settings (one is the demo's recipe);
-- off-policy SFT on other data: HumanEval canonical solutions (code, not the new task);
-- on-policy: SFT on the base model's own sampled responses to even-half problems that a judge
-  marked correct (first number equals the gold answer; rejection-sampling fine-tuning), two settings.
+- off-policy SFT on ASDiv reference answers, eight (lr, steps) settings (one is the demo's recipe);
+- off-policy SFT on other data: HumanEval canonical solutions (code, not the new task), three settings;
+- on-policy: SFT on the base model's own sampled responses (temperature 1, 8 per problem, 192
+  even-half problems) that a judge marked correct (first number equals the gold answer, the new
+  task's own metric; rejection-sampling fine-tuning), four settings.
 
 Checkpoints, samples and runs are cached under --out: a rerun only does what is missing.
 """
@@ -45,13 +46,21 @@ VARIANTS = (
     Variant("sft-asdiv-lr3e-5-s40", "off-policy SFT", "asdiv", 3e-5, 40),
     Variant("sft-asdiv-lr1e-4-s20", "off-policy SFT", "asdiv", 1e-4, 20),
     Variant("sft-asdiv-lr1e-4-s60", "off-policy SFT", "asdiv", 1e-4, 60),
+    Variant("sft-asdiv-lr3e-4-s60", "off-policy SFT", "asdiv", 3e-4, 60),
+    Variant("sft-asdiv-lr1e-3-s20", "off-policy SFT", "asdiv", 1e-3, 20),
+    Variant("sft-asdiv-lr1e-3-s40", "off-policy SFT", "asdiv", 1e-3, 40),
     Variant("onpolicy-asdiv-lr3e-5-s20", "on-policy (own correct samples)", "asdiv-own-correct", 3e-5, 20),
     Variant("onpolicy-asdiv-lr1e-4-s20", "on-policy (own correct samples)", "asdiv-own-correct", 1e-4, 20),
+    Variant("onpolicy-asdiv-lr3e-4-s60", "on-policy (own correct samples)", "asdiv-own-correct", 3e-4, 60),
+    Variant("onpolicy-asdiv-lr1e-3-s40", "on-policy (own correct samples)", "asdiv-own-correct", 1e-3, 40),
     Variant("sft-humaneval-lr3e-5-s20", "off-policy SFT (code)", "humaneval", 3e-5, 20),
+    Variant("sft-humaneval-lr1e-4-s60", "off-policy SFT (code)", "humaneval", 1e-4, 60),
+    Variant("sft-humaneval-lr1e-3-s40", "off-policy SFT (code)", "humaneval", 1e-3, 40),
 )
-ON_POLICY_PROBLEMS = 96  # even-half problems sampled for the on-policy data
-ON_POLICY_SAMPLES = 4  # responses per problem
+ON_POLICY_PROBLEMS = 192  # even-half problems sampled for the on-policy data
+ON_POLICY_SAMPLES = 8  # responses per problem
 ON_POLICY_TOKENS = 48
+ON_POLICY_CACHE = f"onpolicy_pairs_p{ON_POLICY_PROBLEMS}_n{ON_POLICY_SAMPLES}_t{ON_POLICY_TOKENS}.json"
 
 
 def asdiv_pairs() -> list[tuple[str, str]]:
@@ -114,12 +123,51 @@ def checkpoint(v: Variant, out: Path, base: Path) -> Path:
     if (folder / "config.json").is_file():
         return folder
     data = {"asdiv": asdiv_pairs, "humaneval": humaneval_pairs}.get(v.data)
-    pairs = data() if data else own_correct_pairs(base, out / "onpolicy_pairs.json")
+    pairs = data() if data else own_correct_pairs(base, out / ON_POLICY_CACHE)
     print(f"{v.name}: fine-tuning ({len(pairs)} pairs, lr {v.lr}, {v.steps} steps)", flush=True)
     with atomic_dir(folder) as tmp:
         log = finetune(base, pairs, tmp, SFTConfig(steps=v.steps, batch_size=8, lr=v.lr, seed=0, max_length=256))
-        (tmp / "forgetbench_recipe.json").write_text(json.dumps({**asdict(v), "final_loss": log["losses"][-1]}))
+        recipe = {**asdict(v), "pairs": len(pairs), "final_loss": log["losses"][-1]}
+        if not data:
+            recipe["on_policy_data"] = ON_POLICY_CACHE
+        (tmp / "forgetbench_recipe.json").write_text(json.dumps(recipe))
     return folder
+
+
+def on_policy_vs_sft(out: Path) -> None:
+    """Each on-policy checkpoint against the off-policy SFT of the same lr and steps: KL of both, and
+    F_sft − F_on with a paired bootstrap CI (both were scored on the same suite items, so the
+    difference is the mean over tasks of the on-policy minus the SFT accuracy, items resampled within
+    each task), then the mean difference over all pairs with items resampled jointly across pairs."""
+    import numpy as np
+    import pandas as pd
+
+    from forgetbench.stats.paired import forgetting_ci
+
+    def items(name: str) -> pd.DataFrame:
+        return pd.read_parquet(out / "runs" / name / "items.parquet").set_index(["task", "doc_hash"]).sort_index()
+
+    def kl(name: str) -> float:
+        return json.loads((out / "runs" / name / "report.json").read_text())["kl"]["estimates"][0]["mean"]
+
+    pairs = [(v.name, v.name.replace("onpolicy-", "sft-")) for v in VARIANTS if v.data == "asdiv-own-correct"]
+    pairs = [(on, sft) for on, sft in pairs if (out / "runs" / on).is_dir() and (out / "runs" / sft).is_dir()]
+    per_task: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    print("on-policy vs off-policy SFT at the same lr and steps (F_sft − F_on > 0: on-policy forgot less):")
+    for on, sft in pairs:
+        a, b = items(on), items(sft)
+        if not a.index.equals(b.index):
+            raise SystemExit(f"{on} and {sft} were not scored on the same items")
+        tasks = list(a.index.unique("task"))
+        for t in tasks:
+            per_task.setdefault(t, []).append((a.loc[t, "ckpt"].to_numpy(), b.loc[t, "ckpt"].to_numpy()))
+        d = forgetting_ci([(a.loc[t, "ckpt"].to_numpy(), b.loc[t, "ckpt"].to_numpy()) for t in tasks], np.random.default_rng(0), 10_000)
+        print(f"  {on}: KL {kl(on):.1f} vs {kl(sft):.1f} (ratio {kl(on) / kl(sft):.2f}); "
+              f"F_sft − F_on {d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]")
+    if pairs:
+        pooled = [(np.mean([p[0] for p in ps], axis=0), np.mean([p[1] for p in ps], axis=0)) for ps in per_task.values()]
+        d = forgetting_ci(pooled, np.random.default_rng(0), 10_000)
+        print(f"  mean over {len(pairs)} pairs: F_sft − F_on {d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]")
 
 
 class _Say:
@@ -156,8 +204,10 @@ def main() -> None:
             write_run(score(demo.demo_config(ckpt), store), run_dir)
         result = leaderboard.add([run_dir], args.board, label=v.method, ckpt_name=f"smollm2-135m/{v.name}")
         report = json.loads((run_dir / "report.json").read_text())
-        print(f"{v.name}: F {report['retention']['forgetting']:.2f}, KL {report['kl']['estimates'][0]['mean']:.2f}, "
+        forgetting = round(report["retention"]["forgetting"], 2) + 0.0  # no "-0.00" for a float-noise zero
+        print(f"{v.name}: F {forgetting:.2f}, KL {report['kl']['estimates'][0]['mean']:.2f}, "
               f"gain {report['new_task_score']['gain']:+.1f} ({result.total} rows in {args.board})", flush=True)
+    on_policy_vs_sft(args.out)
 
 
 if __name__ == "__main__":
