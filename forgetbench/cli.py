@@ -59,7 +59,7 @@ EagerOpt = Annotated[Optional[bool], typer.Option("--enforce-eager/--no-enforce-
 def _console(stderr: bool = False):
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)  # lines stay whole when piped or logged
 
 
 def _quiet_libraries() -> None:
@@ -410,12 +410,17 @@ def board_fit(
     q, iso = law.quadratic, law.isotonic
     a, b, c = q.coefficients
     out.print(f"{file}: n = {law.n} checkpoints (one suite, {len(law.base_fingerprints)} base(s))")
-    out.print(f"quadratic  F = {a:.3f} + {b:.4f}·KL + {c:.6f}·KL²   R² {q.r2:.3f}   leave-one-out R² {q.loo_r2:.3f}")
+    out.print(f"quadratic  F = {a:.3f} {_term(b)}·KL {_term(c)}·KL²   R² {q.r2:.3f}   leave-one-out R² {q.loo_r2:.3f}")
     if iso is not None:
         out.print(f"isotonic   non-decreasing step fit over {len(iso.knots)} points   R² {iso.r2:.3f}   leave-one-out R² {iso.loo_r2:.3f}")
     out.print("(RL's Razor reports R² 0.71 for its quadratic across LLM fine-tunes)")
     if law.warning:
         _console(stderr=True).print(f"[yellow]warning:[/yellow] {law.warning}")
+
+
+def _term(coefficient: float) -> str:
+    """`+ 0.0151` or `− 6.2e-06`: the sign as an operator, three significant digits."""
+    return f"{'−' if coefficient < 0 else '+'} {abs(coefficient):.3g}"
 
 
 @board_app.command("plot")

@@ -110,7 +110,7 @@ def _sorted(frame, by: str, descending: bool):
 
 def _cell(v) -> str:
     if isinstance(v, float):
-        return "–" if not np.isfinite(v) else f"{v:.2f}"
+        return "–" if not np.isfinite(v) else f"{round(v, 2) + 0.0:.2f}"  # a float-noise zero prints 0.00, not -0.00
     return str(v)
 
 

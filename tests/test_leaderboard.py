@@ -132,6 +132,8 @@ def test_fit_reports_both_laws_and_warns_on_small_n(family):
     assert law["n"] == 6 and law["quadratic"]["coefficients"] == pytest.approx([1, 0, 0.02], abs=1e-9)
     assert law["quadratic"]["loo_r2"] == pytest.approx(1) and law["isotonic"]["r2"] == pytest.approx(1)
     assert "not to be trusted" in law["warning"]
+    proc = fb("leaderboard", "fit", str(family))
+    assert re.search(r"quadratic .* R² 1\.000 +leave-one-out R² 1\.000$", proc.stdout, re.M), proc.stdout
 
 
 def test_plot_and_render(family, tmp_path):
@@ -147,6 +149,12 @@ def test_plot_and_render(family, tmp_path):
     assert "<table>" in (tmp_path / "table.html").read_text()
     proc = fb("leaderboard", "render", str(family), "--out", str(tmp_path / "t"), "--sort", "nope")
     assert proc.returncode == 2 and "no column 'nope'" in proc.stderr
+
+
+def test_table_cells_print_no_negative_zero():
+    from forgetbench.leaderboard_view import _cell
+
+    assert [_cell(-1e-16), _cell(-0.0), _cell(-0.004), _cell(-0.006), _cell(float("nan"))] == ["0.00", "0.00", "0.00", "-0.01", "–"]
 
 
 def test_bad_leaderboard_file_is_exit_2(tmp_path):
