@@ -142,13 +142,14 @@ def on_policy_vs_sft(out: Path) -> None:
     import numpy as np
     import pandas as pd
 
+    from forgetbench.report import load_report
     from forgetbench.stats.paired import forgetting_ci
 
     def items(name: str) -> pd.DataFrame:
         return pd.read_parquet(out / "runs" / name / "items.parquet").set_index(["task", "doc_hash"]).sort_index()
 
     def kl(name: str) -> float:
-        return json.loads((out / "runs" / name / "report.json").read_text())["kl"]["estimates"][0]["mean"]
+        return load_report(out / "runs" / name).kl.estimates[0].mean
 
     pairs = [(v.name, v.name.replace("onpolicy-", "sft-")) for v in VARIANTS if v.data == "asdiv-own-correct"]
     pairs = [(on, sft) for on, sft in pairs if (out / "runs" / on).is_dir() and (out / "runs" / sft).is_dir()]
@@ -158,10 +159,10 @@ def on_policy_vs_sft(out: Path) -> None:
         a, b = items(on), items(sft)
         if not a.index.equals(b.index):
             raise SystemExit(f"{on} and {sft} were not scored on the same items")
-        tasks = list(a.index.unique("task"))
-        for t in tasks:
-            per_task.setdefault(t, []).append((a.loc[t, "ckpt"].to_numpy(), b.loc[t, "ckpt"].to_numpy()))
-        d = forgetting_ci([(a.loc[t, "ckpt"].to_numpy(), b.loc[t, "ckpt"].to_numpy()) for t in tasks], np.random.default_rng(0), 10_000)
+        by_task = {t: (a.loc[t, "ckpt"].to_numpy(), b.loc[t, "ckpt"].to_numpy()) for t in a.index.unique("task")}
+        for t, scores in by_task.items():
+            per_task.setdefault(t, []).append(scores)
+        d = forgetting_ci(list(by_task.values()), np.random.default_rng(0), 10_000)
         print(f"  {on}: KL {kl(on):.1f} vs {kl(sft):.1f} (ratio {kl(on) / kl(sft):.2f}); "
               f"F_sft − F_on {d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]")
     if pairs:
@@ -188,7 +189,7 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", help="variant names (default: all)")
     args = ap.parse_args()
     from forgetbench.home import default_store_dir
-    from forgetbench.report import write_run
+    from forgetbench.report import load_report, write_run
     from forgetbench.score import score
     from forgetbench.store import Store
 
@@ -203,10 +204,10 @@ def main() -> None:
             print(f"{v.name}: scoring", flush=True)
             write_run(score(demo.demo_config(ckpt), store), run_dir)
         result = leaderboard.add([run_dir], args.board, label=v.method, ckpt_name=f"smollm2-135m/{v.name}")
-        report = json.loads((run_dir / "report.json").read_text())
-        forgetting = round(report["retention"]["forgetting"], 2) + 0.0  # no "-0.00" for a float-noise zero
-        print(f"{v.name}: F {forgetting:.2f}, KL {report['kl']['estimates'][0]['mean']:.2f}, "
-              f"gain {report['new_task_score']['gain']:+.1f} ({result.total} rows in {args.board})", flush=True)
+        report = load_report(run_dir)
+        forgetting = round(report.retention.forgetting, 2) + 0.0  # no "-0.00" for a float-noise zero
+        print(f"{v.name}: F {forgetting:.2f}, KL {report.kl.estimates[0].mean:.2f}, "
+              f"gain {report.new_task_score.gain:+.1f} ({result.total} rows in {args.board})", flush=True)
     on_policy_vs_sft(args.out)
 
 
