@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from forgetbench.fingerprint import fingerprint, weight_files
-from forgetbench.models import resolve
+from forgetbench.models.fingerprint import fingerprint, weight_files
+from forgetbench.models.spec import resolve
 
 
 def main() -> None:

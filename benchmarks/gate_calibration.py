@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from forgetbench.config import GatePolicy
-from forgetbench.gate_power import LITE_SIZES, fail_rate
+from forgetbench.gate.policy import GatePolicy
+from forgetbench.gate.power import LITE_SIZES, fail_rate
 
 
 def main() -> None:
@@ -22,17 +22,24 @@ def main() -> None:
     ap.add_argument("--n-boot", type=int, default=1000)
     args = ap.parse_args()
     first = next(iter(LITE_SIZES))
-    print(f"offline-lite sizes {list(LITE_SIZES.values())}, discordance {args.discordance}, {args.reps} runs each, "
-          f"alpha 0.05, Holm across tasks")
+    print(
+        f"offline-lite sizes {list(LITE_SIZES.values())}, discordance {args.discordance}, {args.reps} runs each, "
+        f"alpha 0.05, Holm across tasks"
+    )
     print("mode              limit  P(fail|no drop)  P(fail|all at limit)  P(fail|all drop 2m)  P(fail|one task 2m)")
     for mode in ("non-inferiority", "significant-drop"):
         for limit in (5.0, 10.0):
             policy = GatePolicy(max_task_drop=limit, mode=mode, n_boot=args.n_boot)
             rates = [
                 fail_rate(policy, drops, LITE_SIZES, args.discordance, args.reps, seed=i)
-                for i, drops in enumerate((
-                    {}, {t: limit for t in LITE_SIZES}, {t: 2 * limit for t in LITE_SIZES}, {first: 2 * limit},
-                ))
+                for i, drops in enumerate(
+                    (
+                        {},
+                        {t: limit for t in LITE_SIZES},
+                        {t: 2 * limit for t in LITE_SIZES},
+                        {first: 2 * limit},
+                    )
+                )
             ]
             print(f"{mode:17s} {limit:5.0f}  {rates[0]:15.3f}  {rates[1]:20.3f}  {rates[2]:19.3f}  {rates[3]:19.3f}")
     print("aggregate rule only (F = mean drop over the 8 tasks):")

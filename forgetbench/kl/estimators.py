@@ -1,4 +1,4 @@
-"""Per-sequence KL estimators from per-token scores (DESIGN.md §3.1). Pure numpy.
+"""Per-sequence KL estimators from per-token scores (docs/architecture.md, "The KL estimators"). Pure numpy.
 
 With responses y sampled from p (the base π₀ for forward KL), each estimator's expectation over y is
 the sequence-level KL(p‖q) = E_y[log p(y|x) − log q(y|x)], in nats:

@@ -1,12 +1,13 @@
-"""New-task prompts for KL: from a JSONL/CSV/Parquet file or an lm-eval task, then a seeded choice."""
+"""New-task prompts for KL: read from a JSONL/CSV/Parquet file (prompts rendered by an lm-eval task
+come from `forgetbench.prior.prompts`, through the pipeline), then a seeded choice."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from forgetbench.core.errors import DataError
 from forgetbench.data.sampling import lite_indices
-from forgetbench.errors import DataError
 
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
@@ -46,7 +47,9 @@ def read_prompt_file(path: Path, field: str) -> list[str]:
     if frame.empty:
         raise DataError(f"prompts file {path} is empty")
     if field not in frame.columns:
-        raise DataError(f"prompts file {path} has no column {field!r} (columns: {', '.join(map(str, frame.columns))}); use --prompt-field")
+        raise DataError(
+            f"prompts file {path} has no column {field!r} (columns: {', '.join(map(str, frame.columns))}); use --prompt-field"
+        )
     values = frame[field].tolist()
     bad = [i for i, v in enumerate(values) if not isinstance(v, str) or not v.strip()]
     if bad:
@@ -56,7 +59,7 @@ def read_prompt_file(path: Path, field: str) -> list[str]:
 
 def choose(source: str, all_prompts: list[str], n: int, seed: int) -> Prompts:
     """`n` prompts chosen by `seed` (all of them when the source has n or fewer)."""
-    if n < 1:
-        raise DataError(f"--n-prompts must be at least 1, not {n}")
+    if not all_prompts:
+        raise DataError(f"{source} has no prompts")
     idx = lite_indices(len(all_prompts), n, seed)
     return Prompts(source, len(all_prompts), tuple(idx), tuple(all_prompts[i] for i in idx))

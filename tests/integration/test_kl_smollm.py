@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from forgetbench import embedded
+from forgetbench.models import embedded
 
 pytestmark = pytest.mark.integration
 
@@ -43,9 +43,29 @@ def prompts(tmp_path_factory):
 
 def kl(*args: str, tmp) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-m", "forgetbench.cli", "kl", *args, "--n-prompts", "6", "--max-new-tokens", "24",
-         "--noise-floor-prompts", "3", "--batch-size", "6", "--store", str(tmp / "store"), "--out", str(tmp / "out"), "--json"],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "forgetbench.cli",
+            "kl",
+            *args,
+            "--n-prompts",
+            "6",
+            "--max-new-tokens",
+            "24",
+            "--noise-floor-prompts",
+            "3",
+            "--batch-size",
+            "6",
+            "--store",
+            str(tmp / "store"),
+            "--out",
+            str(tmp / "out"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -67,14 +87,36 @@ def test_smollm2_against_a_noised_copy_is_positive(prompts, noised_copy, tmp_pat
 
 def test_score_cli_writes_the_run_directory(noised_copy, tmp_path):
     """`forgetbench score` on the real model, lean: 4 items per prior task, 4 KL prompts."""
-    from forgetbench.report import load_report
+    from forgetbench.core.results_io import load_report
 
     proc = subprocess.run(
-        [sys.executable, "-m", "forgetbench.cli", "score", "smollm2-135m", str(noised_copy),
-         "--new-task", "task:fb_asdiv_heldout_lite", "--suite", "offline-lite-no-asdiv", "--limit", "4",
-         "--n-prompts", "4", "--max-new-tokens", "16", "--noise-floor-prompts", "2",
-         "--store", str(tmp_path / "store"), "--out", str(tmp_path / "run")],
-        capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "forgetbench.cli",
+            "score",
+            "smollm2-135m",
+            str(noised_copy),
+            "--new-task",
+            "task:fb_asdiv_heldout_lite",
+            "--suite",
+            "offline-lite-no-asdiv",
+            "--limit",
+            "4",
+            "--n-prompts",
+            "4",
+            "--max-new-tokens",
+            "16",
+            "--noise-floor-prompts",
+            "2",
+            "--store",
+            str(tmp_path / "store"),
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr
     report = load_report(tmp_path / "run")
@@ -85,7 +127,20 @@ def test_score_cli_writes_the_run_directory(noised_copy, tmp_path):
 
 def test_score_refuses_an_unknown_new_task(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "forgetbench.cli", "score", "smollm2-135m", "smollm2-135m", "--new-task", "nope.jsonl",
-         "--store", str(tmp_path / "store")], capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "forgetbench.cli",
+            "score",
+            "smollm2-135m",
+            "smollm2-135m",
+            "--new-task",
+            "nope.jsonl",
+            "--store",
+            str(tmp_path / "store"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2 and "neither a prompts file nor a registered lm-eval task" in proc.stderr

@@ -8,9 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forgetbench.backends import hf_kl, vllm
-from forgetbench.progress import Reporter
-from tests.test_kl_exact import EOS, PAD, PROMPT, T, V, all_responses
+from forgetbench.backends.hf import scorer as hf_scorer
+from forgetbench.backends.vllm import process as vllm
+from forgetbench.backends.vllm.protocol import PromptLogprobs, Sample, StartEngine
+from forgetbench.core.progress import Reporter
+from tests.kl.test_exact import EOS, PAD, PROMPT, T, V, all_responses
 
 pytestmark = pytest.mark.vllm
 N = 10000  # 4 requests × 2500 samples, each request with its own seed
@@ -23,9 +25,18 @@ def _tiny(folder, seed: int, noise: float = 0.0):
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=V, hidden_size=64, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-        num_key_value_heads=1, max_position_embeddings=64, initializer_range=0.25, tie_word_embeddings=False,
-        bos_token_id=0, eos_token_id=EOS, pad_token_id=PAD,
+        vocab_size=V,
+        hidden_size=64,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=64,
+        initializer_range=0.25,
+        tie_word_embeddings=False,
+        bos_token_id=0,
+        eos_token_id=EOS,
+        pad_token_id=PAD,
     )
     model = LlamaForCausalLM(config).eval()
     g = torch.Generator().manual_seed(seed)
@@ -37,8 +48,24 @@ def _tiny(folder, seed: int, noise: float = 0.0):
 
 
 def _engine(folder) -> dict:
-    return {"model": str(folder), "skip_tokenizer_init": True, "dtype": "float32", "max_model_len": 16,
-            "enforce_eager": True, "gpu_memory_utilization": vllm.cpu_memory_fraction(), "seed": 0}
+    return {
+        "model": str(folder),
+        "skip_tokenizer_init": True,
+        "dtype": "float32",
+        "max_model_len": 16,
+        "enforce_eager": True,
+        "gpu_memory_utilization": vllm.cpu_memory_fraction(),
+        "seed": 0,
+    }
+
+
+def _engine_job(folder, label: str, request):
+    """One request to a fresh worker process speaking the typed protocol (as the backend does)."""
+    worker = vllm.WorkerProcess(label, StartEngine(_engine(folder), 0, False, "auto"), Reporter())
+    try:
+        return worker.request(request, Reporter())
+    finally:
+        worker.close()
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +77,18 @@ def runs(tmp_path_factory):
     seqs = [PROMPT + y for y in ys]
     starts = [len(PROMPT)] * len(ys)
     seeds = [int(x) for x in np.random.SeedSequence(2026).generate_state(4)]
-    sample = {"prompts": [PROMPT] * 4, "n": N // 4, "max_tokens": T, "seeds": seeds, "stop_ids": [EOS]}
-    b = vllm.run_worker({"kind": "kl", "label": "tiny base", "engine": _engine(root / "base"), "full": "none",
-                         "sample": sample, "score": {}}, "tiny base", Reporter())
-    sampled = [PROMPT + r for r in b["responses"]]
-    c = vllm.run_worker({"kind": "kl", "label": "tiny ckpt", "engine": _engine(root / "ckpt"), "full": "none",
-                         "score": {"sequences": seqs + sampled, "starts": starts + [len(PROMPT)] * N}}, "tiny ckpt", Reporter())
-    hf = hf_kl.score(base, ckpt, [(PROMPT, y) for y in ys], PAD, batch_size=64)
-    return {"ys": ys, "base": b, "ckpt_all": c["logprobs"][: len(ys)], "ckpt_sampled": c["logprobs"][len(ys):], "hf": hf}
+    sampled = _engine_job(root / "base", "tiny base", Sample([PROMPT] * 4, N // 4, T, seeds, [EOS])).responses
+    sampled_seqs = [PROMPT + r for r in sampled]
+    base_lp = _engine_job(root / "base", "tiny base", PromptLogprobs(sampled_seqs, [len(PROMPT)] * N, None)).logprobs
+    c = _engine_job(root / "ckpt", "tiny ckpt", PromptLogprobs(seqs + sampled_seqs, starts + [len(PROMPT)] * N, None)).logprobs
+    hf = hf_scorer.score(base, ckpt, [(PROMPT, y) for y in ys], PAD, batch_size=64)
+    return {
+        "ys": ys,
+        "base": {"responses": sampled, "logprobs": base_lp},
+        "ckpt_all": c[: len(ys)],
+        "ckpt_sampled": c[len(ys) :],
+        "hf": hf,
+    }
 
 
 def test_vllm_samples_follow_the_model_distribution(runs):

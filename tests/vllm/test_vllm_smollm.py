@@ -14,15 +14,28 @@ import sys
 
 import pytest
 
-from forgetbench import demo
-from forgetbench.progress import Reporter
+from forgetbench.core.progress import Reporter
+from forgetbench.pipeline import demo
 
 pytestmark = pytest.mark.vllm
-KL_ARGS = ["--task", "fb_asdiv_heldout_lite", "--n-prompts", "12", "--max-new-tokens", "32", "--noise-floor-prompts", "4", "--batch-size", "12"]
+KL_ARGS = [
+    "--task",
+    "fb_asdiv_heldout_lite",
+    "--n-prompts",
+    "12",
+    "--max-new-tokens",
+    "32",
+    "--noise-floor-prompts",
+    "4",
+    "--batch-size",
+    "12",
+]
 
 
 def fb(*args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-m", "forgetbench.cli", *args, "--json"], capture_output=True, text=True, timeout=1200)
+    proc = subprocess.run(
+        [sys.executable, "-m", "forgetbench.cli", *args, "--json"], capture_output=True, text=True, timeout=1200
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
@@ -37,8 +50,9 @@ def kl_runs(ckpt, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kl")
     out = {}
     for backend in ("vllm", "hf"):
-        out[backend] = fb("kl", "smollm2-135m", ckpt, *KL_ARGS, "--backend", backend,
-                          "--store", str(tmp / "store"), "--out", str(tmp / backend))
+        out[backend] = fb(
+            "kl", "smollm2-135m", ckpt, *KL_ARGS, "--backend", backend, "--store", str(tmp / "store"), "--out", str(tmp / backend)
+        )
     return out
 
 
@@ -61,18 +75,21 @@ def test_each_backend_reports_its_noise_floor(kl_runs):
 
 @pytest.fixture(scope="module")
 def evals(tmp_path_factory):
-    from forgetbench.config import EvalConfig
+    from forgetbench.core.config import EvalConfig, Runtime
+    from forgetbench.core.store import Store
     from forgetbench.prior.run import evaluate
-    from forgetbench.store import Store
 
     store = Store(tmp_path_factory.mktemp("eval") / "store")
-    return {b: evaluate(EvalConfig("smollm2-135m", limit=4, backend=b), store) for b in ("vllm", "hf")}
+    return {b: evaluate(EvalConfig("smollm2-135m", limit=4, runtime=Runtime(backend=b)), store) for b in ("vllm", "hf")}
 
 
 def test_suite_through_lm_evals_vllm_model(evals):
     v, h = evals["vllm"], evals["hf"]
     assert v.settings.backend == "vllm" and len(v.tasks) == 8 and not any(t.cached for t in v.tasks)
-    items = lambda r: {(i.task, i.doc_id, i.doc_hash): i.score for t in r.tasks for i in t.items}
+
+    def items(r):
+        return {(i.task, i.doc_id, i.doc_hash): i.score for t in r.tasks for i in t.items}
+
     iv, ih = items(v), items(h)
     assert iv.keys() == ih.keys() and len(iv) == 32
     agree = sum(iv[k] == ih[k] for k in iv) / len(iv)
@@ -80,8 +97,8 @@ def test_suite_through_lm_evals_vllm_model(evals):
 
 
 def test_a_vllm_half_and_an_hf_half_are_refused(evals):
-    from forgetbench.compare import check_comparable
-    from forgetbench.errors import DataError
+    from forgetbench.core.errors import DataError
+    from forgetbench.prior.retention import check_comparable
 
     with pytest.raises(DataError, match="different backend"):
         check_comparable(evals["vllm"], evals["hf"])

@@ -1,0 +1,182 @@
+"""The one interface every model backend implements, and the typed values that cross it.
+
+A backend is opened for one `Runtime` (`registry.open_backend`), used by the orchestrators in
+`forgetbench.prior` and `forgetbench.kl`, and closed (models unloaded, engines stopped). It keeps
+whatever it loaded between calls — a transformers model, a vLLM engine in a worker process — so
+successive calls on the same model do not reload it. The orchestrators never ask which backend they
+hold. Four operations:
+
+- `sample`: responses to token-id prompts, drawn at temperature 1 from the model's own next-token
+  distribution (no top-p / top-k / penalties, whatever its generation config says);
+- `score`: per-response-token log p(y_t), log q(y_t) and, when asked, the exact full-vocabulary
+  KL(p(·|…) ‖ q(·|…)) — the KL pass;
+- `run_task`: one lm-eval task on one model with per-item samples;
+- `close`.
+
+A `ModelRef` with `replica=1` names a second, separately loaded copy of a model: the noise floor
+compares a model with its copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+
+from forgetbench.core.errors import BackendError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from forgetbench.core.model import ResolvedModel
+    from forgetbench.core.progress import Reporter
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model as a backend slot: `replica` 0 is the model, 1 a second, separately loaded copy."""
+
+    model: ResolvedModel
+    replica: int = 0
+
+    @property
+    def key(self) -> tuple[str, int]:
+        """What a backend caches a loaded model under."""
+        return (self.model.fingerprint.digest, self.replica)
+
+
+@dataclass(frozen=True)
+class SamplingRequest:
+    """How to sample: `n` responses per prompt of at most `max_new_tokens`, stopping at `stop_ids`."""
+
+    n: int
+    """Responses per prompt (returned prompt-major)."""
+    max_new_tokens: int
+    seed: int
+    stop_ids: tuple[int, ...]
+    """EOS ids; a response ends with the EOS id it drew."""
+    pad_id: int
+    """Token used to left-pad batches (never part of a response)."""
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class TokenScores:
+    """Per-response-token quantities for one sequence; arrays have one entry per response token."""
+
+    kl: np.ndarray | None
+    """Σ_v p(v|·)[log p(v|·) − log q(v|·)]: exact KL(p‖q) of the next-token distributions (nats);
+    None when no full-vocabulary pass ran (`full` not requested)."""
+    logp: np.ndarray
+    """log p(y_t|·) of the sampled token under the sampling model p."""
+    logq: np.ndarray
+    """log q(y_t|·) of the sampled token under the other model q."""
+
+
+class NonFiniteLogprobs(BackendError):
+    """NaN/inf log-probs: `role` is "p" (sampling model) or "q" (other model), `index` the sequence."""
+
+    def __init__(self, role: Literal["p", "q"], index: int) -> None:
+        super().__init__(f"non-finite log-probs from model {role} on sequence {index}")
+        self.role, self.index = role, index
+
+
+@dataclass(frozen=True)
+class TaskRequest:
+    """One lm-eval task to run with per-item samples (serialisable: it crosses process boundaries)."""
+
+    task: str
+    """lm-eval task name."""
+    include_path: str
+    """forgetbench's `tasks/` folder (lm-eval `TaskManager(include_path=...)`)."""
+    include_defaults: bool
+    """Whether lm-eval's own tasks are needed too."""
+    limit: int | None
+    num_fewshot: int | None
+    chat_template: bool
+    allow_code_execution: bool
+    seeds: dict[str, int]
+    """lm-eval's random, numpy, torch and few-shot seeds."""
+
+
+@dataclass(frozen=True)
+class SampleRecord:
+    """One logged lm-eval sample, reduced to what pairing and statistics need."""
+
+    doc_id: int
+    doc_hash: str
+    """lm-eval's sha256 of the doc's JSON."""
+    filter: str
+    """lm-eval filter the metrics were computed after (`none` for most tasks)."""
+    metrics: dict[str, float]
+    """Metric name → this item's value."""
+    n_choices: int
+    """Requests made for the item (the options of a multiple-choice item)."""
+
+
+@dataclass(frozen=True)
+class TaskOutput:
+    """What one lm-eval task run returns."""
+
+    task: str
+    output_type: str
+    """lm-eval's `output_type` (`multiple_choice`, `generate_until`, ...)."""
+    results: dict[str, float]
+    """lm-eval's aggregate results, keyed `metric,filter` (numeric entries only)."""
+    samples: tuple[SampleRecord, ...]
+
+
+class Backend(Protocol):
+    """A model backend (see the module docstring). Implementations register in `registry`."""
+
+    name: ClassVar[str]
+    device: str
+    """Resolved device (`cpu`, `cuda`)."""
+    dtype: str
+    """Resolved dtype the models run in (`float32`, `bfloat16`, `float16`)."""
+
+    def version(self) -> str | None:
+        """The engine's version when it changes results beyond the Python packages (vLLM), else None."""
+
+    def full_scorer(self) -> str:
+        """Who computes the full-vocabulary KL under this backend (`hf` or `vllm`)."""
+
+    def sample(
+        self, model: ResolvedModel, prompts: list[list[int]], request: SamplingRequest, reporter: Reporter
+    ) -> list[list[int]]:
+        """`request.n` responses per prompt, prompt-major, each ending with its EOS id when one was drawn."""
+
+    def score(
+        self,
+        p: ModelRef,
+        q: ModelRef,
+        sequences: list[tuple[list[int], list[int]]],
+        pad_id: int,
+        full: bool,
+        batch_size: int,
+        reporter: Reporter,
+    ) -> list[TokenScores]:
+        """Per-token scores of each (prompt ids, response ids) under p and q; NonFiniteLogprobs on NaN/inf."""
+
+    def run_task(self, model: ResolvedModel, request: TaskRequest, reporter: Reporter) -> TaskOutput:
+        """Run one lm-eval task on `model`."""
+
+    def close(self) -> None:
+        """Unload models and stop engines."""
+
+    def __enter__(self) -> Backend: ...
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None: ...
+
+
+class BackendBase:
+    """Context-manager plumbing shared by implementations."""
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        pass

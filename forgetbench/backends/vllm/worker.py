@@ -1,0 +1,155 @@
+"""Entry point of one vLLM engine's process: `python -m forgetbench.backends.vllm.worker`.
+
+Reads `protocol` requests from stdin, one per line, and answers each on stdout (progress messages
+first). The first request starts the engine; the process exits on `Shutdown` or when stdin closes
+(the parent is gone), after shutting its engine down explicitly. A failed request answers `Failed`
+with one line; its traceback goes to stderr, which the parent keeps as the worker's log.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from forgetbench.backends.vllm.protocol import (
+    Failed,
+    FullRows,
+    Logprobs,
+    Progress,
+    PromptLogprobs,
+    Ready,
+    RunTask,
+    Sample,
+    Sampled,
+    Shutdown,
+    StartEngine,
+    TaskDone,
+    decode,
+    encode,
+)
+
+
+def send(message: Any) -> None:
+    sys.stdout.write(encode(message) + "\n")
+    sys.stdout.flush()
+
+
+def advance(n: int) -> None:
+    send(Progress(advance=n))
+
+
+def _full_rows(full: FullRows | None, sequences: list[list[int]], starts: list[int], vocab: int):
+    """on_rows callback: write the reference rows to the memmap, or compare this engine's rows with them."""
+    if full is None:
+        return None, None
+    offsets = np.concatenate([[0], np.cumsum([len(s) - st for s, st in zip(sequences, starts)])])
+    rows_file = np.lib.format.open_memmap(
+        full.path, mode="w+" if full.mode == "reference" else "r", dtype=np.float32, shape=(int(offsets[-1]), vocab)
+    )
+    kl: dict[int, list[float]] = {}
+
+    def on_rows(i: int, rows: np.ndarray) -> None:
+        if rows.shape[1] != rows_file.shape[1]:
+            raise ValueError(f"engine vocabulary {rows.shape[1]} differs from the reference's {rows_file.shape[1]}")
+        block = slice(int(offsets[i]), int(offsets[i + 1]))
+        if full.mode == "reference":
+            rows_file[block] = rows
+            return
+        logp = np.asarray(rows_file[block], dtype=np.float64)
+        p = np.exp(logp)
+        diff = np.where(p > 0, logp - rows.astype(np.float64), 0.0)  # 0·log 0 = 0
+        kl[i] = (p * diff).sum(-1).tolist()
+
+    return on_rows, kl
+
+
+class Worker:
+    """The engine of this process and the requests it serves."""
+
+    def __init__(self) -> None:
+        self.llm: Any = None
+        self.lm: Any = None
+
+    def start(self, req: StartEngine) -> Ready:
+        from forgetbench.backends.vllm import engine
+
+        send(Progress(message=f"starting a vLLM engine for {req.engine.get('model')}"))
+        if req.lm_eval:
+            self.lm = engine.lm_eval_model(req.engine, req.lm_eval_batch_size)
+        else:
+            self.llm = engine.engine(req.engine, req.max_logprobs)
+        return Ready(engine.version())
+
+    def sample(self, req: Sample) -> Sampled:
+        from forgetbench.backends.vllm import engine
+
+        send(Progress(step="sampling (vLLM)", total=len(req.prompts) * req.n))
+        return Sampled(engine.sample(self.llm, req.prompts, req.n, req.max_tokens, req.seeds, req.stop_ids, advance))
+
+    def logprobs(self, req: PromptLogprobs) -> Logprobs:
+        from forgetbench.backends.vllm import engine
+
+        vocab = self.llm.llm_engine.model_config.get_vocab_size()
+        on_rows, kl = _full_rows(req.full, req.sequences, req.starts, vocab)
+        send(Progress(step="log-probs (vLLM)", total=len(req.sequences)))
+        lp = engine.prompt_logprobs(self.llm, req.sequences, req.starts, on_rows is not None, advance, on_rows)
+        compared = (
+            [kl[i] for i in range(len(req.sequences))] if kl is not None and req.full and req.full.mode == "compare" else None
+        )
+        return Logprobs(lp, compared)
+
+    def run_task(self, req: RunTask) -> TaskDone:
+        from forgetbench.backends.lm_eval_tasks import run_task
+
+        send(Progress(message=f"running {req.request.task} (lm-eval's vllm model)"))
+        return TaskDone(run_task(self.lm, req.request))
+
+    def serve(self, line: str) -> bool:
+        """Answer one request line; False when the worker should exit."""
+        try:
+            req = decode(line)
+        except Exception as exc:  # a protocol mismatch is answered, not fatal to the parent's reading
+            send(Failed(f"{type(exc).__name__}: {exc}"))
+            return True
+        if isinstance(req, Shutdown):
+            return False
+        handlers: dict[type, Callable[[Any], Any]] = {
+            StartEngine: self.start,
+            Sample: self.sample,
+            PromptLogprobs: self.logprobs,
+            RunTask: self.run_task,
+        }
+        try:
+            send(handlers[type(req)](req))
+        except Exception as exc:  # reported to the parent as one line; the traceback stays in the log
+            traceback.print_exc()
+            message = str(exc).strip().splitlines()
+            send(Failed(f"{type(exc).__name__}: {message[0] if message else ''}"))
+        return True
+
+
+def main() -> int:
+    from forgetbench.backends.vllm import engine
+
+    worker = Worker()
+    for line in sys.stdin:
+        if line.strip() and not worker.serve(line.strip()):
+            break
+    try:
+        engine.shutdown_all()
+    except Exception:  # the work is done; a failed shutdown is only logged
+        traceback.print_exc()
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip interpreter teardown: the engines are already shut down, and their threads'
+    # destructors can abort the process on the way out

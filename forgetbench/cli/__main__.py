@@ -1,0 +1,5 @@
+"""`python -m forgetbench.cli`."""
+
+from forgetbench.cli import main
+
+main()

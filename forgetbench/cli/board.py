@@ -1,0 +1,109 @@
+"""`forgetbench leaderboard add | fit | plot | render`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Annotated, Optional
+
+import typer
+
+from forgetbench.cli import console as c
+from forgetbench.cli import options as o
+from forgetbench.cli.app import board_app
+
+FILE = (o.Opt("file", Annotated[Path, typer.Argument(help="Leaderboard CSV.", metavar="FILE", show_default=False)]),)
+BASE = (o.Opt("base", Annotated[Optional[str], typer.Option(help="Only rows of this base (spec or fingerprint).")], None),)
+ADD = (
+    o.Opt(
+        "reports",
+        Annotated[
+            list[Path],
+            typer.Argument(help="Run folders written by `score` (or their report.json).", metavar="RUN...", show_default=False),
+        ],
+    ),
+    o.Opt("to", Annotated[Path, typer.Option("--to", help="Leaderboard CSV to create or update.", show_default=False)]),
+    o.Opt("label", Annotated[Optional[str], typer.Option(help="Label for these rows (e.g. the training method).")], None),
+    o.Opt(
+        "allow_suite_change", Annotated[bool, typer.Option(help="Accept rows whose suite hash differs from the file's.")], False
+    ),
+    o.Opt(
+        "ckpt_name",
+        Annotated[Optional[str], typer.Option(help="Published name for the checkpoint instead of its local path (one report).")],
+        None,
+    ),
+)
+PLOT_OUT = (
+    o.Opt(
+        "out", Annotated[Path, typer.Option(help="Output path without suffix: writes OUT.png and OUT.svg.", show_default=False)]
+    ),
+)
+RENDER = (
+    o.Opt(
+        "out", Annotated[Path, typer.Option(help="Output path without suffix: writes OUT.md and OUT.html.", show_default=False)]
+    ),
+    o.Opt("sort", Annotated[str, typer.Option(help="Column to sort by.")], "forgetting"),
+    o.Opt("descending", Annotated[bool, typer.Option(help="Largest first.")], False),
+)
+
+
+@o.command(board_app, "add", ADD)
+def board_add(a: SimpleNamespace) -> None:
+    """Upsert rows (keyed by base, checkpoint, suite hash, new-task hash) atomically under a lock."""
+    from forgetbench.leaderboard.table import add
+
+    result = add(a.reports, a.to, a.allow_suite_change, a.label, a.ckpt_name)
+    c.console(stderr=True).print(f"{a.to}: {result.added} added, {result.updated} updated, {result.total} rows")
+
+
+def _term(coefficient: float) -> str:
+    """`+ 0.0151` or `− 6.2e-06`: the sign as an operator, three significant digits."""
+    return f"{'−' if coefficient < 0 else '+'} {abs(coefficient):.3g}"
+
+
+@o.command(board_app, "fit", FILE, BASE, o.JSON)
+def board_fit(a: SimpleNamespace) -> None:
+    """Fit forgetting against KL: the paper's quadratic and a monotone (isotonic) alternative."""
+    from dataclasses import asdict
+
+    from forgetbench.leaderboard.law import law_for
+
+    _, law = law_for(a.file, a.base)
+    if a.as_json:
+        return c.print_json(asdict(law))
+    q, iso, out = law.quadratic, law.isotonic, c.console()
+    out.print(f"{a.file}: n = {law.n} checkpoints (one suite, {len(law.base_fingerprints)} base(s))")
+    out.print(
+        f"quadratic  F = {q.coefficients[0]:.3f} {_term(q.coefficients[1])}·KL {_term(q.coefficients[2])}·KL²   "
+        f"R² {q.r2:.3f}   leave-one-out R² {q.loo_r2:.3f}"
+    )
+    if iso is not None:
+        out.print(
+            f"isotonic   non-decreasing step fit over {len(iso.knots)} points   R² {iso.r2:.3f}   leave-one-out R² {iso.loo_r2:.3f}"
+        )
+    out.print("(RL's Razor reports R² 0.71 for its quadratic across LLM fine-tunes)")
+    if law.warning:
+        c.console(stderr=True).print(f"[yellow]warning:[/yellow] {law.warning}")
+
+
+@o.command(board_app, "plot", FILE, PLOT_OUT, BASE)
+def board_plot(a: SimpleNamespace) -> None:
+    """Scatter of forgetting vs KL with error bars and both fitted laws (PNG and SVG)."""
+    from forgetbench.leaderboard.law import law_for
+    from forgetbench.leaderboard.plot import plot
+
+    frame, law = law_for(a.file, a.base)
+    c.console(stderr=True).print("wrote " + ", ".join(str(p) for p in plot(frame, law, a.out)))
+
+
+@o.command(board_app, "render", FILE, RENDER)
+def board_render(a: SimpleNamespace) -> None:
+    """Markdown and HTML tables of a leaderboard, sorted by a chosen column."""
+    from forgetbench.core.fs import atomic_write_bytes
+    from forgetbench.leaderboard.render import render
+    from forgetbench.leaderboard.table import read
+
+    md, page = render(read(a.file), a.sort, a.descending, f"forgetbench leaderboard: {a.file.name}")
+    atomic_write_bytes(a.out.with_suffix(".md"), md.encode())
+    atomic_write_bytes(a.out.with_suffix(".html"), page.encode())
+    c.console(stderr=True).print(f"wrote {a.out.with_suffix('.md')} and {a.out.with_suffix('.html')}")

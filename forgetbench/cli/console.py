@@ -1,0 +1,47 @@
+"""Consoles, library noise, and the exit: shared by every command."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import typer
+
+
+def console(stderr: bool = False) -> Any:
+    """A rich console whose lines stay whole when piped or logged."""
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def reporter() -> Any:
+    """Progress bars and messages on stderr."""
+    from forgetbench.cli.progress import RichReporter
+
+    return RichReporter(console(stderr=True))
+
+
+def quiet_libraries() -> None:
+    """Keep lm-eval's, transformers' and datasets' logging to errors. Python warnings are left alone:
+    none is filtered process-wide (a forgetbench run on the supported versions raises none)."""
+    import logging
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    for name in ("lm_eval", "lm-eval", "transformers", "datasets", "httpx", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def print_json(data: Any) -> None:
+    """One JSON document on stdout."""
+    print(json.dumps(data, indent=2))
+
+
+def exit_with(code: int) -> None:
+    """Leave the command with `code` (0 returns normally)."""
+    if code:
+        raise typer.Exit(code)

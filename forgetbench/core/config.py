@@ -1,0 +1,289 @@
+"""Typed run configurations, built by the CLI (or a Python caller) and passed down unchanged.
+
+- Every default lives once, in `DEFAULTS`; the CLI's options and these dataclasses both read it.
+- Enumerations are `Literal` types: the CLI offers them as choices, and every config checks its own
+  values when it is built (`__post_init__`), so a bad value is one line and exit 2 before any work.
+- `ScoreConfig` is composed of the `EvalConfig` of the base and the `KLConfig` of the pair; both
+  share one `Runtime` (a comparison never mixes backends, devices or dtypes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from forgetbench.core.errors import UserInputError
+
+Backend = Literal["hf", "vllm"]
+"""`hf`: transformers (and lm-eval's HFLM); `vllm`: vLLM engines in worker processes."""
+Device = Literal["auto", "cpu", "cuda"]
+"""`auto`: cuda when a GPU is visible, else cpu."""
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+"""`auto`: float32 on CPU, bfloat16 on GPU."""
+Direction = Literal["forward", "reverse"]
+"""`forward`: KL(base‖ckpt) on responses sampled from the base (the paper's); `reverse`: KL(ckpt‖base)."""
+Estimator = Literal["full", "k1", "k3"]
+"""KL estimators (`forgetbench.kl.estimators`)."""
+FullScorer = Literal["hf", "vllm"]
+"""Who computes `full` under the vllm backend: the chunked transformers scorer or vLLM's prompt log-probs."""
+
+BACKENDS: tuple[str, ...] = get_args(Backend)
+DEVICES: tuple[str, ...] = get_args(Device)
+DTYPES: tuple[str, ...] = get_args(DType)
+DIRECTIONS: tuple[str, ...] = get_args(Direction)
+ESTIMATORS: tuple[str, ...] = get_args(Estimator)
+FULL_SCORERS: tuple[str, ...] = get_args(FullScorer)
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """The one table of defaults (CLI options and configs)."""
+
+    suite: str = "offline-lite"
+    backend: Backend = "hf"
+    device: Device = "auto"
+    dtype: DType = "auto"
+    batch_size: int = 16
+    eval_chat_template: bool = False
+    prompt_field: str = "prompt"
+    n_prompts: int = 256
+    samples_per_prompt: int = 1
+    max_new_tokens: int = 256
+    estimators: tuple[Estimator, ...] = ("full", "k1", "k3")
+    direction: Direction = "forward"
+    seed: int = 0
+    kl_chat_template: bool = True
+    noise_floor_prompts: int = 32
+    full_scorer: FullScorer = "hf"
+    tensor_parallel_size: int = 1
+
+
+DEFAULTS = Defaults()
+
+
+def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    """UserInputError naming the option when `value` is not one of `allowed`."""
+    if value not in allowed:
+        raise UserInputError(f"{name} must be one of {', '.join(allowed)} (got {value!r})")
+
+
+def check_count(name: str, value: object, low: int = 1) -> None:
+    """UserInputError naming the option when `value` is not an integer ≥ `low`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UserInputError(f"{name} must be a whole number ≥ {low} (got {value!r})")
+
+
+def check_fraction(name: str, value: object) -> None:
+    """UserInputError naming the option when `value` is not a finite number in (0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= 1:
+        raise UserInputError(f"{name} must be a number in (0, 1] (got {value!r})")
+
+
+@dataclass(frozen=True)
+class VLLMOptions:
+    """Engine options passed through to `vllm.LLM` when `backend == "vllm"` (ignored by `hf`)."""
+
+    tensor_parallel_size: int = DEFAULTS.tensor_parallel_size
+    """GPUs one engine is sharded over."""
+    gpu_memory_utilization: float | None = None
+    """Fraction of accelerator memory the engine may reserve (weights + KV cache). None: vLLM's own
+    default on GPU; on CPU, where vLLM reserves this fraction of the NUMA node's RAM up front, the
+    fraction that makes 4 GiB (`backends.vllm.process.cpu_memory_fraction`)."""
+    max_model_len: int | None = None
+    """Longest sequence the engine accepts. None: for KL, the longest prompt + max_new_tokens; for a
+    suite, the model's own limit."""
+    enforce_eager: bool | None = None
+    """Skip CUDA graphs / torch.compile. None: True on CPU (compilation costs minutes there), False on GPU."""
+    full_scorer: FullScorer = DEFAULTS.full_scorer
+    """Who computes the `full` KL estimator: `hf` (the chunked transformers scorer on vLLM's samples;
+    the default because it is far faster, see README) or `vllm` (full-vocabulary prompt log-probs)."""
+
+    def __post_init__(self) -> None:
+        check_count("--tensor-parallel-size", self.tensor_parallel_size)
+        if self.gpu_memory_utilization is not None:
+            check_fraction("--gpu-memory-utilization", self.gpu_memory_utilization)
+        if self.max_model_len is not None:
+            check_count("--max-model-len", self.max_model_len, 2)
+        check_choice("--full-scorer", self.full_scorer, FULL_SCORERS)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """How models run. Shared by both halves of a comparison: a comparison never mixes backends."""
+
+    backend: Backend = DEFAULTS.backend
+    """Model backend (`forgetbench.backends` registry)."""
+    device: Device = DEFAULTS.device
+    """`cpu`, `cuda`, or `auto` (cuda when visible)."""
+    dtype: DType = DEFAULTS.dtype
+    """`auto` (float32 on CPU, bfloat16 on GPU), `float32`, `bfloat16`, `float16`."""
+    batch_size: int = DEFAULTS.batch_size
+    """lm-eval batch size; sequences per sampling batch (KL scoring uses half)."""
+    trust_remote_code: bool = False
+    """Allow a model's own Python code to run."""
+    vllm: VLLMOptions = field(default_factory=VLLMOptions)
+    """Engine options for `backend == "vllm"`."""
+
+    def __post_init__(self) -> None:
+        check_choice("--backend", self.backend, BACKENDS)
+        check_choice("--device", self.device, DEVICES)
+        check_choice("--dtype", self.dtype, DTYPES)
+        check_count("--batch-size", self.batch_size)
+        if self.vllm.full_scorer == "vllm" and self.backend != "vllm":
+            raise UserInputError("--full-scorer vllm needs --backend vllm")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """One prior-capability evaluation: a model on a suite."""
+
+    model: str
+    """Model spec: embedded name, HF folder, GGUF file or hub id `org/name[@rev]`."""
+    suite: str = DEFAULTS.suite
+    """Suite name (an lm-eval group in `tasks/` marked `forgetbench_suite`), or `task:NAME`."""
+    limit: int | None = None
+    """Evaluate only the first N items of each task (None: all)."""
+    num_fewshot: int | None = None
+    """Override every task's few-shot count (None: each task's own)."""
+    chat_template: bool = DEFAULTS.eval_chat_template
+    """Render prompts with the model's chat template."""
+    allow_code_execution: bool = False
+    """Allow tasks that run model-generated code (in a limited subprocess)."""
+    runtime: Runtime = field(default_factory=Runtime)
+    """Backend, device, dtype, batch size, engine options."""
+
+    def __post_init__(self) -> None:
+        if self.limit is not None:
+            check_count("--limit", self.limit)
+        if self.num_fewshot is not None:
+            check_count("--num-fewshot", self.num_fewshot, 0)
+
+
+@dataclass(frozen=True)
+class KLConfig:
+    """One KL measurement between a base and a checkpoint on new-task prompts."""
+
+    base: str
+    """Base model spec (π₀)."""
+    ckpt: str
+    """Checkpoint model spec (π)."""
+    prompts: str | None = None
+    """JSONL/CSV/Parquet file of prompts (exactly one of `prompts` and `task`)."""
+    task: str | None = None
+    """lm-eval task whose rendered inputs are the prompts."""
+    prompt_field: str = DEFAULTS.prompt_field
+    """Column holding the prompt text in a prompts file."""
+    n_prompts: int = DEFAULTS.n_prompts
+    """Prompts used (a seeded subsample when the source has more)."""
+    samples_per_prompt: int = DEFAULTS.samples_per_prompt
+    """Responses sampled per prompt."""
+    max_new_tokens: int = DEFAULTS.max_new_tokens
+    """Longest response; sampling stops earlier at EOS."""
+    estimators: tuple[Estimator, ...] = DEFAULTS.estimators
+    """Estimators reported (`full`, `k1`, `k3`). The headline is `full` when requested, else the first."""
+    direction: Direction = DEFAULTS.direction
+    """`forward`: KL(π₀‖π), responses from the base (the paper's). `reverse`: KL(π‖π₀), from the checkpoint."""
+    seed: int = DEFAULTS.seed
+    """Seed of prompt choice, sampling and bootstrap."""
+    chat_template: bool = DEFAULTS.kl_chat_template
+    """Render prompts as a user turn with the tokenizer's chat template, when it has one."""
+    noise_floor_prompts: int = DEFAULTS.noise_floor_prompts
+    """Prompts on which the noise floor (checkpoint replaced by a second copy of the sampler) is measured; 0 skips it."""
+    runtime: Runtime = field(default_factory=Runtime)
+    """Backend, device, dtype, batch size, engine options."""
+
+    def __post_init__(self) -> None:
+        if (self.prompts is None) == (self.task is None):
+            raise UserInputError("give exactly one of --prompts FILE and --task LM_EVAL_TASK")
+        if not self.estimators:
+            raise UserInputError("--estimators names no estimator; choose from " + ", ".join(ESTIMATORS))
+        for estimator in self.estimators:
+            check_choice("--estimators", estimator, ESTIMATORS)
+        if len(set(self.estimators)) != len(self.estimators):
+            raise UserInputError(f"--estimators repeats an estimator ({', '.join(self.estimators)})")
+        check_choice("--direction", self.direction, DIRECTIONS)
+        for name in ("n_prompts", "samples_per_prompt", "max_new_tokens"):
+            check_count(f"--{name.replace('_', '-')}", getattr(self, name))
+        check_count("--noise-floor-prompts", self.noise_floor_prompts, 0)
+        check_count("--seed", self.seed, 0)
+
+    @property
+    def headline(self) -> Estimator:
+        """The estimator reported and gated as *the* KL: `full` whenever it is computed (exact per
+        step, lowest variance), else the first requested."""
+        return "full" if "full" in self.estimators else self.estimators[0]
+
+    @property
+    def source(self) -> str:
+        """The prompts file, or `task:NAME`."""
+        return self.prompts if self.prompts is not None else f"task:{self.task}"
+
+
+def new_task_source(new_task: str) -> dict[str, Any]:
+    """`--new-task` as KLConfig fields: an existing file is a prompts file, anything else an lm-eval
+    task name (`task:` prefix optional; checked against lm-eval's registry before any compute)."""
+    if Path(new_task).is_file():
+        return {"prompts": new_task, "task": None}
+    return {"prompts": None, "task": new_task.removeprefix("task:")}
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """`forgetbench score`: retention on a suite and KL on a new task, base vs checkpoint."""
+
+    eval: EvalConfig
+    """The prior-capability evaluation of the base (the checkpoint's is the same with its model)."""
+    kl: KLConfig
+    """The KL measurement; its prompts (file or lm-eval task) are the new task."""
+    law: str | None = None
+    """Leaderboard CSV: predict forgetting from the measured KL by the law fitted on its rows of the same
+    base and suite (this checkpoint's own row left out)."""
+
+    def __post_init__(self) -> None:
+        if self.eval.model != self.kl.base:
+            raise UserInputError(f"the evaluated base {self.eval.model!r} is not the KL base {self.kl.base!r}")
+        if self.eval.runtime != self.kl.runtime:
+            raise UserInputError("the suite runs and the KL measurement must share one runtime (backend, device, dtype)")
+
+    @property
+    def base(self) -> str:
+        return self.kl.base
+
+    @property
+    def ckpt(self) -> str:
+        return self.kl.ckpt
+
+    @property
+    def new_task(self) -> str:
+        """The prompts file, or `task:NAME`."""
+        return self.kl.source
+
+    def eval_of(self, model: str) -> EvalConfig:
+        """The suite evaluation of `model` under this run's settings."""
+        return replace(self.eval, model=model)
+
+    @classmethod
+    def build(
+        cls, base: str, ckpt: str, new_task: str, *, law: str | None = None, runtime: Runtime | None = None, **options: Any
+    ) -> ScoreConfig:
+        """A ScoreConfig from flat keyword options, each routed by name: suite options (`suite`, `limit`,
+        `num_fewshot`, `allow_code_execution`) to the EvalConfig, runtime options (`backend`, `device`,
+        `dtype`, `batch_size`, `trust_remote_code`, `vllm`; or a whole `runtime`) to the shared Runtime,
+        the rest (KL options, `chat_template` included: the prior suite runs without one, as lm-eval does
+        by default) to the KLConfig. An unknown option is a UserInputError."""
+        runtime_keys = {f.name for f in fields(Runtime)}
+        eval_keys = {f.name for f in fields(EvalConfig)} - {"model", "runtime", "chat_template"}
+        kl_keys = {f.name for f in fields(KLConfig)} - {"base", "ckpt", "prompts", "task", "runtime"}
+        unknown = sorted(set(options) - runtime_keys - eval_keys - kl_keys)
+        if unknown:
+            raise UserInputError(f"unknown score option {unknown[0]!r}")
+        flat = {k: v for k, v in options.items() if k in runtime_keys}
+        if runtime is not None and flat:
+            raise UserInputError(f"give either runtime or runtime options such as {sorted(flat)[0]!r}, not both")
+        runtime = runtime or Runtime(**flat)
+        ev = EvalConfig(model=base, runtime=runtime, **{k: v for k, v in options.items() if k in eval_keys})
+        kl_options: dict[str, Any] = {k: v for k, v in options.items() if k in kl_keys}
+        kl = KLConfig(base=base, ckpt=ckpt, runtime=runtime, **new_task_source(new_task), **kl_options)
+        return cls(ev, kl, law)

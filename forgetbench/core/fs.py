@@ -1,0 +1,115 @@
+"""Atomic file helpers: nothing forgetbench writes is ever seen half-written.
+
+- `atomic_write_bytes`: a file written to a temporary sibling and renamed into place.
+- `file_lock`: an exclusive advisory lock for the duration of a block.
+- `build_once`: take a lock, check, build into a temporary folder, rename — the one way forgetbench
+  materialises a folder (store entries, converted models, embedded models, the demo checkpoint).
+  A builder killed mid-way leaves a `.NAME.*.tmp` sibling; the next builder of the same folder, which
+  holds the lock, removes it before building.
+
+Everything written follows the process umask (a shared `$FORGETBENCH_HOME` stays readable to a team).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+
+def umask() -> int:
+    """The process umask (read without changing it for longer than two calls)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; the result should read like any written file
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Exclusive advisory lock on `path` (created if missing) for the duration of the block."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _tmp_prefix(final: Path) -> str:
+    return f".{final.name}."
+
+
+def remove_stale_tmp(final: Path) -> int:
+    """Remove temporary siblings a killed builder of `final` left behind (call with its lock held)."""
+    removed = 0
+    if final.parent.is_dir():
+        for stale in final.parent.glob(f"{_tmp_prefix(final)}*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _open_permissions(folder: Path) -> None:
+    """mkdtemp makes 0700; give the folder and what was built in it the umask's permissions."""
+    mask = umask()
+    for root, dirs, files in os.walk(folder):
+        os.chmod(root, 0o777 & ~mask)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o666 & ~mask)
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o777 & ~mask)
+
+
+def build_once(final: Path, lock: Path, build: Callable[[Path], None], *, done: Callable[[Path], bool] | None = None) -> Path:
+    """Materialise the folder `final` by `build(tmp)` unless it is already there; return `final`.
+
+    Under the exclusive lock `lock`: if `done(final)` (default: `final` is a folder) nothing is built;
+    otherwise stale temporaries of earlier killed builders are removed, `build` fills a fresh temporary
+    sibling, and the sibling is renamed to `final`. A failing `build` leaves nothing behind.
+    """
+    final = Path(final)
+    done = done or (lambda p: p.is_dir())
+    with file_lock(lock):
+        if done(final):
+            return final
+        final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_tmp(final)
+        if final.is_dir():  # incomplete by `done`'s measure: rebuilt
+            shutil.rmtree(final)
+        elif final.exists():
+            raise NotADirectoryError(f"{final} exists and is not a folder")
+        tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=_tmp_prefix(final), suffix=".tmp"))
+        try:
+            build(tmp)
+            _open_permissions(tmp)
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return final

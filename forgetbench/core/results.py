@@ -1,0 +1,417 @@
+"""Typed, versioned results. Every field is documented; nothing is a dict with compound keys.
+
+`SCHEMA_VERSION` changes whenever a field is added, changes meaning or disappears; `results_io`
+reads every earlier version through an explicit migration and refuses later ones.
+
+Version history:
+- 1: the first published reports.
+- 2: `KLResult.headline` names the headline estimator (`full` whenever computed; in version 1 the
+  first requested estimator was the headline, so `--estimators k1,full` headlined k1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+SCHEMA_VERSION = 2
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model was evaluated."""
+
+    spec: str
+    """The model spec as the user typed it (embedded name, path, GGUF file or hub id)."""
+    kind: str
+    """`embedded`, `dir`, `gguf` or `hub`."""
+    path: str
+    """Local Hugging Face folder that was loaded."""
+    fingerprint: str
+    """sha256 over config, tokenizer and weight digests: the model's identity in the store."""
+    tokenizer_digest: str
+    """sha256 of the tokenizer files alone (two models with equal digests share a tokenizer)."""
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """One benchmark item's outcome under one model (the unit of pairing)."""
+
+    task: str
+    """lm-eval leaf task name."""
+    doc_id: int
+    """Index of the doc in the task's evaluation split (after any lite subsampling)."""
+    doc_hash: str
+    """lm-eval's sha256 of the doc's JSON: items are paired on (task, doc_id, doc_hash)."""
+    score: float
+    """Value of the task's primary metric on this item (0/1 for accuracy metrics)."""
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """One leaf task's result for one model."""
+
+    task: str
+    """lm-eval leaf task name."""
+    member: str
+    """Suite member the task belongs to (itself, or its group, e.g. `mmlu`)."""
+    metric: str
+    """Primary metric name (lm-eval's, without the `,filter` suffix)."""
+    score: float
+    """lm-eval's aggregate of the primary metric over the items, in [0, 1]."""
+    n_items: int
+    """Number of items evaluated."""
+    chance: float | None
+    """Expected score of uniform guessing (mean of 1/#options) for multiple-choice tasks; None otherwise."""
+    task_hash: str
+    """sha256 of the task's lm-eval config and of its docs: changes when the task changes."""
+    cache_key: str
+    """Store key of this result (model fingerprint, task hash, settings; see `prior.run`)."""
+    cached: bool
+    """True when served from the store without running the model."""
+    items: tuple[ItemOutcome, ...] = field(repr=False, default=())
+    """Per-item outcomes, in doc order."""
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything besides the model and the task that can change a score (all part of cache keys)."""
+
+    backend: str
+    """Model backend (`hf`)."""
+    dtype: str
+    """Weights/activation dtype the model ran in (e.g. `float32`)."""
+    device: str
+    """Device (`cpu`, `cuda`); not part of the cache key."""
+    limit: int | None
+    """lm-eval `limit`: first N docs per task, or None for all."""
+    num_fewshot: int | None
+    """Few-shot override, or None for each task's own setting."""
+    chat_template: bool
+    """Whether prompts were rendered with the model's chat template."""
+    batch_size: int
+    """Batch size (not part of the cache key: it does not change results beyond float noise)."""
+    seeds: dict[str, int]
+    """lm-eval's random, numpy, torch and few-shot seeds."""
+    lm_eval_version: str
+    """Installed lm-eval version."""
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Prior-capability results of one model on one suite."""
+
+    schema_version: int
+    """Version of this schema (`SCHEMA_VERSION`)."""
+    forgetbench_version: str
+    """forgetbench version that produced the result."""
+    model: ModelInfo
+    """The evaluated model."""
+    suite: str
+    """Suite name."""
+    settings: EvalSettings
+    """Settings of the evaluation (shared by both halves of a comparison)."""
+    tasks: tuple[TaskResult, ...]
+    """One result per leaf task, in suite order."""
+    elapsed_s: float
+    """Wall time of the evaluation call, including store look-ups."""
+
+    def to_dict(self, items: bool = False) -> dict:
+        """JSON-ready dict; per-item outcomes only when `items`."""
+        d = asdict(self)
+        if not items:
+            for t in d["tasks"]:
+                t.pop("items")
+        return d
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One KL estimator's result over the prompts."""
+
+    name: str
+    """`full`, `k1` or `k3` (see `forgetbench.kl.estimators`)."""
+    mean: float
+    """Mean per-sequence KL in nats: average over prompts of each prompt's mean over its samples."""
+    ci_low: float
+    """Lower end of the 95% bootstrap CI (prompts resampled; a prompt's samples stay together)."""
+    ci_high: float
+    """Upper end of the 95% bootstrap CI."""
+    per_token: float
+    """Σ KL / Σ response tokens over all samples (nats per token)."""
+
+
+@dataclass(frozen=True)
+class KLResult:
+    """KL between base and checkpoint on new-task prompts."""
+
+    schema_version: int
+    """Version of this schema (`SCHEMA_VERSION`)."""
+    forgetbench_version: str
+    """forgetbench version that produced the result."""
+    base: ModelInfo
+    """The base model π₀."""
+    ckpt: ModelInfo
+    """The checkpoint π."""
+    direction: str
+    """`forward` = KL(base‖ckpt), responses sampled from the base; `reverse` = KL(ckpt‖base), from the checkpoint."""
+    prompts_source: str
+    """Prompts file or `task:NAME`."""
+    prompts_hash: str
+    """sha256 of the rendered prompts (after any chat template), in order."""
+    chat_template: bool
+    """Whether the chat template was applied."""
+    n_prompts: int
+    """Prompts used."""
+    samples_per_prompt: int
+    """Responses sampled per prompt."""
+    max_new_tokens: int
+    """Longest response in tokens."""
+    mean_response_tokens: float
+    """Mean response length in tokens (EOS included when drawn)."""
+    eos_fraction: float
+    """Fraction of responses that ended with EOS rather than at max_new_tokens."""
+    estimates: tuple[Estimate, ...]
+    """One per requested estimator, in the order requested."""
+    headline: str
+    """The estimator reported, gated and published as *the* KL: `full` whenever it was computed, else
+    the first requested."""
+    noise_floor: Estimate | None
+    """The headline estimator on the same pipeline with the checkpoint replaced by a second copy of
+    the sampling model (`full` must be 0 up to float error). None when skipped."""
+    noise_floor_prompts: int
+    """Prompts the noise floor was measured on."""
+    seed: int
+    """Seed of prompt choice, sampling and bootstrap."""
+    samples_cached: bool
+    """True when the sampled responses came from the store."""
+    backend: str
+    """Backend that sampled and scored: `hf` (transformers) or `vllm` (vLLM engines sample and give
+    the sampled tokens' log-probs for k1/k3; `full_scorer` says who computed `full`)."""
+    dtype: str
+    """dtype the models ran in (log-softmax and KL always in float32)."""
+    device: str
+    """Device (`cpu`, `cuda`)."""
+    elapsed_s: float
+    """Wall time of the whole measurement (model loads included)."""
+    sampling_s: float
+    """Wall time of sampling (≈0 when the samples came from the store; includes loading the sampler)."""
+    scoring_s: float
+    """Wall time of scoring every sample under both models (includes loading the other model)."""
+    noise_floor_s: float
+    """Wall time of the noise-floor pass (includes loading the second copy)."""
+    noise_floor_k1: Estimate | None = None
+    """k1 on the noise-floor pass: the noise in the backend's sampled-token log-probs (with vLLM, two
+    separate engines of the sampling model). None when skipped."""
+    full_scorer: str | None = "hf"
+    """Who computed `full`: `hf` (the chunked transformers scorer) or `vllm` (full-vocabulary prompt
+    log-probs); None when `full` was not requested."""
+    engine_version: str | None = None
+    """vLLM version under the vllm backend (`X+cpu` for the CPU build); None for hf."""
+
+    @property
+    def headline_estimate(self) -> Estimate:
+        """The estimate named by `headline`."""
+        return next(e for e in self.estimates if e.name == self.headline)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TaskComparison:
+    """One task, base vs checkpoint on the same items (scores in points = score × 100)."""
+
+    task: str
+    """lm-eval leaf task name."""
+    member: str
+    """Suite member the task belongs to."""
+    metric: str
+    """Primary metric compared."""
+    n_items: int
+    """Paired items (joined on task, doc_id, doc_hash)."""
+    base: float
+    """Base score in points."""
+    ckpt: float
+    """Checkpoint score in points."""
+    delta: float
+    """ckpt − base in points (negative = forgot)."""
+    delta_low: float
+    """Lower end of the 95% paired-bootstrap CI of delta (items resampled jointly, seeded)."""
+    delta_high: float
+    """Upper end of that CI."""
+    p_value: float | None
+    """Exact McNemar p-value (two-sided) for 0/1 metrics; None for graded metrics."""
+    forgotten: int | None
+    """Items right under the base, wrong under the checkpoint (0/1 metrics only)."""
+    gained: int | None
+    """Items wrong under the base, right under the checkpoint (0/1 metrics only)."""
+    chance: float | None
+    """Chance level (0–1) for multiple choice; None otherwise."""
+    base_adjusted: float | None
+    """Chance-adjusted base score (s − chance)/(1 − chance), in points; None without a chance level."""
+    ckpt_adjusted: float | None
+    """Chance-adjusted checkpoint score in points."""
+    task_hash: str
+    """Content hash of the task (identical on both sides, or the comparison is refused)."""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Prior-capability retention over a suite."""
+
+    tasks: tuple[TaskComparison, ...]
+    """One comparison per task, in suite order."""
+    forgetting: float
+    """F = mean over tasks of (base − ckpt), in points (positive = forgot); tasks weigh equally."""
+    forgetting_low: float
+    """Lower end of F's 95% bootstrap CI (items resampled within each task)."""
+    forgetting_high: float
+    """Upper end of that CI."""
+    forgetting_weighted: float
+    """Size-weighted F: Σ n_t (base_t − ckpt_t) / Σ n_t, in points."""
+    retention_ratio: float
+    """mean over tasks of ckpt / mean over tasks of base (1 = nothing lost)."""
+    n_items: int
+    """Paired items over all tasks."""
+
+
+@dataclass(frozen=True)
+class NewTaskScore:
+    """The new task's own metric under both models (when the new task is an lm-eval task)."""
+
+    task: str
+    """lm-eval task name of the new task."""
+    metric: str
+    """Its primary metric."""
+    n_items: int
+    """Paired items."""
+    base: float
+    """Base score in points."""
+    ckpt: float
+    """Checkpoint score in points."""
+    gain: float
+    """ckpt − base in points."""
+    gain_low: float
+    """Lower end of the 95% paired-bootstrap CI of the gain."""
+    gain_high: float
+    """Upper end of that CI."""
+
+
+@dataclass(frozen=True)
+class LawPrediction:
+    """What a forgetting-vs-KL law fitted on earlier checkpoints predicts for this one."""
+
+    source: str
+    """The leaderboard CSV the law was fitted on."""
+    n: int
+    """Checkpoints fitted (same base fingerprint and suite hash; this checkpoint excluded)."""
+    loo_r2: float
+    """Leave-one-out R² of the quadratic law on those checkpoints."""
+    predicted_forgetting: float
+    """F predicted at this run's KL by the quadratic law a + b·KL + c·KL², in points."""
+    warning: str | None
+    """Set when n is too small to trust the law."""
+
+
+@dataclass(frozen=True)
+class ScoreReport:
+    """`forgetbench score`: what the fine-tune cost (retention) beside the KL that predicts it."""
+
+    schema_version: int
+    """Version of this schema (`SCHEMA_VERSION`)."""
+    forgetbench_version: str
+    """forgetbench version that produced the report."""
+    created: str
+    """UTC time the report was made, ISO 8601."""
+    git_commit: str | None
+    """forgetbench's git commit when run from a checkout."""
+    versions: dict[str, str]
+    """Versions of python, torch, transformers, lm-eval, numpy, pandas."""
+    seed: int
+    """Seed of the bootstraps, prompt choice and sampling; lm-eval's own seeds are in `settings`."""
+    base: ModelInfo
+    """The base model π₀."""
+    ckpt: ModelInfo
+    """The checkpoint π."""
+    suite: str
+    """Prior-capability suite name."""
+    suite_hash: str
+    """sha256 over the suite's task names and content hashes."""
+    task_hashes: dict[str, str]
+    """Content hash of every task (lm-eval config + docs)."""
+    settings: EvalSettings
+    """Settings both prior-capability evaluations shared."""
+    retention: Retention
+    """Paired retention statistics on the suite."""
+    new_task: str
+    """The new task: a prompts file, or `task:NAME`."""
+    new_task_score: NewTaskScore | None
+    """Present when the new task is an lm-eval task with a metric."""
+    kl: KLResult
+    """KL between base and checkpoint on the new task prompts."""
+    verdict: str
+    """One sentence for a person."""
+    elapsed_s: float
+    """Wall time of the whole score run."""
+    law: LawPrediction | None = None
+    """Forgetting predicted from the KL by a law fitted on a leaderboard (`score --law FILE`)."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RuleVerdict:
+    """One rule of a release policy, decided on one run."""
+
+    rule: str
+    """`task:NAME` (drop on one task), `aggregate` (forgetting F) or `kl` (forward KL)."""
+    passed: bool
+    """Whether the rule passed."""
+    estimate: float
+    """The measured quantity: drop (base − ckpt) or F in points, or KL in nats per sequence."""
+    margin: float
+    """The policy's limit for it, same units."""
+    bound: float
+    """One-sided bootstrap bound at level 1 − α (not multiplicity-adjusted): the upper bound under
+    `non-inferiority`, the lower bound under `significant-drop`."""
+    p_value: float
+    """Bootstrap p-value of the mode's null hypothesis (non-inferiority: estimate ≥ margin;
+    significant-drop: estimate ≤ margin)."""
+    p_adjusted: float
+    """p-value after the policy's correction (task rules only; the same as `p_value` otherwise)."""
+    reason: str
+    """One sentence: why the rule passed or failed."""
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """`forgetbench gate`: the policy's decision on one saved run."""
+
+    schema_version: int
+    """Version of this schema (`SCHEMA_VERSION`)."""
+    forgetbench_version: str
+    """forgetbench version that decided."""
+    passed: bool
+    """True when every rule passed (exit 0); False exits 1."""
+    run: str
+    """The run folder decided on."""
+    base: str
+    """Base model spec of the run."""
+    ckpt: str
+    """Checkpoint spec of the run."""
+    policy: str
+    """The policy file."""
+    policy_hash: str
+    """sha256 of the policy file's bytes."""
+    mode: str
+    """`non-inferiority` or `significant-drop`."""
+    alpha: float
+    """Significance level of every rule (after correction, for the task family)."""
+    correction: str
+    """Multiple-testing correction across the task rules: `holm`, `bonferroni` or `none`."""
+    rules: tuple[RuleVerdict, ...]
+    """Every rule, tasks first, then `aggregate`, then `kl`."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)

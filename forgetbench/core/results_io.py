@@ -1,0 +1,172 @@
+"""The one owner of result files: `report.json`, `kl.json` and the typed JSON inside store entries.
+
+Writing: `to_json(result)` (every field, `schema_version` first). Reading: `read_result(path, cls)`
+checks the schema version — an older version is migrated explicitly (`MIGRATIONS`), a newer one is
+refused with "written by a newer forgetbench: upgrade" — then rebuilds the typed result strictly:
+an unknown field, a missing field or a value of the wrong type is one line naming the field
+(`ResultFileError`, exit 2). Nothing is silently defaulted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from forgetbench.core.errors import ResultFileError
+from forgetbench.core.results import SCHEMA_VERSION, GateVerdict, KLResult, ScoreReport
+
+T = TypeVar("T")
+
+
+class _FieldError(ValueError):
+    """A problem at one field path (turned into one ResultFileError line by `build`)."""
+
+
+def _scalar(tp: type, value: Any, where: str) -> Any:
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, str),
+    }.get(tp)
+    if ok is False:
+        raise _FieldError(f"{where} should be {tp.__name__}, not {type(value).__name__}")
+    return float(value) if tp is float else value
+
+
+def _build(tp: Any, value: Any, where: str) -> Any:
+    if tp is Any:
+        return value
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+            raise _FieldError(f"{where} is null")
+        inner = [a for a in args if a is not type(None)]
+        return _build(inner[0], value, where)
+    if value is None:
+        raise _FieldError(f"{where} is null")
+    if origin is typing.Literal:
+        if value not in args:
+            raise _FieldError(f"{where} is {value!r}, not one of {', '.join(map(repr, args))}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, list):
+            raise _FieldError(f"{where} should be a list")
+        items = [_build(args[0], v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict or tp is dict:
+        if not isinstance(value, dict):
+            raise _FieldError(f"{where} should be an object")
+        vt = args[1] if args else Any
+        return {k: _build(vt, v, f"{where}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return _dataclass(tp, value, where)
+    return _scalar(tp, value, where)
+
+
+def _dataclass(cls: Any, value: Any, where: str) -> Any:
+    if not isinstance(value, dict):
+        raise _FieldError(f"{where or cls.__name__} should be an object")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    prefix = f"{where}." if where else ""
+    unknown = [k for k in value if k not in names]
+    if unknown:
+        raise _FieldError(f"unknown field {prefix}{unknown[0]}")
+    missing = [n for n in names if n not in value]
+    if missing:
+        raise _FieldError(f"missing field {prefix}{missing[0]}")
+    return cls(**{n: _build(hints[n], value[n], f"{prefix}{n}") for n in names})
+
+
+def build(cls: type[T], data: Any, source: str) -> T:
+    """Rebuild the dataclass `cls` from its `asdict` form, strictly (ResultFileError names the field)."""
+    try:
+        return _dataclass(cls, data, "")
+    except _FieldError as exc:
+        raise ResultFileError(f"{source}: {exc}") from None
+
+
+def to_json(result: Any) -> bytes:
+    """A typed result as indented JSON (all fields; NaN written as NaN, which Python's json reads back)."""
+    return json.dumps(dataclasses.asdict(result), indent=2).encode()
+
+
+def _kl_v1_to_v2(kl: dict) -> dict:
+    names = [e.get("name") for e in kl.get("estimates") or []]
+    return {**kl, "schema_version": 2, "headline": "full" if "full" in names else (names[0] if names else "full")}
+
+
+def _report_v1_to_v2(report: dict) -> dict:
+    kl = report.get("kl")
+    return {**report, "schema_version": 2, "kl": _kl_v1_to_v2(kl) if isinstance(kl, dict) else kl}
+
+
+def _gate_v1_to_v2(verdict: dict) -> dict:
+    return {**verdict, "schema_version": 2}
+
+
+MIGRATIONS: dict[type, dict[int, Callable[[dict], dict]]] = {
+    KLResult: {1: _kl_v1_to_v2},
+    ScoreReport: {1: _report_v1_to_v2},
+    GateVerdict: {1: _gate_v1_to_v2},
+}
+"""Per result type: version N → a function returning the same data at version N + 1."""
+
+
+def migrate(cls: type, data: dict, source: str) -> dict:
+    """`data` brought to SCHEMA_VERSION through the explicit migrations of `cls`."""
+    version = data.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ResultFileError(f"{source}: not a forgetbench {cls.__name__} (no valid schema_version)")
+    if version > SCHEMA_VERSION:
+        raise ResultFileError(
+            f"{source} was written by a newer forgetbench (schema version {version}; this one reads up to "
+            f"{SCHEMA_VERSION}): upgrade forgetbench"
+        )
+    steps = MIGRATIONS.get(cls, {})
+    while version < SCHEMA_VERSION:
+        if version not in steps:
+            raise ResultFileError(f"{source}: schema version {version} of {cls.__name__} cannot be migrated")
+        data = steps[version](data)
+        version += 1
+    return data
+
+
+def read_json(path: Path) -> Any:
+    """The JSON in `path` (ResultFileError when missing or not JSON)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ResultFileError(f"no file at {path}") from None
+    except IsADirectoryError:
+        raise ResultFileError(f"{path} is a folder, not a result file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ResultFileError(f"{path} is not valid JSON") from None
+
+
+def read_result(path: Path, cls: type[T]) -> T:
+    """A versioned result file read back into `cls` (migrated when older, refused when newer)."""
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise ResultFileError(f"{path}: not a forgetbench {cls.__name__}")
+    return build(cls, migrate(cls, data, str(path)), str(path))
+
+
+def load_report(path: Path) -> ScoreReport:
+    """A `score` run's report.json (or the run folder holding one) as a ScoreReport."""
+    path = Path(path)
+    return read_result(path / "report.json" if path.is_dir() else path, ScoreReport)
+
+
+def load_kl(path: Path) -> KLResult:
+    """A `kl` run's kl.json (or the run folder holding one) as a KLResult."""
+    path = Path(path)
+    return read_result(path / "kl.json" if path.is_dir() else path, KLResult)

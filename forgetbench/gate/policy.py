@@ -1,0 +1,102 @@
+"""Release policies: the TOML file a release pipeline commits, parsed and checked strictly (an unknown
+key, a wrong type, a non-finite or out-of-range number is one line naming the key, exit 2, before
+anything is computed)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Literal, get_args
+
+import tomllib
+
+from forgetbench.core.errors import UserInputError
+
+Mode = Literal["non-inferiority", "significant-drop"]
+Correction = Literal["holm", "bonferroni", "none"]
+MODES: tuple[str, ...] = get_args(Mode)
+CORRECTIONS: tuple[str, ...] = get_args(Correction)
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """A release policy (a TOML file; `load_policy`). Drops are base − ckpt in points."""
+
+    max_task_drop: float | None = None
+    """Largest allowed drop on any one task."""
+    task_drop: dict[str, float] = field(default_factory=dict)
+    """Per-task limits overriding `max_task_drop` ({task name: points})."""
+    max_aggregate_drop: float | None = None
+    """Largest allowed forgetting F (mean drop over the suite's tasks)."""
+    max_kl: float | None = None
+    """Largest allowed forward KL on the new task, nats per sequence (the report's headline estimator)."""
+    mode: Mode = "non-inferiority"
+    """`non-inferiority`: a rule passes only if its one-sided bound shows the value below the limit.
+    `significant-drop`: a rule fails only if the value is significantly above the limit."""
+    alpha: float = 0.05
+    """Significance level."""
+    correction: Correction = "holm"
+    """Across the task rules: `holm`, `bonferroni` or `none`."""
+    n_boot: int = 10000
+    """Bootstrap replicates per rule."""
+    seed: int = 0
+    """Seed of the bootstraps."""
+
+    @property
+    def kl_only(self) -> bool:
+        """Only the KL rule: `score --gate` can skip the benchmark runs."""
+        return self.max_kl is not None and self.max_task_drop is None and not self.task_drop and self.max_aggregate_drop is None
+
+    @property
+    def wants_tasks(self) -> bool:
+        """Whether any rule needs the suite's items."""
+        return self.max_task_drop is not None or bool(self.task_drop) or self.max_aggregate_drop is not None
+
+
+class PolicyError(UserInputError):
+    """A policy file that cannot be used (exit 2)."""
+
+
+def load_policy(path: Path) -> GatePolicy:
+    """Parse and check a policy TOML; every problem is one line naming the key."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise PolicyError(f"no policy file at {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"{path}: not valid TOML ({exc})") from None
+    known = {f.name for f in fields(GatePolicy)}
+    for key in data:
+        if key not in known:
+            raise PolicyError(f"{path}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+
+    def number(key: str, low: float, high: float | None = None, integer: bool = False):
+        if key not in data:
+            return
+        value = data[key]
+        ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+        if isinstance(value, bool) or not ok or not math.isfinite(value) or value < low or (high is not None and value > high):
+            kind = "an integer" if integer else "a number"
+            raise PolicyError(f"{path}: {key} must be {kind} ≥ {low}{'' if high is None else f' and ≤ {high}'} (got {value!r})")
+
+    for key in ("max_task_drop", "max_aggregate_drop"):
+        number(key, -100.0, 100.0)
+    number("max_kl", 0.0)
+    number("alpha", 1e-6, 0.5)
+    number("n_boot", 200, integer=True)
+    number("seed", 0, integer=True)
+    for key, allowed in (("mode", MODES), ("correction", CORRECTIONS)):
+        if key in data and data[key] not in allowed:
+            raise PolicyError(f"{path}: {key} must be one of {', '.join(allowed)} (got {data[key]!r})")
+    task_drop = data.get("task_drop", {})
+    if not isinstance(task_drop, dict):
+        raise PolicyError(f"{path}: task_drop must be a table of task = points")
+    for task, value in task_drop.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not -100 <= value <= 100:
+            raise PolicyError(f"{path}: task_drop.{task} must be a finite number of points in [-100, 100] (got {value!r})")
+    policy = GatePolicy(**{**data, "task_drop": {k: float(v) for k, v in task_drop.items()}})
+    if policy.max_task_drop is None and not policy.task_drop and policy.max_aggregate_drop is None and policy.max_kl is None:
+        raise PolicyError(f"{path}: no rule (set at least one of max_task_drop, task_drop, max_aggregate_drop, max_kl)")
+    return policy

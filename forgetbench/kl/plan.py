@@ -1,0 +1,104 @@
+"""Everything a KL measurement decides before any compute: which model samples, the rendered and
+tokenised prompts, stop and pad tokens, where the samples are stored, the noise-floor size.
+
+Building a plan checks what can be checked cheaply — a shared vocabulary, loadable tokenizers, stop
+tokens — so a run that cannot work stops here, before any model is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from forgetbench.backends.base import SamplingRequest
+from forgetbench.core.hashing import digest
+from forgetbench.kl.prompts import Prompts
+from forgetbench.models import tokenizer
+
+if TYPE_CHECKING:
+    from forgetbench.backends.base import Backend
+    from forgetbench.core.config import KLConfig
+    from forgetbench.core.model import ResolvedModel
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A KL measurement, decided."""
+
+    config: KLConfig
+    base: ResolvedModel
+    ckpt: ResolvedModel
+    sampler: ResolvedModel
+    """The model responses are drawn from (the base for forward KL)."""
+    other: ResolvedModel
+    prompts: Prompts
+    rendered: list[str]
+    """Prompts after any chat template."""
+    templated: bool
+    """Whether the chat template was applied."""
+    prompt_ids: list[list[int]]
+    """Rendered, tokenised prompts (one per chosen prompt)."""
+    sampling: SamplingRequest
+    device: str
+    dtype: str
+    engine_version: str | None
+    samples_key: str
+    """Store key of the sampled responses."""
+    n_noise: int
+    """Prompts in the noise-floor pass (0: skipped)."""
+
+    @property
+    def expanded(self) -> list[list[int]]:
+        """Prompt ids repeated `samples_per_prompt` times, prompt-major (the order of responses)."""
+        return [ids for ids in self.prompt_ids for _ in range(self.config.samples_per_prompt)]
+
+    @property
+    def prompts_hash(self) -> str:
+        """sha256 of the rendered prompts, in order."""
+        return digest(self.rendered)
+
+
+def make_plan(config: KLConfig, prompts: Prompts, base: ResolvedModel, ckpt: ResolvedModel, backend: Backend) -> Plan:
+    """The plan of a KL measurement of `base` vs `ckpt` on `prompts` under `backend` (no compute)."""
+    tokenizer.check_same_vocabulary(base, ckpt)
+    sampler, other = (base, ckpt) if config.direction == "forward" else (ckpt, base)
+    tok = tokenizer.load_tokenizer(sampler)
+    templated = bool(config.chat_template and tok.chat_template)
+    rendered = tokenizer.render(tok, list(prompts.texts), config.chat_template)
+    prompt_ids = tokenizer.encode(tok, rendered, templated)
+    eos = tokenizer.stop_ids(sampler, tok)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else min(eos)
+    sampling = SamplingRequest(
+        config.samples_per_prompt, config.max_new_tokens, config.seed, tuple(sorted(eos)), pad, config.runtime.batch_size
+    )
+    version = backend.version()
+    settings = {
+        "max_new_tokens": config.max_new_tokens,
+        "samples_per_prompt": config.samples_per_prompt,
+        "temperature": 1.0,
+        "top_p": 1.0,
+        "top_k": 0,
+        "seed": config.seed,
+        "backend": backend.name,
+        "dtype": backend.dtype,
+        "batch_size": config.runtime.batch_size,
+        **({"engine_version": version} if version else {}),
+    }
+    key = digest({"sampler": sampler.fingerprint.digest, "prompt_ids": digest(prompt_ids), **settings})
+    return Plan(
+        config,
+        base,
+        ckpt,
+        sampler,
+        other,
+        prompts,
+        rendered,
+        templated,
+        prompt_ids,
+        sampling,
+        backend.device,
+        backend.dtype,
+        version,
+        key,
+        min(config.noise_floor_prompts, len(prompt_ids)),
+    )

@@ -1,0 +1,66 @@
+"""Markdown and HTML tables of a leaderboard, sorted by a chosen column (every cell escaped)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+
+from forgetbench.core.errors import UserInputError
+
+RENDER_COLUMNS = (
+    "label",
+    "ckpt",
+    "new_task_gain",
+    "forgetting",
+    "forgetting_low",
+    "forgetting_high",
+    "retention_ratio",
+    "kl",
+    "kl_low",
+    "kl_high",
+    "kl_per_token",
+    "backend",
+    "date",
+)
+
+
+def _sorted(frame: Any, by: str, descending: bool):
+    if by not in frame.columns:
+        raise UserInputError(f"no column {by!r} to sort by (columns: {', '.join(RENDER_COLUMNS)}, ...)")
+    return frame.sort_values(by, ascending=not descending, kind="stable", na_position="last")
+
+
+def _cell(v) -> str:
+    if isinstance(v, float):
+        return "–" if not np.isfinite(v) else f"{round(v, 2) + 0.0:.2f}"  # a float-noise zero prints 0.00, not -0.00
+    return str(v)
+
+
+def render(frame: Any, by: str, descending: bool, title: str) -> tuple[str, str]:
+    """(Markdown, HTML) tables of the main columns, sorted by `by`."""
+    rows = _sorted(frame, by, descending)
+    cols = list(RENDER_COLUMNS)
+    md = [
+        f"# {title}",
+        "",
+        f"Sorted by `{by}` ({'descending' if descending else 'ascending'}); {len(rows)} rows.",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "---|" * len(cols),
+    ]
+    body = []
+    for _, r in rows.iterrows():
+        cells = [_cell(r[c]) for c in cols]
+        md.append("| " + " | ".join(cells) + " |")
+        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    page = (
+        f"<!doctype html>\n<html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+        "padding:2px 6px;text-align:right}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p>Sorted by {html.escape(by)}; {len(rows)} rows.</p>"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></body></html>\n"
+    )
+    return "\n".join(md) + "\n", page

@@ -1,0 +1,69 @@
+"""Tokenizers for KL: compatibility of two models, prompt rendering, encoding, stop tokens."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from forgetbench.core.errors import ModelSpecError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+    from forgetbench.core.model import ResolvedModel
+
+
+def load_tokenizer(model: ResolvedModel) -> PreTrainedTokenizerBase:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(model.path, trust_remote_code=model.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise ModelSpecError(f"{model.name}: cannot load its tokenizer ({exc})") from None
+
+
+def check_same_vocabulary(base: ResolvedModel, ckpt: ResolvedModel) -> None:
+    """KL between the two models is defined only over one vocabulary: same tokens, same ids, same
+    special tokens. Equal tokenizer digests pass at once; otherwise both tokenizers are compared."""
+    if base.fingerprint.tokenizer == ckpt.fingerprint.tokenizer:
+        return
+    a, b = load_tokenizer(base), load_tokenizer(ckpt)
+    va, vb = a.get_vocab(), b.get_vocab()
+    if va != vb:
+        only = sorted(set(va.items()) ^ set(vb.items()))[:1]
+        raise ModelSpecError(
+            f"{base.name} and {ckpt.name} have different vocabularies ({len(va)} vs {len(vb)} tokens, "
+            f"e.g. {only[0] if only else '?'}): KL between them is undefined"
+        )
+    sa = {k: str(v) for k, v in a.special_tokens_map.items()}
+    sb = {k: str(v) for k, v in b.special_tokens_map.items()}
+    if sa != sb:
+        raise ModelSpecError(f"{base.name} and {ckpt.name} have different special tokens ({sa} vs {sb}): KL is undefined")
+
+
+def render(tok: PreTrainedTokenizerBase, prompts: list[str], chat_template: bool) -> list[str]:
+    """Each prompt as a user turn with the generation prompt when the tokenizer has a chat template
+    and `chat_template` is on; the raw text otherwise."""
+    if not (chat_template and tok.chat_template):
+        return list(prompts)
+    return [
+        str(tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True))
+        for p in prompts
+    ]
+
+
+def encode(tok: PreTrainedTokenizerBase, rendered: list[str], templated: bool) -> list[list[int]]:
+    """Token ids; a chat template already writes its own BOS, so special tokens are added only to raw text."""
+    return [tok(text, add_special_tokens=not templated)["input_ids"] for text in rendered]
+
+
+def stop_ids(model: ResolvedModel, tok: PreTrainedTokenizerBase) -> set[int]:
+    """EOS ids: the tokenizer's and those in generation_config.json."""
+    ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
+    gen = model.path / "generation_config.json"
+    if gen.is_file():
+        eos = json.loads(gen.read_text()).get("eos_token_id")
+        ids |= set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    if not ids:
+        raise ModelSpecError(f"{model.name}: no EOS token; responses could not stop")
+    return ids

@@ -1,0 +1,35 @@
+"""Deciding a saved run against a policy, with the outputs a CI system reads: the verdict, a JUnit
+file (`junit`), and a Markdown summary appended to `$GITHUB_STEP_SUMMARY` when that is set."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from forgetbench.core.fs import atomic_write_bytes
+from forgetbench.core.results import GateVerdict
+from forgetbench.gate.decide import decide, load_inputs
+from forgetbench.gate.outputs import junit_xml, markdown
+from forgetbench.gate.policy import GatePolicy, load_policy
+
+
+def gate_run(
+    run: Path,
+    policy: Path | GatePolicy,
+    *,
+    policy_path: Path | None = None,
+    junit: Path | None = None,
+    github_summary: Path | None = None,
+) -> GateVerdict:
+    """Decide `run` (a run folder) by `policy` (a TOML path, or a parsed policy with its `policy_path`);
+    write the JUnit file and the GitHub summary (default: `$GITHUB_STEP_SUMMARY`) when asked."""
+    if not isinstance(policy, GatePolicy):
+        policy_path, policy = Path(policy), load_policy(Path(policy))
+    verdict = decide(load_inputs(run), policy, policy_path)
+    if junit is not None:
+        atomic_write_bytes(Path(junit), junit_xml(verdict))
+    summary = github_summary or (Path(os.environ["GITHUB_STEP_SUMMARY"]) if os.environ.get("GITHUB_STEP_SUMMARY") else None)
+    if summary is not None:
+        with open(summary, "a", encoding="utf-8") as fh:
+            fh.write(markdown(verdict))
+    return verdict

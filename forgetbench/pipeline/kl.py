@@ -1,0 +1,60 @@
+"""`forgetbench kl`: the KL between two models on new-task prompts, as a job.
+
+The prompts come from a file (`kl.prompts`) or from an lm-eval task's rendered inputs
+(`prior.prompts`); this job is where the two meet, so `kl` itself never touches lm-eval.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from forgetbench.backends.base import Backend
+from forgetbench.backends.registry import open_backend
+from forgetbench.core.config import KLConfig
+from forgetbench.core.errors import UserInputError
+from forgetbench.core.progress import Reporter
+from forgetbench.core.store import Store
+from forgetbench.kl.plan import Plan, make_plan
+from forgetbench.kl.prompts import Prompts, choose, read_prompt_file
+from forgetbench.kl.run import KLRun, execute
+from forgetbench.kl.samples import NAMESPACE
+from forgetbench.models.spec import resolve
+from forgetbench.pipeline.run_folder import default_folder, prepare, write_kl
+
+
+def load_prompts(config: KLConfig) -> Prompts:
+    """The chosen prompts of a KL run: from its file, or rendered by its lm-eval task."""
+    if config.prompts is not None:
+        texts = read_prompt_file(Path(config.prompts), config.prompt_field)
+    else:
+        from forgetbench.prior.prompts import registered, task_prompts
+
+        if not registered(str(config.task)):
+            raise UserInputError(f"{config.task!r} is neither a prompts file nor a registered lm-eval task")
+        texts = task_prompts(str(config.task))
+    return choose(config.source, texts, config.n_prompts, config.seed)
+
+
+def plan_kl(config: KLConfig, store: Store, backend: Backend, reporter: Reporter) -> Plan:
+    """Every check of a KL run, before compute: store, prompts, models, shared vocabulary, tokenisation."""
+    store.check_writable((NAMESPACE,))
+    prompts = load_prompts(config)
+    reporter.message("resolving models")
+    base = resolve(config.base, trust_remote_code=config.runtime.trust_remote_code)
+    ckpt = resolve(config.ckpt, trust_remote_code=config.runtime.trust_remote_code)
+    return make_plan(config, prompts, base, ckpt, backend)
+
+
+def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None) -> KLRun:
+    """Measure the KL of `config` (nothing written)."""
+    reporter = reporter or Reporter()
+    with open_backend(config.runtime) as backend:
+        return execute(plan_kl(config, store, backend, reporter), backend, store, reporter)
+
+
+def run_kl(config: KLConfig, *, store: Store, out: Path | None = None, reporter: Reporter | None = None) -> tuple[Path, KLRun]:
+    """Measure and write `kl.json` and `kl.parquet` into `out` (default `runs/kl-<time>/`)."""
+    folder = prepare(out or default_folder("kl"))
+    run = measure_kl(config, store, reporter)
+    write_kl(run, folder)
+    return folder, run

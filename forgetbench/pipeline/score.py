@@ -1,0 +1,172 @@
+"""`forgetbench score`: the main job.
+
+1. Every check before compute: the run folder, the store, the KL half (prompts, models, shared
+   vocabulary, tokenisation), both suite evaluations (suite, code-execution consent, task hashes),
+   the policy of `--gate` and the leaderboard of `--law`.
+2. The prior-capability suite on both models (from the store when present) and the new task's own
+   metric when it is an lm-eval task; then the KL on its prompts.
+3. Paired statistics, the typed report, the run folder; then `--gate` decides on that folder.
+
+A KL-only policy (`max_kl` alone) skips the suites: the folder then holds `kl.json` and `kl.parquet`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from forgetbench import __version__
+from forgetbench.backends.base import Backend
+from forgetbench.backends.registry import open_backend
+from forgetbench.core.config import ScoreConfig
+from forgetbench.core.hashing import digest
+from forgetbench.core.progress import Reporter
+from forgetbench.core.results import SCHEMA_VERSION, GateVerdict, KLResult, NewTaskScore, ScoreReport
+from forgetbench.core.store import Store
+from forgetbench.gate.policy import GatePolicy, load_policy
+from forgetbench.kl.plan import Plan
+from forgetbench.kl.run import execute
+from forgetbench.pipeline import law as law_job
+from forgetbench.pipeline.gate import gate_run
+from forgetbench.pipeline.kl import plan_kl
+from forgetbench.pipeline.meta import git_commit, versions
+from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_kl, write_score
+from forgetbench.prior.retention import compare, pair
+from forgetbench.prior.run import EvalPlan, plan_eval, run_eval
+from forgetbench.report.verdict import verdict
+from forgetbench.stats.paired import paired_delta_ci
+
+
+@dataclass(frozen=True)
+class ScoreOutcome:
+    """What `score` did: the run folder, its report (None when a KL-only gate skipped the suites), the
+    KL result, and the gate's verdict when a policy was given."""
+
+    folder: Path
+    report: ScoreReport | None
+    kl: KLResult
+    gate: GateVerdict | None
+
+
+@dataclass(frozen=True)
+class ScorePlan:
+    """A score run, decided."""
+
+    config: ScoreConfig
+    kl: Plan
+    base: EvalPlan
+    ckpt: EvalPlan
+    new_task: tuple[EvalPlan, EvalPlan] | None
+    """The new task's own evaluation on both models, when it is an lm-eval task."""
+    law_rows: object | None
+    """Leaderboard rows the `--law` fit may use."""
+
+
+def plan_score(config: ScoreConfig, store: Store, backend: Backend, reporter: Reporter) -> ScorePlan:
+    """Every check of a score run, KL half first (cheap), before any model runs."""
+    kl_plan = plan_kl(config.kl, store, backend, reporter)
+    law_rows = law_job.rows(config.law, kl_plan.base.fingerprint.digest, kl_plan.ckpt.fingerprint.digest) if config.law else None
+    base = plan_eval(config.eval, store, backend, reporter)
+    ckpt = plan_eval(config.eval_of(config.ckpt), store, backend, reporter)
+    new_task = None
+    if config.kl.task is not None:
+        one = replace(config.eval, suite=f"task:{config.kl.task}", limit=None)
+        new_task = (
+            plan_eval(one, store, backend, reporter),
+            plan_eval(replace(one, model=config.ckpt), store, backend, reporter),
+        )
+    return ScorePlan(config, kl_plan, base, ckpt, new_task, law_rows)
+
+
+def _new_task_score(
+    plan: ScorePlan, backend: Backend, store: Store, rng: np.random.Generator, reporter: Reporter
+) -> NewTaskScore | None:
+    if plan.new_task is None:
+        return None
+    reporter.message(f"new task {plan.config.kl.task}: both models")
+    nb, nc = (run_eval(p, backend, store, reporter) for p in plan.new_task)
+    b, c = pair(nb.tasks[0], nc.tasks[0])
+    ci = paired_delta_ci(b, c, rng)
+    return NewTaskScore(
+        nb.tasks[0].task, nb.tasks[0].metric, len(b), 100 * float(b.mean()), 100 * float(c.mean()), ci.estimate, ci.low, ci.high
+    )
+
+
+def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporter) -> ScoreRun:
+    """Run a planned score: both suites, the new task, the KL; the typed report (nothing written)."""
+    started = time.perf_counter()
+    config = plan.config
+    reporter.message(f"prior-capability suite {config.eval.suite}: base")
+    base_eval = run_eval(plan.base, backend, store, reporter)
+    reporter.message(f"prior-capability suite {config.eval.suite}: checkpoint")
+    ckpt_eval = run_eval(plan.ckpt, backend, store, reporter)
+    rng = np.random.default_rng(config.kl.seed)
+    retention = compare(base_eval, ckpt_eval, rng)
+    new_score = _new_task_score(plan, backend, store, rng, reporter)
+    kl_run = execute(plan.kl, backend, store, reporter)
+    head = kl_run.result.headline_estimate
+    task_hashes = {t.task: t.task_hash for t in base_eval.tasks}
+    suite_hash = digest(sorted(task_hashes.items()))
+    law = law_job.predict(config.law, plan.law_rows, suite_hash, head.mean) if config.law else None
+    report = ScoreReport(
+        schema_version=SCHEMA_VERSION,
+        forgetbench_version=__version__,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        git_commit=git_commit(),
+        versions=versions(),
+        seed=config.kl.seed,
+        base=base_eval.model,
+        ckpt=ckpt_eval.model,
+        suite=config.eval.suite,
+        suite_hash=suite_hash,
+        task_hashes=task_hashes,
+        settings=base_eval.settings,
+        retention=retention,
+        new_task=config.new_task,
+        new_task_score=new_score,
+        kl=kl_run.result,
+        verdict=verdict(retention, head, new_score),
+        elapsed_s=time.perf_counter() - started,
+        law=law,
+    )
+    return ScoreRun(report, base_eval, ckpt_eval, kl_run)
+
+
+def compute_score(config: ScoreConfig, store: Store, reporter: Reporter | None = None) -> ScoreRun:
+    """Plan and run a score; nothing is written (see `score` for the whole job)."""
+    reporter = reporter or Reporter()
+    with open_backend(config.eval.runtime) as backend:
+        return run_score(plan_score(config, store, backend, reporter), backend, store, reporter)
+
+
+def score(
+    config: ScoreConfig,
+    *,
+    store: Store,
+    out: Path | None = None,
+    gate: Path | GatePolicy | None = None,
+    policy_path: Path | None = None,
+    junit: Path | None = None,
+    reporter: Reporter | None = None,
+) -> ScoreOutcome:
+    """The whole `forgetbench score` job: compute, write the run folder (`out`, default
+    `runs/score-<time>/`), and decide `gate` (a policy file, or a parsed policy with its path) on it."""
+    reporter = reporter or Reporter()
+    if gate is not None and not isinstance(gate, GatePolicy):
+        policy_path, gate = Path(gate), load_policy(Path(gate))  # a bad policy stops here, before any compute
+    folder = prepare(out or default_folder("score"))
+    if gate is not None and gate.kl_only:
+        with open_backend(config.kl.runtime) as backend:
+            kl_run = execute(plan_kl(config.kl, store, backend, reporter), backend, store, reporter)
+        write_kl(kl_run, folder)
+        report, kl_result = None, kl_run.result
+    else:
+        run = compute_score(config, store, reporter)
+        write_score(run, folder)
+        report, kl_result = run.report, run.kl.result
+    verdict_ = gate_run(folder, gate, policy_path=policy_path, junit=junit) if gate is not None else None
+    return ScoreOutcome(folder, report, kl_result, verdict_)

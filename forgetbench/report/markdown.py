@@ -1,0 +1,67 @@
+"""report.md: the human table of a score report (per-task retention, forgetting, KL, new task, law)."""
+
+from __future__ import annotations
+
+from forgetbench.core.results import ScoreReport
+
+
+def _fmt(x: float | None, spec: str = ".1f") -> str:
+    return "–" if x is None else format(x, spec)
+
+
+def markdown(r: ScoreReport) -> str:
+    """report.md: the human table."""
+    kl = r.kl
+    lines = [
+        f"# forgetbench: {r.ckpt.spec} vs {r.base.spec}",
+        "",
+        r.verdict,
+        "",
+        f"Suite `{r.suite}` (hash `{r.suite_hash[:12]}`), new task `{r.new_task}`, "
+        f"{r.settings.backend}/{r.settings.dtype}, seed {r.seed}, {r.created}.",
+        "",
+        "| task | metric | items | base | ckpt | Δ (points) | 95% CI | forgotten | gained | McNemar p |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for t in r.retention.tasks:
+        lines.append(
+            f"| {t.task} | {t.metric} | {t.n_items} | {t.base:.1f} | {t.ckpt:.1f} | {t.delta:+.1f} | "
+            f"[{t.delta_low:+.1f}, {t.delta_high:+.1f}] | {_fmt(t.forgotten, 'd')} | {_fmt(t.gained, 'd')} | {_fmt(t.p_value, '.3g')} |"
+        )
+    ret = r.retention
+    lines += [
+        "",
+        f"**Forgetting** F = {ret.forgetting:.2f} points [{ret.forgetting_low:.2f}, {ret.forgetting_high:.2f}] "
+        f"(size-weighted {ret.forgetting_weighted:.2f}; retention ratio {ret.retention_ratio:.3f}; {ret.n_items} paired items).",
+        "",
+        f"**KL** ({kl.direction}) on {kl.n_prompts} prompts × {kl.samples_per_prompt}, mean response {kl.mean_response_tokens:.1f} tokens:",
+        "",
+        "| estimator | nats/sequence | 95% CI | nats/token |",
+        "|---|---|---|---|",
+    ]
+    for e in kl.estimates:
+        lines.append(
+            f"| {e.name}{' (headline)' if e.name == kl.headline else ''} | {e.mean:.4f} | [{e.ci_low:.4f}, {e.ci_high:.4f}] | {e.per_token:.5f} |"
+        )
+    for n in (kl.noise_floor, kl.noise_floor_k1):
+        if n is not None:
+            lines.append(f"| noise floor ({n.name}) | {n.mean:.2e} | [{n.ci_low:.1e}, {n.ci_high:.1e}] | |")
+    new = r.new_task_score
+    if new is not None:
+        lines += [
+            "",
+            f"**New task** {new.task} ({new.metric}, {new.n_items} items): base {new.base:.1f}, ckpt {new.ckpt:.1f}, "
+            f"gain {new.gain:+.1f} [{new.gain_low:+.1f}, {new.gain_high:+.1f}].",
+        ]
+    if r.law is not None:
+        lines += [
+            "",
+            f"**Law** ({r.law.source}, {r.law.n} checkpoints, LOO R² {r.law.loo_r2:.2f}): predicted F = "
+            f"{r.law.predicted_forgetting:.2f} points at this KL; measured {r.retention.forgetting:.2f}.",
+        ]
+    lines += [
+        "",
+        f"Fingerprints: base `{r.base.fingerprint[:12]}`, ckpt `{r.ckpt.fingerprint[:12]}`. Elapsed {r.elapsed_s:.0f} s.",
+        "",
+    ]
+    return "\n".join(lines)

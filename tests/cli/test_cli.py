@@ -1,0 +1,176 @@
+"""The command line: one clear line and the documented exit codes (docs/architecture.md) for bad input, store left intact."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from importlib.util import find_spec
+
+import pytest
+
+from forgetbench.prior.run import NAMESPACE
+
+
+def fb(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "forgetbench.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def _assert_one_line_error(proc: subprocess.CompletedProcess, code: int, needle: str) -> None:
+    assert proc.returncode == code, proc.stderr
+    lines = [
+        line for line in proc.stderr.splitlines() if (line.strip() and not line.startswith("forgetbench: ")) or "error" in line
+    ]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("forgetbench: error:")]
+    assert len(errors) == 1, proc.stderr
+    assert needle in errors[0]
+    assert "Traceback" not in proc.stderr, lines
+
+
+def _snapshot(root) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_help_is_fast_and_lists_commands():
+    proc = fb("--help")
+    assert proc.returncode == 0 and "eval" in proc.stdout and "suites" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def filled_store(tiny_model, tmp_path_factory):
+    """A store holding one real entry, to prove bad input leaves it untouched."""
+    store = tmp_path_factory.mktemp("cli") / "store"
+    proc = fb(
+        "eval", str(tiny_model), "--suite", "offline-lite", "--limit", "2", "--batch-size", "2", "--store", str(store), "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)["tasks"]) == 8
+    return store
+
+
+BAD = [
+    (["eval", "/no/such/folder"], 2, "no such file or directory"),
+    (["eval", "unknown-model-name"], 2, "unknown model"),
+    (["eval", "smollm2-135m", "--suite", "no-such-suite"], 2, "unknown suite"),
+    (["eval", "smollm2-135m", "--suite", "offline-code-lite"], 2, "--allow-code-execution"),
+    (["eval", "smollm2-135m", "--backend", "nope"], 2, "is not one of"),
+    (["models", "pull", "nope"], 2, "unknown embedded model"),
+]
+
+
+@pytest.mark.parametrize("args,code,needle", BAD, ids=[" ".join(b[0][:3]) for b in BAD])
+def test_bad_input(args, code, needle, filled_store):
+    before = _snapshot(filled_store)
+    proc = fb(*args, "--store", str(filled_store)) if args[0] == "eval" else fb(*args)
+    _assert_one_line_error(proc, code, needle)
+    assert _snapshot(filled_store) == before
+
+
+@pytest.mark.skipif(find_spec("vllm") is not None, reason="vLLM is installed here")
+@pytest.mark.parametrize("command", ["eval", "kl", "score"])
+def test_vllm_backend_without_vllm_says_how_to_install(command, filled_store):
+    args = {
+        "eval": ["eval", "smollm2-135m"],
+        "kl": ["kl", "smollm2-135m", "smollm2-135m", "--task", "fb_asdiv_lite"],
+        "score": ["score", "smollm2-135m", "smollm2-135m", "--new-task", "fb_asdiv_lite"],
+    }[command]
+    before = _snapshot(filled_store)
+    proc = fb(*args, "--backend", "vllm", "--store", str(filled_store))
+    _assert_one_line_error(proc, 2, "scripts/install_vllm.sh")
+    assert _snapshot(filled_store) == before
+
+
+def test_full_scorer_vllm_needs_the_vllm_backend(filled_store):
+    proc = fb(
+        "kl", "smollm2-135m", "smollm2-135m", "--task", "fb_asdiv_lite", "--full-scorer", "vllm", "--store", str(filled_store)
+    )
+    _assert_one_line_error(proc, 2, "--full-scorer")
+
+
+def test_folder_that_is_not_a_model(tmp_path, filled_store):
+    proc = fb("eval", str(tmp_path), "--store", str(filled_store))
+    _assert_one_line_error(proc, 2, "not a model folder")
+
+
+def test_corrupt_weights(tiny_copy, filled_store):
+    before = _snapshot(filled_store)
+    w = tiny_copy / "model.safetensors"
+    w.write_bytes(w.read_bytes()[: len(w.read_bytes()) // 2])
+    proc = fb("eval", str(tiny_copy), "--store", str(filled_store))
+    _assert_one_line_error(proc, 2, "truncated")
+    assert _snapshot(filled_store) == before
+
+
+def test_unwritable_store(tiny_model, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = fb("eval", str(tiny_model), "--store", str(blocker / "store"))
+    _assert_one_line_error(proc, 2, "not writable")
+
+
+def test_usage_error_exits_2():
+    proc = fb("eval")
+    assert proc.returncode == 2
+
+
+def test_models_list_json():
+    proc = fb("models", "list", "--json")
+    assert proc.returncode == 0
+    names = [m["name"] for m in json.loads(proc.stdout)]
+    assert names == ["smollm2-135m", "gemma3-270m"]
+
+
+def test_hub_id_without_hub_access_is_a_runtime_error(tmp_path):
+    proc = fb("eval", "some-org/some-model@main", "--store", str(tmp_path / "s"), env={"HF_HUB_OFFLINE": "1"})
+    _assert_one_line_error(proc, 3, "could not fetch from the Hugging Face hub")
+
+
+def test_interrupt_exits_130_and_keeps_only_complete_entries(tiny_model, tmp_path, custom_suites):
+    """Ctrl-C mid-run: exit 130, no half-written entry; the finished task is served from the store."""
+    import signal
+    import time
+
+    # A quick task, then a long one (all 3270 BoolQ passages) to interrupt.
+    custom_suites("quick-then-long", {"fb_piqa_lite": "acc", "fb_boolq": "acc"})
+    custom_suites("quick", {"fb_piqa_lite": "acc"})
+    store = tmp_path / "store"
+    common = [str(tiny_model), "--batch-size", "2", "--store", str(store)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "forgetbench.cli", "eval", *common, "--suite", "quick-then-long"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    for line in proc.stderr:
+        if "[2/2]" in line:
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, rest
+    assert "interrupted" in rest and "Traceback" not in rest
+    entries = [p for p in (store / NAMESPACE).glob("*/*") if p.is_dir()]
+    assert len(entries) == 1
+    assert {f.name for f in entries[0].iterdir()} == {"result.json", "items.parquet"}
+    assert not list(store.rglob("*.tmp"))
+    again = fb("eval", *common, "--suite", "quick", "--json")
+    assert again.returncode == 0, again.stderr
+    assert [t["cached"] for t in json.loads(again.stdout)["tasks"]] == [True]
+
+
+def test_warnings_are_not_silenced_process_wide():
+    import warnings
+
+    from forgetbench.cli.console import quiet_libraries
+
+    before = list(warnings.filters)
+    quiet_libraries()
+    assert warnings.filters == before

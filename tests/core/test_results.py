@@ -1,0 +1,87 @@
+"""Every field of every result type is documented (an attribute docstring right after it)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import forgetbench.core.results as schema
+
+
+def undocumented() -> list[str]:
+    tree = ast.parse(Path(schema.__file__).read_text())
+    missing = []
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef)):
+        body = cls.body
+        for i, node in enumerate(body):
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                nxt = body[i + 1] if i + 1 < len(body) else None
+                documented = (
+                    isinstance(nxt, ast.Expr)
+                    and isinstance(getattr(nxt, "value", None), ast.Constant)
+                    and isinstance(nxt.value.value, str)
+                )
+                if not documented:
+                    missing.append(f"{cls.name}.{node.target.id}")
+    return missing
+
+
+def test_every_result_field_has_a_docstring():
+    assert undocumented() == []
+
+
+# Reading result files back (core.results_io): versioned, strict, one line naming the field.
+
+import json  # noqa: E402
+
+import pytest  # noqa: E402
+
+from forgetbench.core.errors import ResultFileError  # noqa: E402
+from forgetbench.core.results_io import load_kl, load_report  # noqa: E402
+
+
+@pytest.fixture
+def kl_json(score_runs, tmp_path):
+    """A real kl.json (the KL half of a real score report) and its data."""
+    data = json.loads((score_runs["barely"] / "report.json").read_text())["kl"]
+    return tmp_path / "kl.json", data
+
+
+def _write(path, data):
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_kl_result_round_trips(kl_json):
+    path, data = kl_json
+    result = load_kl(_write(path, data))
+    assert json.loads(json.dumps(result.to_dict())) == data and result.headline == "full"
+
+
+@pytest.mark.parametrize(
+    "change,needle",
+    [
+        (lambda d: d.update(schema_version=99), "written by a newer forgetbench (schema version 99"),
+        (lambda d: d.update(surprise=1), "unknown field surprise"),
+        (lambda d: d.pop("headline"), "missing field headline"),
+        (lambda d: d["estimates"][0].pop("ci_low"), "missing field estimates[0].ci_low"),
+        (lambda d: d.update(n_prompts="many"), "n_prompts should be int"),
+        (lambda d: d.update(schema_version="2"), "no valid schema_version"),
+    ],
+)
+def test_bad_kl_files_are_refused_naming_the_field(kl_json, change, needle):
+    path, data = kl_json
+    change(data)
+    with pytest.raises(ResultFileError) as info:
+        load_kl(_write(path, data))
+    assert needle in str(info.value) and "\n" not in str(info.value) and info.value.exit_code == 2
+
+
+def test_a_version_1_report_is_migrated_with_full_as_its_headline(score_runs, tmp_path):
+    """Version 1 had no `headline` (the first estimator was it); the migration names `full` when computed."""
+    data = json.loads((score_runs["barely"] / "report.json").read_text())
+    data["schema_version"] = data["kl"]["schema_version"] = 1
+    del data["kl"]["headline"]
+    data["kl"]["estimates"] = data["kl"]["estimates"][::-1]  # k3, k1, full: v1 would have headlined k3
+    report = load_report(_write(tmp_path / "report.json", data))
+    assert report.schema_version == 2 and report.kl.headline == "full" and report.kl.headline_estimate.name == "full"

@@ -1,0 +1,183 @@
+"""`forgetbench gate` and `score --gate` on real score runs of the memorised tiny models: pass, fail on
+a task, fail on KL, the KL-only fast gate, JUnit and the GitHub step summary, bad policies and runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from forgetbench.gate.decide import decide, load_inputs
+from forgetbench.gate.policy import load_policy
+from forgetbench.stats.multiple import bonferroni, holm
+
+
+def fb(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "forgetbench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def policy(tmp_path, text: str, name: str = "policy.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def runs(score_runs):
+    return score_runs
+
+
+FULL = "max_task_drop = 10.0\nmax_aggregate_drop = 10.0\nmax_kl = 20.0\n"
+
+
+def test_holm_and_bonferroni_textbook():
+    # statsmodels' multipletests(method="holm") on this textbook case gives 0.03, 0.06, 0.06, 0.02
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert bonferroni([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.04, 0.16, 0.12, 0.02])
+
+
+def test_barely_changed_checkpoint_passes(runs, tmp_path):
+    junit = tmp_path / "junit.xml"
+    proc = fb("gate", str(runs["barely"]), "--policy", str(policy(tmp_path, FULL)), "--junit", str(junit), "--json")
+    assert proc.returncode == 0, proc.stderr
+    v = json.loads(proc.stdout)
+    assert v["passed"] and [r["rule"] for r in v["rules"]] == ["task:fb_piqa_lite", "task:fb_openbookqa_lite", "aggregate", "kl"]
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("tests") == "4" and suite.get("failures") == "0"
+
+
+def test_damaged_checkpoint_fails_on_its_tasks(runs, tmp_path):
+    junit = tmp_path / "junit.xml"
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    proc = fb(
+        "gate",
+        str(runs["damaged"]),
+        "--policy",
+        str(policy(tmp_path, "max_task_drop = 10.0\n")),
+        "--junit",
+        str(junit),
+        env={"GITHUB_STEP_SUMMARY": str(summary)},
+    )
+    assert proc.returncode == 1, proc.stderr
+    cases = ET.parse(junit).getroot().find("testsuite").findall("testcase")
+    failed = {c.get("name"): c.find("failure").get("message") for c in cases if c.find("failure") is not None}
+    assert set(failed) == {"task:fb_piqa_lite", "task:fb_openbookqa_lite"}
+    assert all("not shown to be below the limit" in m for m in failed.values())
+    text = summary.read_text()
+    assert text.startswith("earlier step\n") and "forgetbench gate failed" in text and "| task:fb_piqa_lite | **FAIL**" in text
+
+
+def test_kl_rule_fails_alone(runs, tmp_path):
+    v = decide(
+        load_inputs(runs["barely"]),
+        load_policy(policy(tmp_path, "max_task_drop = 10.0\nmax_kl = 1e-9\n")),
+        tmp_path / "policy.toml",
+    )
+    assert not v.passed
+    assert [r.rule for r in v.rules if not r.passed] == ["kl"]
+
+
+def test_significant_drop_mode_fails_only_on_a_significant_drop(runs, tmp_path):
+    text = 'mode = "significant-drop"\nmax_task_drop = 10.0\nmax_kl = 1000.0\n'
+    p = policy(tmp_path, text)
+    barely, damaged = (
+        decide(load_inputs(runs["barely"]), load_policy(p), p),
+        decide(load_inputs(runs["damaged"]), load_policy(p), p),
+    )
+    assert barely.passed and not damaged.passed
+    for r in damaged.rules[:2]:  # drops of 43 and 67 points: the Holm-adjusted p is tiny
+        assert r.estimate > 30 and r.bound > 10 and r.p_adjusted < 0.01 and "significantly above" in r.reason
+
+
+def test_kl_only_policy_skips_the_suite(runs, tmp_path):
+    store, out = tmp_path / "store", tmp_path / "run"
+    proc = fb(
+        "score",
+        str(runs["base"]),
+        str(runs["damaged_model"]),
+        "--new-task",
+        str(runs["prompts"]),
+        "--n-prompts",
+        "4",
+        "--max-new-tokens",
+        "8",
+        "--noise-floor-prompts",
+        "0",
+        "--store",
+        str(store),
+        "--out",
+        str(out),
+        "--gate",
+        str(policy(tmp_path, "max_kl = 5.0\n")),
+        "--json",
+    )
+    assert proc.returncode == 1, proc.stderr  # the damaged model's KL is far above 5 nats
+    v = json.loads(proc.stdout)
+    assert [r["rule"] for r in v["rules"]] == ["kl"] and v["rules"][0]["estimate"] > 5
+    assert sorted(p.name for p in out.iterdir()) == ["kl.json", "kl.parquet"]
+    assert not (store / "prior-v2").exists()  # no benchmark ran
+
+
+POLICY_ERRORS = [
+    ("max_task_drop = 5\nmax_kll = 3\n", "unknown key 'max_kll'"),
+    ('mode = "strict"\nmax_kl = 3\n', "mode must be one of"),
+    ('correction = "fdr"\nmax_kl = 3\n', "correction must be one of"),
+    ("alpha = 0.9\nmax_kl = 3\n", "alpha must be"),
+    ("alpha = 0.05\n", "no rule"),
+    ("max_kl = [\n", "not valid TOML"),
+    ('max_kl = "big"\n', "max_kl must be a number"),
+]
+
+
+@pytest.mark.parametrize("text,needle", POLICY_ERRORS)
+def test_bad_policy_is_one_line_exit_2(runs, tmp_path, text, needle):
+    before = {p.name: p.read_bytes() for p in runs["barely"].iterdir()}
+    proc = fb("gate", str(runs["barely"]), "--policy", str(policy(tmp_path, text)))
+    assert proc.returncode == 2 and needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert {p.name: p.read_bytes() for p in runs["barely"].iterdir()} == before
+
+
+def test_bad_policy_stops_score_before_any_compute(runs, tmp_path):
+    proc = fb(
+        "score",
+        str(runs["base"]),
+        str(runs["base"]),
+        "--new-task",
+        str(runs["prompts"]),
+        "--store",
+        str(tmp_path / "store"),
+        "--gate",
+        str(policy(tmp_path, "max_kll = 3\n")),
+    )
+    assert proc.returncode == 2 and "unknown key 'max_kll'" in proc.stderr
+    assert not (tmp_path / "store").exists()
+
+
+def test_damaged_run_folder_is_exit_2(runs, tmp_path):
+    import shutil
+
+    import pandas as pd
+
+    bad = tmp_path / "bad"
+    shutil.copytree(runs["barely"], bad)
+    items = pd.read_parquet(bad / "items.parquet")
+    items.loc[0, "ckpt"] = 1 - items.loc[0, "ckpt"]
+    items.to_parquet(bad / "items.parquet")
+    proc = fb("gate", str(bad), "--policy", str(policy(tmp_path, FULL)))
+    assert proc.returncode == 2 and "does not match report.json" in proc.stderr
+    (bad / "kl.parquet").unlink()
+    (bad / "report.json").unlink()
+    proc = fb("gate", str(bad), "--policy", str(policy(tmp_path, FULL)))
+    assert proc.returncode == 2 and "neither report.json nor kl.json" in proc.stderr

@@ -1,0 +1,147 @@
+"""`measure_kl` end to end on tiny tokenised models: zero on identical models, caching, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from forgetbench.core.config import KLConfig, Runtime
+from forgetbench.core.errors import DataError, ModelSpecError, UserInputError
+from forgetbench.pipeline.kl import measure_kl
+from forgetbench.pipeline.run_folder import write_kl
+from tests.tiny import make_tiny_model
+
+
+@pytest.fixture
+def prompts_file(tmp_path):
+    path = tmp_path / "prompts.jsonl"
+    texts = [
+        "Seven red apples and two green apples.",
+        "What is two plus two?",
+        "Make an outdoor pillow.",
+        "Predators eat",
+        "The quick brown fox",
+        "A person wants to save money",
+        "Fog forms around",
+    ]
+    path.write_text("\n".join(json.dumps({"prompt": t, "id": i}) for i, t in enumerate(texts)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def other_model(tmp_path_factory):
+    """Same tokenizer as `tiny_model` (same training corpus), different random weights."""
+    return make_tiny_model(tmp_path_factory.mktemp("tiny2") / "model", seed=5)
+
+
+def cfg(base, ckpt, prompts, **kw) -> KLConfig:
+    settings = {"prompts": str(prompts), "n_prompts": 6, "max_new_tokens": 12, "samples_per_prompt": 2, "noise_floor_prompts": 3}
+    return KLConfig(str(base), str(ckpt), runtime=Runtime(batch_size=8), **{**settings, **kw})
+
+
+def test_base_against_itself_is_exactly_zero(tiny_model, prompts_file, store):
+    r = measure_kl(cfg(tiny_model, tiny_model, prompts_file), store).result
+    full = r.estimates[0]
+    assert full.name == "full" and (full.mean, full.ci_low, full.ci_high) == (0.0, 0.0, 0.0)
+    assert r.noise_floor.mean == 0.0
+    assert r.n_prompts == 6 and r.samples_per_prompt == 2 and 0 < r.mean_response_tokens <= 12
+
+
+def test_different_weights_give_positive_kl_and_cached_samples(tiny_model, other_model, prompts_file, store, tmp_path):
+    first = measure_kl(cfg(tiny_model, other_model, prompts_file), store)
+    est = {e.name: e for e in first.result.estimates}
+    assert est["full"].mean > 0 and est["full"].ci_low > 0 and est["k3"].mean > 0
+    assert not first.result.samples_cached
+    # A second checkpoint against the same base reuses the base's samples.
+    second = measure_kl(cfg(tiny_model, tiny_model, prompts_file), store)
+    assert second.result.samples_cached
+    (tmp_path / "out").mkdir()
+    write_kl(first, tmp_path / "out")
+    rows = pd.read_parquet(tmp_path / "out" / "kl.parquet")
+    assert len(rows) == 12 and set(rows.columns) >= {"prompt_index", "sample_index", "full", "k1", "k3", "response_tokens"}
+    assert (rows["full"] >= 0).all()
+    loaded = json.loads((tmp_path / "out" / "kl.json").read_text())
+    assert loaded["estimates"][0]["mean"] == pytest.approx(est["full"].mean)
+
+
+def test_reverse_direction_samples_from_the_checkpoint(tiny_model, other_model, prompts_file, store):
+    fwd = measure_kl(cfg(tiny_model, other_model, prompts_file), store).result
+    rev = measure_kl(cfg(tiny_model, other_model, prompts_file, direction="reverse"), store).result
+    assert rev.direction == "reverse" and not rev.samples_cached
+    assert rev.estimates[0].mean != fwd.estimates[0].mean
+
+
+def test_vocabulary_mismatch_is_refused(tiny_model, tmp_path, prompts_file, store):
+    odd = make_tiny_model(tmp_path / "odd", vocab_size=300)
+    with pytest.raises(ModelSpecError, match="different vocabularies"):
+        measure_kl(cfg(tiny_model, odd, prompts_file), store)
+
+
+@pytest.mark.parametrize(
+    "content,suffix,needle",
+    [
+        (None, ".jsonl", "does not exist"),
+        ("", ".jsonl", "empty"),
+        ('{"text": "x"}', ".jsonl", "no column 'prompt'"),
+        ("prompt\nhello\n", ".txt", "unknown format"),
+        ('{"prompt": ""}', ".jsonl", "not a non-empty string"),
+    ],
+)
+def test_bad_prompt_files(tiny_model, tmp_path, store, content, suffix, needle):
+    path = tmp_path / f"p{suffix}"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(DataError, match=needle):
+        measure_kl(cfg(tiny_model, tiny_model, path), store)
+
+
+def test_csv_and_parquet_prompts(tiny_model, tmp_path, store):
+    pd.DataFrame({"question": ["a b c", "the fox"]}).to_csv(tmp_path / "p.csv", index=False)
+    pd.DataFrame({"question": ["a b c", "the fox"]}).to_parquet(tmp_path / "p.parquet")
+    for name in ("p.csv", "p.parquet"):
+        r = measure_kl(cfg(tiny_model, tiny_model, tmp_path / name, prompt_field="question"), store).result
+        assert r.n_prompts == 2
+
+
+def test_prompts_from_an_lm_eval_task(tiny_model, store):
+    config = KLConfig(
+        str(tiny_model), str(tiny_model), task="fb_asdiv_lite", n_prompts=3, max_new_tokens=4, noise_floor_prompts=0
+    )
+    r = measure_kl(config, store).result
+    assert r.prompts_source == "task:fb_asdiv_lite" and r.n_prompts == 3 and r.noise_floor is None
+
+
+@pytest.mark.parametrize(
+    "kw,needle",
+    [
+        ({"estimators": ("full", "k9")}, "--estimators must be one of"),
+        ({"estimators": ()}, "names no estimator"),
+        ({"direction": "sideways"}, "--direction must be one of"),
+        ({"task": "fb_asdiv_lite"}, "exactly one of"),
+        ({"n_prompts": 0}, "--n-prompts"),
+        ({"noise_floor_prompts": -2}, "--noise-floor-prompts"),
+    ],
+)
+def test_bad_config(tiny_model, prompts_file, kw, needle):
+    with pytest.raises(UserInputError, match=needle):
+        cfg(tiny_model, tiny_model, prompts_file, **kw)
+
+
+def test_nan_logits_name_the_model_and_the_prompt(tiny_model, tmp_path, prompts_file, store):
+    """A checkpoint whose output head holds NaN: a runtime error (exit 3) naming it and the prompt."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from forgetbench.core.errors import BackendError
+
+    broken = Path(shutil.copytree(tiny_model, tmp_path / "broken"))
+    tensors = load_file(broken / "model.safetensors")
+    tensors["lm_head.weight"][5, :] = float("nan")
+    save_file(tensors, broken / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(BackendError, match=r"broken produced NaN/inf log-probs on prompt \d+ of .*prompts.jsonl") as info:
+        measure_kl(cfg(tiny_model, broken, prompts_file), store)
+    assert info.value.exit_code == 3

@@ -1,0 +1,215 @@
+"""Leaderboards: rows from real score runs, upsert, suite check, concurrent writers, SCHEMA.md in step
+with the code, the law fits against textbook cases, plot / render / `score --law`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forgetbench.core.errors import DataError
+from forgetbench.core.results_io import load_report
+from forgetbench.leaderboard import table as leaderboard
+from forgetbench.stats.law import fit, pava
+
+SCHEMA = Path(__file__).resolve().parents[2] / "leaderboards" / "SCHEMA.md"
+
+
+def fb(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "forgetbench.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def test_quadratic_law_recovers_exact_coefficients():
+    x = np.array([0.0, 1, 2, 3, 5, 8, 13])
+    f = fit(x, 1 + 2 * x + 0.5 * x**2, "quadratic")
+    assert f.coefficients == pytest.approx((1, 2, 0.5)) and f.r2 == pytest.approx(1) and f.loo_r2 == pytest.approx(1)
+
+
+def test_leave_one_out_r2_is_below_in_sample_r2_on_noisy_points():
+    rng = np.random.default_rng(0)
+    x = np.linspace(0, 10, 12)
+    f = fit(x, 0.3 * x**2 + rng.normal(0, 3, 12), "quadratic")
+    assert 0 < f.loo_r2 < f.r2 < 1
+
+
+def test_pava_textbook_cases():
+    assert pava(np.array([1.0, 3, 2, 4])).tolist() == [1, 2.5, 2.5, 4]
+    assert pava(np.array([3.0, 2, 1])).tolist() == [2, 2, 2]
+    iso = fit(np.array([2.0, 0, 1, 3]), np.array([2.0, 1, 3, 4]), "isotonic")  # sorted by x: 1, 3, 2, 4
+    assert list(iso.knots) == [0, 1, 2, 3] and list(iso.coefficients) == [1, 2.5, 2.5, 4]
+
+
+def test_schema_md_documents_every_column():
+    text = SCHEMA.read_text()
+    documented = set(re.findall(r"^\| `([^`]+)` \|", text, flags=re.M))
+    assert set(leaderboard.COLUMNS) <= documented
+    assert {f"TASK:{c}" for c in leaderboard.TASK_COLUMNS} <= documented
+    order = [c for c in re.findall(r"^\| `([^`]+)` \|", text, flags=re.M) if not c.startswith("TASK:")]
+    assert order == list(leaderboard.COLUMNS)  # SCHEMA.md lists them in file order
+
+
+@pytest.fixture
+def board(score_runs, tmp_path):
+    path = tmp_path / "board.csv"
+    result = leaderboard.add([score_runs["barely"], score_runs["damaged"]], path, label="test")
+    assert (result.added, result.updated, result.total) == (2, 0, 2)
+    return path
+
+
+def test_rows_carry_the_report_and_a_stable_column_order(board, score_runs):
+    frame = leaderboard.read(board)
+    report = load_report(score_runs["damaged"])
+    row = frame[frame["ckpt_fingerprint"] == report.ckpt.fingerprint].iloc[0]
+    assert row["forgetting"] == pytest.approx(report.retention.forgetting) and row["kl"] == pytest.approx(
+        report.kl.estimates[0].mean
+    )
+    tasks = [t.task for t in report.retention.tasks]
+    assert list(frame.columns) == list(leaderboard.COLUMNS) + [f"{t}:{c}" for t in tasks for c in leaderboard.TASK_COLUMNS]
+    assert row[f"{tasks[0]}:delta"] == pytest.approx(report.retention.tasks[0].delta)
+
+
+def test_adding_a_run_again_updates_its_row(board, score_runs):
+    before = board.read_bytes()
+    result = fb("leaderboard", "add", str(score_runs["barely"]), "--to", str(board), "--label", "again")
+    assert result.returncode == 0, result.stderr
+    frame = leaderboard.read(board)
+    assert len(frame) == 2 and sorted(frame["label"]) == ["again", "test"] and board.read_bytes() != before
+
+
+def test_a_row_of_another_suite_is_refused_unless_allowed(board, score_runs):
+    row = leaderboard.row(load_report(score_runs["barely"]))
+    row.update(suite_hash="f" * 64, ckpt_fingerprint="e" * 64)
+    before = board.read_bytes()
+    with pytest.raises(DataError, match="different suites"):
+        leaderboard.add_rows([row], board)
+    assert board.read_bytes() == before
+    assert leaderboard.add_rows([row], board, allow_suite_change=True).total == 3
+
+
+WRITER = """
+import sys
+from forgetbench.leaderboard import table as leaderboard
+from forgetbench.core.results_io import load_report
+row = leaderboard.row(load_report(sys.argv[1]), "writer")
+for i in range(5):
+    r = dict(row, ckpt_fingerprint=f"{sys.argv[2]}-{i}", kl=float(i))
+    leaderboard.add_rows([r], sys.argv[3])
+"""
+
+
+def test_many_concurrent_writers_lose_nothing(score_runs, tmp_path):
+    path = tmp_path / "shared.csv"
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(score_runs["barely"]), f"w{w}", str(path)]) for w in range(12)]
+    assert all(p.wait(timeout=300) == 0 for p in procs)
+    frame = leaderboard.read(path)
+    assert len(frame) == 60 and frame["ckpt_fingerprint"].is_unique
+    assert set(frame["ckpt_fingerprint"]) == {f"w{w}-{i}" for w in range(12) for i in range(5)}
+    assert not list(tmp_path.glob("*.tmp*"))  # no temp files left behind
+
+
+@pytest.fixture
+def family(score_runs, tmp_path):
+    """A leaderboard of 6 synthetic rows on one base: F = 1 + 0.02 KL² exactly."""
+    template = leaderboard.row(load_report(score_runs["barely"]))
+    rows = []
+    for i, kl in enumerate([1.0, 5, 10, 15, 20, 30]):
+        f = 1 + 0.02 * kl**2
+        rows.append(
+            dict(
+                template,
+                ckpt=f"c{i}",
+                ckpt_fingerprint=f"{i:064d}",
+                kl=kl,
+                kl_low=kl - 1,
+                kl_high=kl + 1,
+                forgetting=f,
+                forgetting_low=f - 1,
+                forgetting_high=f + 1,
+                label="on" if i % 2 else "off",
+            )
+        )
+    path = tmp_path / "family.csv"
+    leaderboard.add_rows(rows, path)
+    return path
+
+
+def test_fit_reports_both_laws_and_warns_on_small_n(family):
+    proc = fb("leaderboard", "fit", str(family), "--json")
+    assert proc.returncode == 0, proc.stderr
+    law = json.loads(proc.stdout)
+    assert law["n"] == 6 and law["quadratic"]["coefficients"] == pytest.approx([1, 0, 0.02], abs=1e-9)
+    assert law["quadratic"]["loo_r2"] == pytest.approx(1) and law["isotonic"]["r2"] == pytest.approx(1)
+    assert "not to be trusted" in law["warning"]
+    proc = fb("leaderboard", "fit", str(family))
+    assert re.search(r"quadratic .* R² 1\.000 +leave-one-out R² 1\.000$", proc.stdout, re.M), proc.stdout
+
+
+def test_plot_and_render(family, tmp_path):
+    proc = fb("leaderboard", "plot", str(family), "--out", str(tmp_path / "plot"))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in (tmp_path / "plot.svg").read_text()[:2000]
+    proc = fb("leaderboard", "render", str(family), "--out", str(tmp_path / "table"), "--sort", "kl", "--descending")
+    assert proc.returncode == 0, proc.stderr
+    md = (tmp_path / "table.md").read_text().splitlines()
+    kls = [float(line.split("|")[8]) for line in md if line.startswith("| o")]
+    assert kls == sorted(kls, reverse=True) and len(kls) == 6
+    assert "<table>" in (tmp_path / "table.html").read_text()
+    proc = fb("leaderboard", "render", str(family), "--out", str(tmp_path / "t"), "--sort", "nope")
+    assert proc.returncode == 2 and "no column 'nope'" in proc.stderr
+
+
+def test_table_cells_print_no_negative_zero():
+    from forgetbench.leaderboard.render import _cell
+
+    assert [_cell(-1e-16), _cell(-0.0), _cell(-0.004), _cell(-0.006), _cell(float("nan"))] == [
+        "0.00",
+        "0.00",
+        "0.00",
+        "-0.01",
+        "–",
+    ]
+
+
+def test_bad_leaderboard_file_is_exit_2(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    proc = fb("leaderboard", "fit", str(bad))
+    assert proc.returncode == 2 and "not a forgetbench leaderboard" in proc.stderr
+
+
+def test_score_prints_the_law_prediction(family, memorised_models, score_runs, tmp_path):
+    """`score --law`: the quadratic fitted on the other checkpoints of this base, evaluated at this KL."""
+    frame = leaderboard.read(family)
+    base_fp = load_report(score_runs["barely"]).base.fingerprint
+    assert (frame["base_fingerprint"] == base_fp).all()
+    import os
+
+    from forgetbench.core.config import ScoreConfig
+    from forgetbench.core.store import Store
+    from forgetbench.pipeline.score import compute_score
+
+    os.environ["FORGETBENCH_TASKS_DIR"] = str(score_runs["tasks"])
+    try:
+        config = ScoreConfig.build(
+            str(memorised_models["base"]),
+            str(memorised_models["damaged"]),
+            str(score_runs["prompts"]),
+            suite="mem",
+            limit=30,
+            n_prompts=4,
+            max_new_tokens=8,
+            batch_size=8,
+            noise_floor_prompts=0,
+            law=str(family),
+        )
+        report = compute_score(config, Store(score_runs["store"])).report
+    finally:
+        os.environ.pop("FORGETBENCH_TASKS_DIR")
+    kl = report.kl.headline_estimate.mean
+    assert report.law.n == 6 and report.law.predicted_forgetting == pytest.approx(1 + 0.02 * kl**2, rel=1e-6)

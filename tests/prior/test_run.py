@@ -1,0 +1,81 @@
+"""Prior-capability evaluation on a tiny model: store hits and misses, refusals before compute."""
+
+from __future__ import annotations
+
+import pytest
+
+from forgetbench.backends.hf import lm_eval as hf_lm_eval
+from forgetbench.core.config import EvalConfig, Runtime
+from forgetbench.core.errors import StoreError, SuiteError
+from forgetbench.prior.run import NAMESPACE, evaluate
+
+TASKS = ["fb_piqa_lite", "fb_boolq_lite"]
+
+
+@pytest.fixture
+def two_task_suite(custom_suites):
+    """Two lite tasks, so the tiny model runs in seconds."""
+    return custom_suites("pair", {"fb_piqa_lite": "acc", "fb_boolq_lite": "acc"})
+
+
+def _run(model, suite, store, limit=4):
+    return evaluate(EvalConfig(str(model), suite, limit=limit, runtime=Runtime(batch_size=4)), store)
+
+
+def test_eval_stores_scores_and_items(tiny_model, two_task_suite, store):
+    r = _run(tiny_model, two_task_suite, store)
+    assert [t.task for t in r.tasks] == TASKS
+    for t in r.tasks:
+        assert not t.cached and t.n_items == 4 and len(t.items) == 4
+        assert t.score == pytest.approx(sum(i.score for i in t.items) / 4)
+        assert [i.doc_id for i in t.items] == [0, 1, 2, 3]
+        assert all(len(i.doc_hash) == 64 and i.score in (0.0, 1.0) for i in t.items)
+    assert r.settings.dtype == "float32" and r.model.fingerprint
+
+
+def test_second_run_is_served_from_the_store_without_loading_the_model(tiny_model, two_task_suite, store, monkeypatch):
+    first = _run(tiny_model, two_task_suite, store)
+    monkeypatch.setattr(hf_lm_eval, "lm_eval_model", lambda *a, **k: pytest.fail("model loaded on a cache hit"))
+    second = _run(tiny_model, two_task_suite, store)
+    assert all(t.cached for t in second.tasks)
+    assert [(t.score, t.items) for t in second.tasks] == [(t.score, t.items) for t in first.tasks]
+
+
+def test_settings_and_weights_are_part_of_the_key(tiny_copy, two_task_suite, store):
+    from safetensors.torch import load_file, save_file
+
+    base = _run(tiny_copy, two_task_suite, store)
+    other_limit = _run(tiny_copy, two_task_suite, store, limit=3)
+    assert not any(t.cached for t in other_limit.tasks)
+    path = tiny_copy / "model.safetensors"
+    tensors = load_file(path)
+    next(iter(tensors.values())).view(-1)[0] += 1.0
+    save_file(tensors, path, metadata={"format": "pt"})
+    changed = _run(tiny_copy, two_task_suite, store)
+    assert not any(t.cached for t in changed.tasks)
+    assert {t.cache_key for t in changed.tasks}.isdisjoint(t.cache_key for t in base.tasks)
+
+
+def test_partial_store_runs_only_the_missing_task(tiny_model, two_task_suite, store):
+    import shutil
+
+    first = _run(tiny_model, two_task_suite, store)
+    shutil.rmtree(store.get(NAMESPACE, first.tasks[1].cache_key))  # as if killed before the 2nd task
+    again = _run(tiny_model, two_task_suite, store)
+    assert [t.cached for t in again.tasks] == [True, False]
+    assert again.tasks[1].score == first.tasks[1].score
+
+
+def test_code_running_suite_needs_opt_in(tiny_model, store):
+    with pytest.raises(SuiteError, match="--allow-code-execution"):
+        _run(tiny_model, "offline-code-lite", store)
+
+
+def test_unwritable_store_fails_before_any_model_work(tiny_model, tmp_path, monkeypatch):
+    from forgetbench.core.store import Store
+
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    monkeypatch.setattr("forgetbench.prior.run.resolve", lambda *a, **k: pytest.fail("model resolved"))
+    with pytest.raises(StoreError):
+        _run(tiny_model, "offline-lite", Store(blocker / "store"))
