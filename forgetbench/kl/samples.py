@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from forgetbench.core.store import Store
 
-NAMESPACE = "kl-samples-v1"
+NAMESPACE = "kl-samples-v2"  # v2: keyed by version-2 fingerprints (v1 entries are stale: `forgetbench clean`)
 
 
 def cached(store: Store, key: str) -> list[list[int]] | None:

@@ -23,7 +23,6 @@ from forgetbench import __version__
 from forgetbench.backends.base import Backend
 from forgetbench.backends.registry import open_backend
 from forgetbench.core.config import ScoreConfig
-from forgetbench.core.hashing import digest
 from forgetbench.core.progress import Reporter
 from forgetbench.core.results import SCHEMA_VERSION, GateVerdict, KLResult, NewTaskScore, ScoreReport
 from forgetbench.core.store import Store
@@ -36,7 +35,7 @@ from forgetbench.pipeline.kl import plan_kl
 from forgetbench.pipeline.meta import git_commit, versions
 from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_kl, write_score
 from forgetbench.prior.retention import compare, pair
-from forgetbench.prior.run import EvalPlan, plan_eval, run_eval
+from forgetbench.prior.run import EvalPlan, plan_eval, run_eval, suite_hash
 from forgetbench.report.verdict import verdict
 from forgetbench.stats.paired import paired_delta_ci
 
@@ -110,8 +109,8 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
     kl_run = execute(plan.kl, backend, store, reporter)
     head = kl_run.result.headline_estimate
     task_hashes = {t.task: t.task_hash for t in base_eval.tasks}
-    suite_hash = digest(sorted(task_hashes.items()))
-    law = law_job.predict(config.law, plan.law_rows, suite_hash, head.mean) if config.law else None
+    suite = suite_hash(task_hashes)
+    law = law_job.predict(config.law, plan.law_rows, suite, head.mean) if config.law else None
     report = ScoreReport(
         schema_version=SCHEMA_VERSION,
         forgetbench_version=__version__,
@@ -122,7 +121,7 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
         base=base_eval.model,
         ckpt=ckpt_eval.model,
         suite=config.eval.suite,
-        suite_hash=suite_hash,
+        suite_hash=suite,
         task_hashes=task_hashes,
         settings=base_eval.settings,
         retention=retention,

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from forgetbench.core.model import ResolvedModel
     from forgetbench.core.store import Store
 
-NAMESPACE = "prior-v2"
+NAMESPACE = "prior-v3"  # v3: keyed by version-2 fingerprints (v2 entries are stale: `forgetbench clean`)
 SEEDS = {"random_seed": 0, "numpy_random_seed": 1234, "torch_random_seed": 1234, "fewshot_random_seed": 1234}
 
 
@@ -143,6 +143,11 @@ def plan_eval(config: EvalConfig, store: Store, backend: Backend, reporter: Repo
     hashes = {st.name: task_hash(built[st.name], config.limit) for st in suite.tasks}
     keys = {st.name: _cache_key(model, st, hashes[st.name], settings, backend.version()) for st in suite.tasks}
     return EvalPlan(config, model, suite, settings, hashes, keys)
+
+
+def suite_hash(task_hashes: dict[str, str]) -> str:
+    """The identity of a suite's contents: sha256 over its task names and content hashes."""
+    return digest(sorted(task_hashes.items()))
 
 
 def _request(plan: EvalPlan, task: str) -> TaskRequest:

@@ -12,6 +12,7 @@ import pytest
 
 from forgetbench.gate.decide import decide, load_inputs
 from forgetbench.gate.policy import load_policy
+from forgetbench.prior.run import NAMESPACE
 from forgetbench.stats.multiple import bonferroni, holm
 
 
@@ -127,7 +128,7 @@ def test_kl_only_policy_skips_the_suite(runs, tmp_path):
     v = json.loads(proc.stdout)
     assert [r["rule"] for r in v["rules"]] == ["kl"] and v["rules"][0]["estimate"] > 5
     assert sorted(p.name for p in out.iterdir()) == ["kl.json", "kl.parquet"]
-    assert not (store / "prior-v2").exists()  # no benchmark ran
+    assert not (store / NAMESPACE).exists()  # no benchmark ran
 
 
 POLICY_ERRORS = [

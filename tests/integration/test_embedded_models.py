@@ -64,3 +64,28 @@ def test_gemma3_materialises_with_its_262k_vocabulary():
     assert len(AutoTokenizer.from_pretrained(model.path)) == 262144
     assert embedded.is_present("gemma3-270m")
     assert resolve("gemma3-270m").fingerprint == model.fingerprint
+
+
+def test_a_fresh_install_matches_the_published_leaderboard(store):
+    """The published board's base is this install's SmolLM2 (same version-2 fingerprint) on the same
+    suite (same suite hash), so `score --law leaderboards/smollm2-135m-asdiv.csv` finds its law on a
+    fresh clone: the rows `score` selects and the prediction it makes, from freshly computed identities."""
+    import math
+    from pathlib import Path
+
+    from forgetbench.backends.registry import open_backend
+    from forgetbench.leaderboard.table import read
+    from forgetbench.pipeline import law
+    from forgetbench.prior.run import plan_eval, suite_hash
+
+    board = Path(__file__).resolve().parents[2] / "leaderboards" / "smollm2-135m-asdiv.csv"
+    frame = read(board)
+    config = EvalConfig("smollm2-135m", suite="offline-lite-no-asdiv")
+    with open_backend(config.runtime) as backend:
+        plan = plan_eval(config, store, backend)
+    fresh_base, fresh_suite = plan.model.fingerprint.digest, suite_hash(plan.hashes)
+    assert set(frame["base_fingerprint"]) == {fresh_base}
+    assert set(frame["suite_hash"]) == {fresh_suite}
+    rows = law.rows(str(board), fresh_base, "a checkpoint not on the board")
+    prediction = law.predict(str(board), rows, fresh_suite, kl=39.56)
+    assert prediction.n == 15 and math.isfinite(prediction.predicted_forgetting) and prediction.warning is None
