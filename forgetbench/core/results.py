@@ -7,13 +7,16 @@ Version history:
 - 1: the first published reports.
 - 2: `KLResult.headline` names the headline estimator (`full` whenever computed; in version 1 the
   first requested estimator was the headline, so `--estimators k1,full` headlined k1).
+- 3: `files` and `digest` on `ScoreReport` and `KLResult`: the content hashes of the rows a run folder
+  holds beside the report, and the report's own hash, so an edited folder is refused (version-2
+  files read back with neither, and are checked only against their rows' means).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -207,6 +210,12 @@ class KLResult:
     log-probs); None when `full` was not requested."""
     engine_version: str | None = None
     """vLLM version under the vllm backend (`X+cpu` for the CPU build); None for hf."""
+    files: dict[str, str] = field(default_factory=dict)
+    """sha256 of each file written beside kl.json (`kl.parquet`); empty inside a ScoreReport, whose own
+    `files` cover the folder."""
+    digest: str = ""
+    """sha256 of this result's canonical JSON with `digest` empty, set when written as kl.json (a check
+    that the file was not edited; `core.results_io.seal`)."""
 
     @property
     def headline_estimate(self) -> Estimate:
@@ -355,6 +364,12 @@ class ScoreReport:
     """Wall time of the whole score run."""
     law: LawPrediction | None = None
     """Forgetting predicted from the KL by a law fitted on a leaderboard (`score --law FILE`)."""
+    files: dict[str, str] = field(default_factory=dict)
+    """sha256 of each file of the run folder the report summarises (`items.parquet`, `kl.parquet`):
+    the gate and `leaderboard add` refuse a folder whose rows were changed after it was written."""
+    digest: str = ""
+    """sha256 of this report's canonical JSON with `digest` empty (`core.results_io.seal`): a report
+    edited after it was written (a fingerprint, a score) is refused."""
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -10,6 +10,7 @@ an unknown field, a missing field or a value of the wrong type is one line namin
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import types
 import typing
@@ -18,9 +19,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from forgetbench.core.errors import ResultFileError
+from forgetbench.core.hashing import digest, file_sha256
 from forgetbench.core.results import SCHEMA_VERSION, GateVerdict, KLResult, ScoreReport
 
 T = TypeVar("T")
+R = TypeVar("R", KLResult, ScoreReport)
 
 
 class _FieldError(ValueError):
@@ -94,6 +97,27 @@ def build(cls: type[T], data: Any, source: str) -> T:
         raise ResultFileError(f"{source}: {exc}") from None
 
 
+def content_digest(result: Any) -> str:
+    """sha256 of a result's canonical JSON with its `digest` field empty."""
+    return digest({**dataclasses.asdict(result), "digest": ""})
+
+
+def seal(result: R, files: dict[str, bytes]) -> R:
+    """`result` with the sha256 of each file's bytes in `files` and its own `digest` set."""
+    hashed = dataclasses.replace(result, files={name: hashlib.sha256(data).hexdigest() for name, data in files.items()})
+    return dataclasses.replace(hashed, digest=content_digest(hashed))
+
+
+def verify_files(result: Any, folder: Path) -> None:
+    """Refuse a folder whose files differ from the hashes its result recorded (none recorded: nothing to check)."""
+    for name, expected in result.files.items():
+        path = Path(folder) / name
+        if not path.is_file():
+            raise ResultFileError(f"{path} is missing (the run folder's {type(result).__name__} lists it)")
+        if file_sha256(path) != expected:
+            raise ResultFileError(f"{path} was changed after the run wrote it (its content hash differs from the one recorded)")
+
+
 def to_json(result: Any) -> bytes:
     """A typed result as indented JSON (all fields; NaN written as NaN, which Python's json reads back)."""
     return json.dumps(dataclasses.asdict(result), indent=2).encode()
@@ -113,10 +137,23 @@ def _gate_v1_to_v2(verdict: dict) -> dict:
     return {**verdict, "schema_version": 2}
 
 
+def _kl_v2_to_v3(kl: dict) -> dict:
+    return {**kl, "schema_version": 3, "files": {}, "digest": ""}
+
+
+def _report_v2_to_v3(report: dict) -> dict:
+    kl = report.get("kl")
+    return {**report, "schema_version": 3, "files": {}, "digest": "", "kl": _kl_v2_to_v3(kl) if isinstance(kl, dict) else kl}
+
+
+def _gate_v2_to_v3(verdict: dict) -> dict:
+    return {**verdict, "schema_version": 3}
+
+
 MIGRATIONS: dict[type, dict[int, Callable[[dict], dict]]] = {
-    KLResult: {1: _kl_v1_to_v2},
-    ScoreReport: {1: _report_v1_to_v2},
-    GateVerdict: {1: _gate_v1_to_v2},
+    KLResult: {1: _kl_v1_to_v2, 2: _kl_v2_to_v3},
+    ScoreReport: {1: _report_v1_to_v2, 2: _report_v2_to_v3},
+    GateVerdict: {1: _gate_v1_to_v2, 2: _gate_v2_to_v3},
 }
 """Per result type: version N → a function returning the same data at version N + 1."""
 
@@ -153,11 +190,16 @@ def read_json(path: Path) -> Any:
 
 
 def read_result(path: Path, cls: type[T]) -> T:
-    """A versioned result file read back into `cls` (migrated when older, refused when newer)."""
+    """A versioned result file read back into `cls` (migrated when older, refused when newer; a sealed
+    result whose content no longer matches its digest is refused)."""
     data = read_json(path)
     if not isinstance(data, dict):
         raise ResultFileError(f"{path}: not a forgetbench {cls.__name__}")
-    return build(cls, migrate(cls, data, str(path)), str(path))
+    result = build(cls, migrate(cls, data, str(path)), str(path))
+    sealed = getattr(result, "digest", "")
+    if sealed and content_digest(result) != sealed:
+        raise ResultFileError(f"{path} was edited after it was written (its content no longer matches its digest)")
+    return result
 
 
 def load_report(path: Path) -> ScoreReport:

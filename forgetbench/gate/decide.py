@@ -25,7 +25,7 @@ import numpy as np
 from forgetbench import __version__
 from forgetbench.core.errors import DataError, ResultFileError
 from forgetbench.core.results import SCHEMA_VERSION, GateVerdict, RuleVerdict
-from forgetbench.core.results_io import load_kl, load_report
+from forgetbench.core.results_io import load_kl, load_report, verify_files
 from forgetbench.gate.policy import GatePolicy
 from forgetbench.stats.bootstrap import cluster_mean_draws, cluster_means
 from forgetbench.stats.multiple import adjust
@@ -61,6 +61,7 @@ def load_inputs(run: Path) -> GateInputs:
     tasks = None
     if (run / "report.json").is_file():
         report = load_report(run)
+        verify_files(report, run)
         kl, base, ckpt = report.kl, report.base.spec, report.ckpt.spec
         items = _read(run / "items.parquet", ("task", "doc_id", "base", "ckpt"))
         tasks = {}
@@ -72,6 +73,7 @@ def load_inputs(run: Path) -> GateInputs:
             tasks[t.task] = (b, c)
     elif (run / "kl.json").is_file():
         kl = load_kl(run)
+        verify_files(kl, run)
         base, ckpt = kl.base.spec, kl.ckpt.spec
     else:
         raise DataError(f"{run} holds neither report.json nor kl.json (give a folder written by `score` or `kl`)")

@@ -160,7 +160,9 @@ def summarise(plan: Plan, passes: Passes, backend: Backend, elapsed_s: float) ->
         noise_floor_k1=noise_k1,
         full_scorer=backend.full_scorer() if "full" in config.estimators else None,
         engine_version=plan.engine_version,
-        **passes.timings,
+        sampling_s=passes.timings["sampling_s"],
+        scoring_s=passes.timings["scoring_s"],
+        noise_floor_s=passes.timings["noise_floor_s"],
     )
     return KLRun(result, rows)
 

@@ -56,5 +56,4 @@ def run_kl(config: KLConfig, *, store: Store, out: Path | None = None, reporter:
     """Measure and write `kl.json` and `kl.parquet` into `out` (default `runs/kl-<time>/`)."""
     folder = prepare(out or default_folder("kl"))
     run = measure_kl(config, store, reporter)
-    write_kl(run, folder)
-    return folder, run
+    return folder, KLRun(write_kl(run, folder), run.rows)

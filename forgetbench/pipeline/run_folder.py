@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 from forgetbench.core.errors import UserInputError
 from forgetbench.core.fs import atomic_write_bytes
-from forgetbench.core.results_io import to_json
+from forgetbench.core.results_io import seal, to_json
 
 if TYPE_CHECKING:
-    from forgetbench.core.results import EvalResult, ScoreReport
+    from forgetbench.core.results import EvalResult, KLResult, ScoreReport
     from forgetbench.kl.run import KLRun
 
 
@@ -53,10 +53,14 @@ def _parquet(rows: list[dict]) -> bytes:
     return pd.DataFrame(rows).to_parquet(index=False)
 
 
-def write_kl(run: KLRun, folder: Path) -> None:
-    """`kl.json` (the typed result) and `kl.parquet` (one row per prompt × sample)."""
-    atomic_write_bytes(folder / "kl.parquet", _parquet(run.rows))
-    atomic_write_bytes(folder / "kl.json", to_json(run.result))
+def write_kl(run: KLRun, folder: Path) -> KLResult:
+    """`kl.parquet` (one row per prompt × sample), then `kl.json` (the typed result, sealed with the
+    parquet's hash); returns the sealed result."""
+    rows = _parquet(run.rows)
+    result = seal(run.result, {"kl.parquet": rows})
+    atomic_write_bytes(folder / "kl.parquet", rows)
+    atomic_write_bytes(folder / "kl.json", to_json(result))
+    return result
 
 
 def item_rows(run: ScoreRun) -> list[dict]:
@@ -71,17 +75,21 @@ def item_rows(run: ScoreRun) -> list[dict]:
     return rows
 
 
-def write_score(run: ScoreRun, folder: Path) -> None:
-    """report.json, report.md, items.parquet, kl.parquet and leaderboard_row.csv (report.json last)."""
+def write_score(run: ScoreRun, folder: Path) -> ScoreReport:
+    """items.parquet, kl.parquet, leaderboard_row.csv, report.md and, last, report.json (sealed with the
+    parquets' hashes and its own digest); returns the sealed report."""
     import pandas as pd
 
     from forgetbench.leaderboard.table import row
     from forgetbench.report.markdown import markdown
 
-    atomic_write_bytes(folder / "items.parquet", _parquet(item_rows(run)))
-    atomic_write_bytes(folder / "kl.parquet", _parquet(run.kl.rows))
+    rows = {"items.parquet": _parquet(item_rows(run)), "kl.parquet": _parquet(run.kl.rows)}
+    report = seal(run.report, rows)
+    for name, data in rows.items():
+        atomic_write_bytes(folder / name, data)
     buf = io.StringIO()
-    pd.DataFrame([row(run.report)]).to_csv(buf, index=False)
+    pd.DataFrame([row(report)]).to_csv(buf, index=False)
     atomic_write_bytes(folder / "leaderboard_row.csv", buf.getvalue().encode())
-    atomic_write_bytes(folder / "report.md", markdown(run.report).encode())
-    atomic_write_bytes(folder / "report.json", to_json(run.report))
+    atomic_write_bytes(folder / "report.md", markdown(report).encode())
+    atomic_write_bytes(folder / "report.json", to_json(report))
+    return report

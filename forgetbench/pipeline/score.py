@@ -161,11 +161,10 @@ def score(
     if gate is not None and gate.kl_only:
         with open_backend(config.kl.runtime) as backend:
             kl_run = execute(plan_kl(config.kl, store, backend, reporter), backend, store, reporter)
-        write_kl(kl_run, folder)
-        report, kl_result = None, kl_run.result
+        report, kl_result = None, write_kl(kl_run, folder)
     else:
         run = compute_score(config, store, reporter)
-        write_score(run, folder)
-        report, kl_result = run.report, run.kl.result
+        report = write_score(run, folder)
+        kl_result = report.kl
     verdict_ = gate_run(folder, gate, policy_path=policy_path, junit=junit) if gate is not None else None
     return ScoreOutcome(folder, report, kl_result, verdict_)

@@ -139,6 +139,12 @@ POLICY_ERRORS = [
     ("alpha = 0.05\n", "no rule"),
     ("max_kl = [\n", "not valid TOML"),
     ('max_kl = "big"\n', "max_kl must be a number"),
+    ("max_kl = nan\n", "max_kl must be a number"),
+    ("max_kl = inf\n", "max_kl must be a number"),
+    ("max_task_drop = -inf\n", "max_task_drop must be a number"),
+    ("max_aggregate_drop = nan\n", "max_aggregate_drop must be a number"),
+    ("max_kl = 3\n[task_drop]\nfb_piqa_lite = nan\n", "task_drop.fb_piqa_lite must be a finite number"),
+    ("max_kl = 3\nn_boot = 0\n", "n_boot must be an integer"),
 ]
 
 
@@ -177,8 +183,36 @@ def test_damaged_run_folder_is_exit_2(runs, tmp_path):
     items.loc[0, "ckpt"] = 1 - items.loc[0, "ckpt"]
     items.to_parquet(bad / "items.parquet")
     proc = fb("gate", str(bad), "--policy", str(policy(tmp_path, FULL)))
-    assert proc.returncode == 2 and "does not match report.json" in proc.stderr
+    assert proc.returncode == 2 and "items.parquet was changed after the run wrote it" in proc.stderr
     (bad / "kl.parquet").unlink()
     (bad / "report.json").unlink()
     proc = fb("gate", str(bad), "--policy", str(policy(tmp_path, FULL)))
     assert proc.returncode == 2 and "neither report.json nor kl.json" in proc.stderr
+
+
+def test_an_edit_that_keeps_every_mean_is_refused(runs, tmp_path):
+    """Swap a lost item for a won one within a task (each task's mean unchanged, the flips changed):
+    the gate refuses the folder by its recorded content hash, and an edited report.json by its digest."""
+    import shutil
+
+    import pandas as pd
+
+    bad = tmp_path / "bad"
+    shutil.copytree(runs["damaged"], bad)
+    items = pd.read_parquet(bad / "items.parquet")
+    means = items.groupby("task")[["base", "ckpt"]].mean()
+    task = items["task"].iloc[0]
+    lost = items.index[(items["task"] == task) & (items["base"] == 1) & (items["ckpt"] == 0)][0]
+    kept = items.index[(items["task"] == task) & (items["base"] == 1) & (items["ckpt"] == 1)][0]
+    items.loc[[lost, kept], "ckpt"] = [1.0, 0.0]  # another item is the forgotten one; every mean is the same
+    assert items.groupby("task")[["base", "ckpt"]].mean().equals(means)
+    items.to_parquet(bad / "items.parquet")
+    proc = fb("gate", str(bad), "--policy", str(policy(tmp_path, FULL)))
+    assert proc.returncode == 2 and "items.parquet was changed after the run wrote it" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    shutil.copy(runs["damaged"] / "items.parquet", bad / "items.parquet")
+    report = json.loads((bad / "report.json").read_text())
+    report["ckpt"]["fingerprint"] = report["base"]["fingerprint"]
+    (bad / "report.json").write_text(json.dumps(report))
+    proc = fb("gate", str(bad), "--policy", str(policy(tmp_path, FULL)))
+    assert proc.returncode == 2 and "report.json was edited after it was written" in proc.stderr

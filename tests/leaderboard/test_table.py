@@ -183,6 +183,22 @@ def test_bad_leaderboard_file_is_exit_2(tmp_path):
     assert proc.returncode == 2 and "not a forgetbench leaderboard" in proc.stderr
 
 
+def test_a_report_edited_after_it_was_written_is_refused(score_runs, tmp_path):
+    """`leaderboard add` checks a report against its own digest: an edited fingerprint is exit 2, the board untouched."""
+    import shutil
+
+    run = Path(shutil.copytree(score_runs["barely"], tmp_path / "run"))
+    board = tmp_path / "board.csv"
+    assert fb("leaderboard", "add", str(run), "--to", str(board)).returncode == 0
+    before = board.read_bytes()
+    report = json.loads((run / "report.json").read_text())
+    report["ckpt"]["fingerprint"] = "0" * 64
+    (run / "report.json").write_text(json.dumps(report, indent=2))
+    proc = fb("leaderboard", "add", str(run), "--to", str(board))
+    assert proc.returncode == 2 and "edited after it was written" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert board.read_bytes() == before
+
+
 def test_score_prints_the_law_prediction(family, memorised_models, score_runs, tmp_path):
     """`score --law`: the quadratic fitted on the other checkpoints of this base, evaluated at this KL."""
     frame = leaderboard.read(family)

@@ -60,10 +60,13 @@ def test_run_directory_and_report_round_trip(models, setup, store, tmp_path):
     import pandas as pd
 
     result = run(models, setup, store, "barely")
-    write_score(result, tmp_path / "run")
+    (tmp_path / "run").mkdir()
+    written = write_score(result, tmp_path / "run")
     names = {p.name for p in (tmp_path / "run").iterdir()}
     assert names == {"report.json", "report.md", "items.parquet", "kl.parquet", "leaderboard_row.csv"}
-    assert load_report(tmp_path / "run") == result.report
+    assert load_report(tmp_path / "run") == written
+    assert written.digest and set(written.files) == {"items.parquet", "kl.parquet"}
+    assert {**written.__dict__, "files": {}, "digest": ""} == result.report.__dict__  # sealing adds only those
     items = pd.read_parquet(tmp_path / "run" / "items.parquet")
     assert len(items) == 2 * LIMIT and set(items.columns) == {"task", "doc_id", "doc_hash", "base", "ckpt"}
     row = pd.read_csv(tmp_path / "run" / "leaderboard_row.csv")
