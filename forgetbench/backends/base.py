@@ -81,6 +81,10 @@ class NonFiniteLogprobs(BackendError):
         self.role, self.index = role, index
 
 
+class NonFiniteLoglikelihoods(BackendError):
+    """An lm-eval task produced NaN/inf log-likelihoods (the message names the task and the doc)."""
+
+
 @dataclass(frozen=True)
 class TaskRequest:
     """One lm-eval task to run with per-item samples (serialisable: it crosses process boundaries)."""

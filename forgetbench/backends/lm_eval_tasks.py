@@ -6,10 +6,15 @@ worker on lm-eval's VLLM model. lm-eval's own request cache is never used (it is
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
+import subprocess
+from collections.abc import Iterator
 from typing import Any
+from unittest.mock import patch
 
-from forgetbench.backends.base import SampleRecord, TaskOutput, TaskRequest
+from forgetbench.backends.base import NonFiniteLoglikelihoods, SampleRecord, TaskOutput, TaskRequest
 from forgetbench.core.errors import BackendError
 
 
@@ -39,25 +44,48 @@ def _records(samples: list[dict]) -> tuple[SampleRecord, ...]:
     return tuple(out)
 
 
+def _floats(value: Any) -> Iterator[float]:
+    """Every float inside lm-eval's nested responses (log-likelihoods, greedy flags, generations)."""
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _floats(v)
+
+
+def _check_finite(task: str, samples: list[dict]) -> None:
+    for s in samples:
+        if any(not math.isfinite(x) for x in _floats(s.get("resps"))):
+            raise NonFiniteLoglikelihoods(f"NaN/inf log-likelihoods on task {task} (doc {s.get('doc_id')}); nothing was stored")
+
+
+def _quiet_git_hash() -> str | None:
+    """lm-eval records the git commit of the working directory by running `git` without capturing its
+    stderr, which prints "fatal: not a git repository" once per task outside a checkout; same value, quietly."""
+    try:
+        return subprocess.check_output(["git", "describe", "--always"], stderr=subprocess.DEVNULL, text=True).strip() or None
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
 def run_task(lm: Any, request: TaskRequest) -> TaskOutput:
-    """`lm_eval.simple_evaluate` of one task with per-item samples, reduced to numbers."""
+    """`lm_eval.simple_evaluate` of one task with per-item samples, reduced to numbers; a NaN/inf
+    log-likelihood stops the run (NonFiniteLoglikelihoods) instead of scoring the item 0."""
     import lm_eval
+    import lm_eval.evaluator
 
     tm = _task_manager(request.include_path, request.include_defaults)
     task = tm.load([request.task])["tasks"].get(request.task)
     if task is None:
         raise BackendError(f"lm-eval did not build task {request.task!r}")
-    out = lm_eval.simple_evaluate(
-        model=lm,
-        tasks=[task],
-        limit=request.limit,
-        num_fewshot=request.num_fewshot,
-        log_samples=True,
-        bootstrap_iters=0,
-        apply_chat_template=request.chat_template,
-        confirm_run_unsafe_code=request.allow_code_execution,
-        task_manager=tm,
-        **request.seeds,
-    )
+    quiet = hasattr(lm_eval.evaluator, "get_git_commit_hash")
+    with patch.object(lm_eval.evaluator, "get_git_commit_hash", _quiet_git_hash) if quiet else contextlib.nullcontext():
+        out = lm_eval.simple_evaluate(
+            model=lm, tasks=[task], limit=request.limit, num_fewshot=request.num_fewshot, log_samples=True,
+            bootstrap_iters=0, apply_chat_template=request.chat_template,
+            confirm_run_unsafe_code=request.allow_code_execution, task_manager=tm, **request.seeds,
+        )  # fmt: skip
+    samples = out["samples"][request.task]
+    _check_finite(request.task, samples)
     results = {k: float(v) for k, v in out["results"][request.task].items() if "," in k and _numeric(v)}
-    return TaskOutput(request.task, str(task.config.output_type), results, _records(out["samples"][request.task]))
+    return TaskOutput(request.task, str(task.config.output_type), results, _records(samples))

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from forgetbench.backends.base import SamplingRequest
+from forgetbench.core.errors import UserInputError
 from forgetbench.core.hashing import digest
 from forgetbench.kl.prompts import Prompts
 from forgetbench.models import tokenizer
+from forgetbench.models.spec import context_length
 
 if TYPE_CHECKING:
     from forgetbench.backends.base import Backend
@@ -58,6 +60,20 @@ class Plan:
         return digest(self.rendered)
 
 
+def check_lengths(config: KLConfig, prompts: Prompts, prompt_ids: list[list[int]], context: int | None) -> None:
+    """Refuse, before any compute, a prompt that leaves no room for `--max-new-tokens` in the context."""
+    if context is None:
+        return
+    longest = max(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
+    need = len(prompt_ids[longest]) + config.max_new_tokens
+    if need > context:
+        raise UserInputError(
+            f"prompt {prompts.indices[longest]} of {prompts.source} has {len(prompt_ids[longest])} tokens; with "
+            f"--max-new-tokens {config.max_new_tokens} it needs {need}, beyond the models' context of {context} tokens "
+            "(shorten or drop it, or lower --max-new-tokens)"
+        )
+
+
 def make_plan(config: KLConfig, prompts: Prompts, base: ResolvedModel, ckpt: ResolvedModel, backend: Backend) -> Plan:
     """The plan of a KL measurement of `base` vs `ckpt` on `prompts` under `backend` (no compute)."""
     tokenizer.check_same_vocabulary(base, ckpt)
@@ -66,6 +82,7 @@ def make_plan(config: KLConfig, prompts: Prompts, base: ResolvedModel, ckpt: Res
     templated = bool(config.chat_template and tok.chat_template)
     rendered = tokenizer.render(tok, list(prompts.texts), config.chat_template)
     prompt_ids = tokenizer.encode(tok, rendered, templated)
+    check_lengths(config, prompts, prompt_ids, min(filter(None, (context_length(base), context_length(ckpt))), default=None))
     eos = tokenizer.stop_ids(sampler, tok)
     pad = tok.pad_token_id if tok.pad_token_id is not None else min(eos)
     sampling = SamplingRequest(

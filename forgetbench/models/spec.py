@@ -88,6 +88,21 @@ def local_folder(spec: ModelSpec) -> Path:
     return Path(spec.location)
 
 
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
+
+
+def context_length(model: ResolvedModel) -> int | None:
+    """The longest sequence the model was built for (config.json, or its `text_config`), or None when
+    the config does not say."""
+    cfg = json.loads((model.path / "config.json").read_text())
+    for section in (cfg, cfg.get("text_config") or {}):
+        for key in CONTEXT_KEYS:
+            value = section.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    return None
+
+
 def resolve(raw: str, trust_remote_code: bool = False) -> ResolvedModel:
     """Parse, materialise, validate and fingerprint a model spec."""
     spec = parse_spec(raw)

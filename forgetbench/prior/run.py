@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forgetbench import __version__
-from forgetbench.backends.base import TaskOutput, TaskRequest
+from forgetbench.backends.base import NonFiniteLoglikelihoods, TaskOutput, TaskRequest
 from forgetbench.backends.registry import open_backend
 from forgetbench.core.errors import BackendError, SuiteError
 from forgetbench.core.hashing import digest
@@ -170,7 +170,11 @@ def run_eval(plan: EvalPlan, backend: Backend, store: Store, reporter: Reporter 
     try:
         for i, st in enumerate(missing, 1):
             reporter.message(f"[{i}/{len(missing)}] {st.name}")
-            score, items, chance = extract(backend.run_task(plan.model, _request(plan, st.name), reporter), st)
+            try:
+                output = backend.run_task(plan.model, _request(plan, st.name), reporter)
+            except NonFiniteLoglikelihoods as exc:
+                raise BackendError(f"{plan.model.name} produced {exc}") from None
+            score, items, chance = extract(output, st)
             result = TaskResult(
                 st.name,
                 st.member,

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from importlib.util import find_spec
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +175,90 @@ def test_warnings_are_not_silenced_process_wide():
     before = list(warnings.filters)
     quiet_libraries()
     assert warnings.filters == before
+
+
+# Every check before compute: bad KL inputs stop `score` before any suite runs, nothing is stored.
+
+
+@pytest.fixture
+def fresh(tmp_path, tiny_model):
+    """A tiny model, a good prompts file and an empty store."""
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "The quick brown fox"}\n{"prompt": "Seven red apples"}\n')
+    return {"model": str(tiny_model), "prompts": prompts, "store": tmp_path / "store"}
+
+
+def _entries(store) -> list:
+    return [p for p in store.rglob("*") if p.is_file() and ".locks" not in p.parts] if store.exists() else []
+
+
+BEFORE_COMPUTE = [
+    (["--prompt-field", "text"], "no column 'text'"),
+    (["--max-new-tokens", "0"], "--max-new-tokens must be a whole number ≥ 1"),
+    (["--n-prompts", "0"], "--n-prompts must be a whole number ≥ 1"),
+    (["--estimators", "k2"], "--estimators must be one of"),
+    (["--noise-floor-prompts", "-2"], "--noise-floor-prompts must be a whole number ≥ 0"),
+    (["--batch-size", "0"], "--batch-size must be a whole number ≥ 1"),
+    (["--device", "tpu"], "is not one of"),
+]
+
+
+@pytest.mark.parametrize("extra,needle", BEFORE_COMPUTE, ids=[e[0][0] + "=" + e[0][1] for e in BEFORE_COMPUTE])
+def test_score_refuses_bad_kl_input_before_any_suite_runs(fresh, extra, needle):
+    import time
+
+    start = time.perf_counter()
+    proc = fb(
+        "score", fresh["model"], fresh["model"], "--new-task", str(fresh["prompts"]), "--store", str(fresh["store"]), *extra
+    )
+    _assert_one_line_error(proc, 2, needle)
+    assert time.perf_counter() - start < 30 and _entries(fresh["store"]) == []
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is visible here")
+def test_cuda_on_a_machine_without_one_is_a_usage_error(fresh):
+    proc = fb("eval", fresh["model"], "--device", "cuda", "--store", str(fresh["store"]))
+    _assert_one_line_error(proc, 2, "no CUDA device")
+    assert _entries(fresh["store"]) == []
+
+
+@pytest.mark.parametrize("blocker", ["prior-v3", ".locks"])
+def test_a_file_where_the_store_keeps_a_folder_is_refused_before_compute(fresh, blocker):
+    fresh["store"].mkdir()
+    (fresh["store"] / blocker).write_text("x")
+    proc = fb("eval", fresh["model"], "--suite", "offline-lite", "--limit", "2", "--store", str(fresh["store"]))
+    _assert_one_line_error(proc, 2, f"{blocker} is a file where the store keeps a folder")
+
+
+def test_a_prompt_longer_than_the_context_is_refused_within_seconds(fresh, tmp_path):
+    """30,001 tokens against a 1,024-token context: exit 2 naming the prompt, before any model runs."""
+    import time
+
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(fresh["model"])
+    ids = tok("The quick brown fox. " * 8000)["input_ids"]
+    assert len(ids) > 30_001
+    long_prompt = tok.decode(ids[:30_001], skip_special_tokens=True)  # about 30,001 tokens again
+    path = tmp_path / "long.jsonl"
+    path.write_text(json.dumps({"prompt": "Seven red apples"}) + "\n" + json.dumps({"prompt": long_prompt}) + "\n")
+    start = time.perf_counter()
+    proc = fb("kl", fresh["model"], fresh["model"], "--prompts", str(path), "--no-chat-template", "--store", str(fresh["store"]))
+    _assert_one_line_error(proc, 2, "prompt 1 of")
+    assert "context of 1024 tokens" in proc.stderr and time.perf_counter() - start < 30
+    assert _entries(fresh["store"]) == []
+
+
+def test_nan_weights_stop_eval_naming_the_model_and_the_task(fresh, tmp_path):
+    """A model whose head is NaN scores every item 0 in lm-eval; forgetbench stops instead (exit 3), stores nothing."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    broken = Path(shutil.copytree(fresh["model"], tmp_path / "nan-model"))
+    tensors = load_file(broken / "model.safetensors")
+    tensors["lm_head.weight"][:, :] = float("nan")
+    save_file(tensors, broken / "model.safetensors", metadata={"format": "pt"})
+    proc = fb("eval", str(broken), "--suite", "offline-lite", "--limit", "2", "--store", str(fresh["store"]))
+    _assert_one_line_error(proc, 3, "nan-model produced NaN/inf log-likelihoods on task fb_mmlu_lite")
+    assert not list((fresh["store"] / "prior-v3").rglob("result.json"))
