@@ -99,11 +99,13 @@ def board_plot(a: SimpleNamespace) -> None:
 @o.command(board_app, "render", FILE, RENDER)
 def board_render(a: SimpleNamespace) -> None:
     """Markdown and HTML tables of a leaderboard, sorted by a chosen column."""
-    from forgetbench.core.fs import atomic_write_bytes
+    from forgetbench.core.fs import check_output_path, write_output
     from forgetbench.leaderboard.render import render
     from forgetbench.leaderboard.table import read
 
+    for suffix in (".md", ".html"):
+        check_output_path(a.out.with_suffix(suffix), "--out")
     md, page = render(read(a.file), a.sort, a.descending, f"forgetbench leaderboard: {a.file.name}")
-    atomic_write_bytes(a.out.with_suffix(".md"), md.encode())
-    atomic_write_bytes(a.out.with_suffix(".html"), page.encode())
+    write_output(a.out.with_suffix(".md"), md.encode(), "--out")
+    write_output(a.out.with_suffix(".html"), page.encode(), "--out")
     c.console(stderr=True).print(f"wrote {a.out.with_suffix('.md')} and {a.out.with_suffix('.html')}")

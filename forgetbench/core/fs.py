@@ -13,12 +13,15 @@ Everything written follows the process umask (a shared `$FORGETBENCH_HOME` stays
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from forgetbench.core.errors import UserInputError
 
 
 def umask() -> int:
@@ -113,3 +116,30 @@ def build_once(final: Path, lock: Path, build: Callable[[Path], None], *, done: 
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return final
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+
+
+def check_output_path(path: Path, what: str) -> None:
+    """Before any compute: `path` (a file the user named) can be written — its folder exists or can be
+    made, is writable, and `path` is not a folder. UserInputError (exit 2, one line) otherwise."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserInputError(f"{what} {path} is a folder, not a file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.parent / f".{path.name}.write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise UserInputError(f"{what} {path}: cannot write there ({_os_reason(exc)})") from None
+
+
+def write_output(path: Path, data: bytes, what: str) -> None:
+    """`atomic_write_bytes` to a path the user named: an OS error is a usage error (exit 2, one line)."""
+    try:
+        atomic_write_bytes(Path(path), data)
+    except OSError as exc:
+        raise UserInputError(f"{what} {path}: cannot write ({_os_reason(exc)})") from None

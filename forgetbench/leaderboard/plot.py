@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from forgetbench.core.fs import check_output_path, write_output
 from forgetbench.leaderboard.law import Law, select
 
 
 def plot(frame: Any, law: Law, out: Path) -> list[Path]:
     """Scatter of forgetting vs KL with both CIs as error bars, colour by label, and both fitted
     laws; writes OUT.png and OUT.svg."""
+    for path in (out.with_suffix(".png"), out.with_suffix(".svg")):
+        check_output_path(path, "--out")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -41,8 +45,11 @@ def plot(frame: Any, law: Law, out: Path) -> list[Path]:
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     paths = [out.with_suffix(".png"), out.with_suffix(".svg")]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for path in paths:
-        fig.savefig(path)
-    plt.close(fig)
+    try:
+        for path in paths:
+            buf = io.BytesIO()
+            fig.savefig(buf, format=path.suffix[1:])
+            write_output(path, buf.getvalue(), "--out")
+    finally:
+        plt.close(fig)
     return paths

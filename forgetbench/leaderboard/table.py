@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forgetbench.core.errors import DataError, UserInputError
-from forgetbench.core.fs import atomic_write_bytes, file_lock
+from forgetbench.core.fs import check_output_path, file_lock, write_output
 from forgetbench.core.results import ScoreReport, TaskComparison
 from forgetbench.core.results_io import load_report
 
@@ -164,7 +164,7 @@ def add_rows(rows: list[dict], to: Path, allow_suite_change: bool = False) -> Ad
     import pandas as pd
 
     to = Path(to)
-    to.parent.mkdir(parents=True, exist_ok=True)
+    check_output_path(to, "--to")
     with file_lock(to.with_name(f".{to.name}.lock")):
         old = read(to) if to.exists() else pd.DataFrame(columns=list(COLUMNS))
         new = pd.DataFrame(rows)
@@ -182,7 +182,7 @@ def add_rows(rows: list[dict], to: Path, allow_suite_change: bool = False) -> Ad
         merged = merged[_ordered_columns(merged)]
         buf = io.StringIO()
         merged.to_csv(buf, index=False)
-        atomic_write_bytes(to, buf.getvalue().encode())
+        write_output(to, buf.getvalue().encode(), "--to")
     return AddResult(added=len(set(new_keys)) - updated, updated=updated, total=len(merged))
 
 

@@ -73,8 +73,9 @@ def _hub_folder(spec: ModelSpec) -> Path:
                 allow_patterns=["*.json", "*.safetensors", "*.bin", "*.model", "*.txt", "*.jinja"],
             )
         )
-    except Exception as exc:  # huggingface_hub raises many types; the message says which
-        raise BackendError(f"{spec.raw}: could not fetch from the Hugging Face hub ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # huggingface_hub raises many types, with messages of several lines
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise BackendError(f"{spec.raw}: could not fetch from the Hugging Face hub ({type(exc).__name__}: {first})") from None
 
 
 def local_folder(spec: ModelSpec) -> Path:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from forgetbench.core.fs import atomic_write_bytes
+from forgetbench.core.errors import UserInputError
+from forgetbench.core.fs import check_output_path, write_output
 from forgetbench.core.results import GateVerdict
 from forgetbench.gate.decide import decide, load_inputs
 from forgetbench.gate.outputs import junit_xml, markdown
@@ -25,11 +26,23 @@ def gate_run(
     write the JUnit file and the GitHub summary (default: `$GITHUB_STEP_SUMMARY`) when asked."""
     if not isinstance(policy, GatePolicy):
         policy_path, policy = Path(policy), load_policy(Path(policy))
+    summary = github_summary or (Path(os.environ["GITHUB_STEP_SUMMARY"]) if os.environ.get("GITHUB_STEP_SUMMARY") else None)
+    check_outputs(junit, summary)
     verdict = decide(load_inputs(run), policy, policy_path)
     if junit is not None:
-        atomic_write_bytes(Path(junit), junit_xml(verdict))
-    summary = github_summary or (Path(os.environ["GITHUB_STEP_SUMMARY"]) if os.environ.get("GITHUB_STEP_SUMMARY") else None)
+        write_output(Path(junit), junit_xml(verdict), "--junit")
     if summary is not None:
-        with open(summary, "a", encoding="utf-8") as fh:
-            fh.write(markdown(verdict))
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(markdown(verdict))
+        except OSError as exc:
+            raise UserInputError(f"GITHUB_STEP_SUMMARY {summary}: cannot append ({exc.strerror or exc})") from None
     return verdict
+
+
+def check_outputs(junit: Path | None, summary: Path | None = None) -> None:
+    """The gate's output files can be written (checked before any compute)."""
+    if junit is not None:
+        check_output_path(Path(junit), "--junit")
+    if summary is not None:
+        check_output_path(Path(summary), "GITHUB_STEP_SUMMARY")

@@ -30,7 +30,7 @@ from forgetbench.gate.policy import GatePolicy, load_policy
 from forgetbench.kl.plan import Plan
 from forgetbench.kl.run import execute
 from forgetbench.pipeline import law as law_job
-from forgetbench.pipeline.gate import gate_run
+from forgetbench.pipeline.gate import check_outputs, gate_run
 from forgetbench.pipeline.kl import plan_kl
 from forgetbench.pipeline.meta import git_commit, versions
 from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_kl, write_score
@@ -157,6 +157,7 @@ def score(
     reporter = reporter or Reporter()
     if gate is not None and not isinstance(gate, GatePolicy):
         policy_path, gate = Path(gate), load_policy(Path(gate))  # a bad policy stops here, before any compute
+    check_outputs(junit)
     folder = prepare(out or default_folder("score"))
     if gate is not None and gate.kl_only:
         with open_backend(config.kl.runtime) as backend:

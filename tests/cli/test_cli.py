@@ -262,3 +262,46 @@ def test_nan_weights_stop_eval_naming_the_model_and_the_task(fresh, tmp_path):
     proc = fb("eval", str(broken), "--suite", "offline-lite", "--limit", "2", "--store", str(fresh["store"]))
     _assert_one_line_error(proc, 3, "nan-model produced NaN/inf log-likelihoods on task fb_mmlu_lite")
     assert not list((fresh["store"] / "prior-v3").rglob("result.json"))
+
+
+# Paths the user names that cannot be written: one line, exit 2, before any work.
+
+BOARD = Path(__file__).resolve().parents[2] / "leaderboards" / "smollm2-135m-asdiv.csv"
+
+
+@pytest.fixture
+def blocked(tmp_path):
+    """A regular file: nothing can be created under it (whatever the user's permissions, root included)."""
+    path = tmp_path / "a-file"
+    path.write_text("x")
+    return path
+
+
+def test_unwritable_user_paths_are_usage_errors(blocked, score_runs, fresh):
+    cases = [
+        (["leaderboard", "plot", str(BOARD), "--out", str(blocked / "plot")], "--out"),
+        (["leaderboard", "render", str(BOARD), "--out", str(blocked / "board")], "--out"),
+        (["leaderboard", "add", str(score_runs["barely"]), "--to", str(blocked / "board.csv")], "--to"),
+        (
+            ["gate", str(score_runs["barely"]), "--policy", str(_policy(blocked.parent)), "--junit", str(blocked / "j.xml")],
+            "--junit",
+        ),
+        (["kl", fresh["model"], fresh["model"], "--prompts", str(fresh["prompts"]), "--out", str(blocked / "run")], "run folder"),
+        (["kl", fresh["model"], fresh["model"], "--prompts", str(fresh["prompts"]), "--out", str(blocked)], "run folder"),
+    ]
+    for args, needle in cases:
+        proc = fb(*args)
+        _assert_one_line_error(proc, 2, needle)
+    assert _entries(fresh["store"]) == []
+
+
+def _policy(folder):
+    path = folder / "policy.toml"
+    path.write_text("max_kl = 1000.0\n")
+    return path
+
+
+def test_a_hub_error_is_one_line(tmp_path):
+    proc = fb("eval", "some-org/some-model", "--store", str(tmp_path / "s"), env={"HF_HUB_OFFLINE": "1"})
+    _assert_one_line_error(proc, 3, "could not fetch from the Hugging Face hub")
+    assert all(line.startswith("forgetbench: ") for line in proc.stderr.strip().splitlines()), proc.stderr
