@@ -36,6 +36,23 @@ def suites_cmd(a: SimpleNamespace) -> None:
     out.print(data_table(data))
 
 
+STALE = (o.Opt("stale", Annotated[bool, typer.Option(help="Also remove store namespaces of earlier versions.")], True),)
+
+
+@o.command(app, "clean", STALE, o.STORE, panel=o.LOOK)
+def clean_cmd(a: SimpleNamespace) -> None:
+    """Remove what killed runs and older versions left in $FORGETBENCH_HOME (live builds are kept)."""
+    from forgetbench.pipeline.clean import clean
+
+    done = clean(o.store_of(a), a.stale)
+    for path in (*done.temporaries, *done.stale_namespaces):
+        c.console(stderr=True).print(f"removed {path}")
+    c.console().print(
+        f"removed {len(done.temporaries)} abandoned temporaries and {len(done.stale_namespaces)} stale "
+        f"store namespaces, {done.freed_bytes / 2**20:.1f} MiB freed"
+    )
+
+
 @o.command(models_app, "list", o.JSON)
 def models_list(a: SimpleNamespace) -> None:
     """Show the embedded models and whether they are materialised."""

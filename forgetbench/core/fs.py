@@ -66,14 +66,52 @@ def _tmp_prefix(final: Path) -> str:
     return f".{final.name}."
 
 
+def _remove(path: Path) -> int:
+    """Remove a file or folder; the bytes it held."""
+    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return size
+
+
 def remove_stale_tmp(final: Path) -> int:
-    """Remove temporary siblings a killed builder of `final` left behind (call with its lock held)."""
-    removed = 0
+    """Remove temporary siblings a killed builder of `final` left behind (call with its lock held);
+    the bytes freed."""
+    freed = 0
     if final.parent.is_dir():
         for stale in final.parent.glob(f"{_tmp_prefix(final)}*.tmp"):
-            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
-            removed += 1
-    return removed
+            freed += _remove(stale)
+    return freed
+
+
+def try_lock(path: Path) -> int | None:
+    """The fd of a non-blocking exclusive lock on `path`, or None when someone holds it (release with
+    `os.close`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def clean_abandoned(folder: Path, lock_of: Callable[[Path, str], Path]) -> tuple[list[Path], int]:
+    """Remove the `.NAME.*.tmp` temporaries under `folder` whose builder is gone (the lock
+    `lock_of(tmp, NAME)` is free); a temporary whose lock is held belongs to a live build and is kept.
+    Returns (removed, bytes freed)."""
+    removed, freed = [], 0
+    for tmp in sorted(folder.rglob(".*.tmp")) if folder.is_dir() else []:
+        name = tmp.name[1:].rsplit(".", 2)[0]
+        fd = try_lock(lock_of(tmp, name))
+        if fd is None:
+            continue
+        try:
+            freed += _remove(tmp)
+            removed.append(tmp)
+        finally:
+            os.close(fd)
+    return removed, freed
 
 
 def _open_permissions(folder: Path) -> None:

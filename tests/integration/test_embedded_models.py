@@ -89,3 +89,28 @@ def test_a_fresh_install_matches_the_published_leaderboard(store):
     rows = law.rows(str(board), fresh_base, "a checkpoint not on the board")
     prediction = law.predict(str(board), rows, fresh_suite, kl=39.56)
     assert prediction.n == 15 and math.isfinite(prediction.predicted_forgetting) and prediction.warning is None
+
+
+def test_a_conversion_killed_mid_way_leaves_no_temporary_after_the_rerun(tmp_path):
+    """kill -9 during the GGUF → fp32 conversion leaves `.smollm2-135m.*.tmp`; the next run removes it
+    before converting again, and the result is complete."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    home = tmp_path / "home"
+    env = {**os.environ, "FORGETBENCH_HOME": str(home)}
+    cmd = [sys.executable, "-m", "forgetbench.cli", "models", "pull", "smollm2-135m"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not list((home / "models").glob(".smollm2-135m.*.tmp")) and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)  # inside the conversion
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list((home / "models").glob(".smollm2-135m.*.tmp")), "the kill did not land mid-conversion"
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert not list(home.rglob("*.tmp")) and (home / "models" / "smollm2-135m" / "config.json").is_file()
