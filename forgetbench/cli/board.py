@@ -61,6 +61,11 @@ def _term(coefficient: float) -> str:
     return f"{'−' if coefficient < 0 else '+'} {abs(coefficient):.3g}"
 
 
+def _loo(r2: float, needs: int) -> str:
+    """The leave-one-out R², or why there is none (each point must be predicted from a fit to the others)."""
+    return f"leave-one-out R² {r2:.3f}" if r2 == r2 else f"leave-one-out R² n/a (needs at least {needs} checkpoints)"
+
+
 @o.command(board_app, "fit", FILE, BASE, o.JSON)
 def board_fit(a: SimpleNamespace) -> None:
     """Fit forgetting against KL: the paper's quadratic and a monotone (isotonic) alternative."""
@@ -75,12 +80,10 @@ def board_fit(a: SimpleNamespace) -> None:
     out.print(f"{a.file}: n = {law.n} checkpoints (one suite, {len(law.base_fingerprints)} base(s))")
     out.print(
         f"quadratic  F = {q.coefficients[0]:.3f} {_term(q.coefficients[1])}·KL {_term(q.coefficients[2])}·KL²   "
-        f"R² {q.r2:.3f}   leave-one-out R² {q.loo_r2:.3f}"
+        f"R² {q.r2:.3f}   {_loo(q.loo_r2, 4)}"
     )
     if iso is not None:
-        out.print(
-            f"isotonic   non-decreasing step fit over {len(iso.knots)} points   R² {iso.r2:.3f}   leave-one-out R² {iso.loo_r2:.3f}"
-        )
+        out.print(f"isotonic   non-decreasing step fit over {len(iso.knots)} points   R² {iso.r2:.3f}   {_loo(iso.loo_r2, 3)}")
     out.print("(RL's Razor reports R² 0.71 for its quadratic across LLM fine-tunes)")
     if law.warning:
         c.console(stderr=True).print(f"[yellow]warning:[/yellow] {law.warning}")

@@ -55,21 +55,18 @@ def clean_cmd(a: SimpleNamespace) -> None:
 
 @o.command(models_app, "list", o.JSON)
 def models_list(a: SimpleNamespace) -> None:
-    """Show the embedded models and whether they are materialised."""
+    """Show the embedded models (materialised or not) and the models derived from them (conversions, the demo checkpoint)."""
     from forgetbench.cli.render import models_table
     from forgetbench.models import embedded
 
     rows = [
-        {
-            "name": m.name,
-            "present": embedded.is_present(m.name),
-            "path": str(embedded.folder(m.name)),
-            "description": m.description,
-            "license": m.license,
-            "install": embedded.install_hint(m),
-        }
+        {"name": m.name, "kind": "embedded", "present": embedded.is_present(m.name), "path": str(embedded.folder(m.name)),
+         "description": m.description, "license": m.license, "install": embedded.install_hint(m)}
         for m in embedded.MODELS.values()
-    ]
+    ] + [
+        {"name": name, "kind": "derived", "present": True, "path": str(path), "description": what, "license": None, "install": None}
+        for name, path, what in embedded.derived()
+    ]  # fmt: skip
     c.print_json(rows) if a.as_json else c.console().print(models_table(rows))
 
 

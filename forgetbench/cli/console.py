@@ -17,17 +17,19 @@ def console(stderr: bool = False) -> Any:
 
 
 def reporter() -> Any:
-    """Progress bars and messages on stderr."""
-    from forgetbench.cli.progress import RichReporter
+    """Progress on stderr: bars on a terminal, plain periodic lines in a log."""
+    from forgetbench.cli.progress import reporter_for
 
-    return RichReporter(console(stderr=True))
+    return reporter_for(console(stderr=True))
 
 
 def quiet_libraries() -> None:
-    """Keep lm-eval's, transformers' and datasets' logging to errors. Python warnings are left alone:
-    none is filtered process-wide (a forgetbench run on the supported versions raises none)."""
+    """Keep lm-eval's, transformers' and datasets' logging to errors, and their tqdm bars off (forgetbench
+    reports progress itself: one system, not two interleaved). Python warnings are left alone: none is
+    filtered process-wide (a forgetbench run on the supported versions raises none)."""
     import logging
 
+    os.environ.setdefault("TQDM_DISABLE", "1")  # read when tqdm is imported, which has not happened yet
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -1,7 +1,9 @@
-"""Progress on the terminal: rich bars and messages on stderr (library code only sees `Reporter`)."""
+"""Progress on stderr: rich bars on a terminal, plain periodic lines in logs and pipes (library code
+only sees `Reporter`)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from rich.console import Console
@@ -41,3 +43,35 @@ class RichReporter(Reporter):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+class LineReporter(Reporter):
+    """Progress as plain lines, for logs and pipes (a rich bar draws nothing there): a line when a step
+    starts, then at most one every `every_s` seconds, and one when it completes."""
+
+    def __init__(self, console: Console, every_s: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.console, self.every_s, self.clock = console, every_s, clock
+
+    def message(self, text: str) -> None:
+        self.console.print(f"forgetbench: {text}")
+
+    def step(self, description: str, total: int) -> Callable[[int], None]:
+        start = last = self.clock()
+        done = 0
+        self.console.print(f"forgetbench: {description}: 0/{total}")
+
+        def advance(n: int) -> None:
+            nonlocal done, last
+            done += n
+            now = self.clock()
+            if done >= total or now - last >= self.every_s:
+                last = now
+                rate = f", {(now - start) / done:.1f} s each" if done else ""
+                self.console.print(f"forgetbench: {description}: {done}/{total} ({now - start:.0f} s{rate})")
+
+        return advance
+
+
+def reporter_for(console: Console) -> Reporter:
+    """Bars on a terminal, plain periodic lines in a log or a pipe."""
+    return RichReporter(console) if console.is_terminal else LineReporter(console)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Group
+from rich.markup import escape
 from rich.table import Table
 
 from forgetbench.core.results import EvalResult, GateVerdict, KLResult, ScoreReport
@@ -69,9 +71,13 @@ def eval_table(result: EvalResult) -> Table:
 
 def suites_table(infos: list[SuiteInfo]) -> Table:
     """Suites with one row per task (per member for lm-eval's own groups) and item counts."""
-    table = Table(title="suites", caption="'needs hub': lm-eval's own task, data downloaded at run time")
-    for col, justify in (("suite", "left"), ("task", "left"), ("metric", "left"), ("items", "right"), ("notes", "left")):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table = Table(title="suites", caption="'needs hub': lm-eval's own task, data downloaded at run time",
+                  box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)  # fmt: skip
+    table.add_column("suite", no_wrap=True)  # names are never cut: they are what users type
+    table.add_column("task", no_wrap=True)
+    table.add_column("metric", overflow="fold")
+    table.add_column("items", justify="right", no_wrap=True)
+    table.add_column("notes", overflow="fold")
     for info in infos:
         if info.builtin:
             members = list(dict.fromkeys(t.member for t in info.tasks))
@@ -116,10 +122,15 @@ def data_table(infos: list[DataInfo]) -> Table:
 
 def score_summary(report: ScoreReport) -> Group:
     """Per-task table (base, ckpt, Δ ± CI, flips), the KL line and the verdict."""
-    table = Table(title=f"{report.ckpt.spec} vs {report.base.spec} on {report.suite}")
-    table.add_column("task", no_wrap=True, min_width=21)
+    table = Table(
+        title=f"{report.ckpt.spec} vs {report.base.spec} on {report.suite}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("task", no_wrap=True, overflow="ellipsis")
     for col in ("base", "ckpt", "Δ points", "95% CI", "lost/won", "p"):
-        table.add_column(col, justify="right")
+        table.add_column(col, justify="right", no_wrap=True)  # fits 80 columns with the longest lite task names
     for t in report.retention.tasks:
         style = "red" if t.delta_high < 0 else "green" if t.delta_low > 0 else ""
         table.add_row(
@@ -151,7 +162,8 @@ def score_summary(report: ScoreReport) -> Group:
             f"law ({law.source}, {law.n} checkpoints, LOO R² {law.loo_r2:.2f}): predicted F = {law.predicted_forgetting:.2f} "
             f"points at this KL; measured {ret.forgetting:.2f}" + (f" [yellow]({law.warning})[/yellow]" if law.warning else "")
         )
-    lines.append(f"[bold]{report.verdict}[/bold]")
+    lines += [f"[yellow]warning:[/yellow] {escape(w)}" for w in report.warnings]
+    lines.append(f"[bold]{escape(report.verdict)}[/bold]")
     return Group(*lines)
 
 
@@ -186,9 +198,9 @@ def gate_table(v: GateVerdict) -> Table:
 
 def models_table(rows: list[dict]) -> Table:
     """Embedded models: name, materialised or not, folder, description."""
-    table = Table(title="embedded models")
-    for col in ("name", "present", "path", "description"):
-        table.add_column(col)
+    table = Table(title="models", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col in ("name", "kind", "present", "path", "description"):
+        table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["name"], "yes" if r["present"] else "no", r["path"], r["description"])
+        table.add_row(r["name"], r["kind"], "yes" if r["present"] else "no", r["path"], r["description"])
     return table

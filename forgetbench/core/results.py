@@ -9,7 +9,8 @@ Version history:
   first requested estimator was the headline, so `--estimators k1,full` headlined k1).
 - 3: `files` and `digest` on `ScoreReport` and `KLResult`: the content hashes of the rows a run folder
   holds beside the report, and the report's own hash, so an edited folder is refused (version-2
-  files read back with neither, and are checked only against their rows' means).
+  files read back with neither, and are checked only against their rows' means);
+  `ScoreReport.warnings` (tasks too small to detect a drop; empty when migrated).
 """
 
 from __future__ import annotations
@@ -364,6 +365,9 @@ class ScoreReport:
     """Wall time of the whole score run."""
     law: LawPrediction | None = None
     """Forgetting predicted from the KL by a law fitted on a leaderboard (`score --law FILE`)."""
+    warnings: tuple[str, ...] = ()
+    """What a reader must know before trusting the verdict: tasks too small for their test to detect a
+    drop (with the smallest drop that could be significant)."""
     files: dict[str, str] = field(default_factory=dict)
     """sha256 of each file of the run folder the report summarises (`items.parquet`, `kl.parquet`):
     the gate and `leaderboard add` refuse a folder whose rows were changed after it was written."""

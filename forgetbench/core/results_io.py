@@ -143,7 +143,8 @@ def _kl_v2_to_v3(kl: dict) -> dict:
 
 def _report_v2_to_v3(report: dict) -> dict:
     kl = report.get("kl")
-    return {**report, "schema_version": 3, "files": {}, "digest": "", "kl": _kl_v2_to_v3(kl) if isinstance(kl, dict) else kl}
+    kl = _kl_v2_to_v3(kl) if isinstance(kl, dict) else kl
+    return {**report, "schema_version": 3, "warnings": [], "files": {}, "digest": "", "kl": kl}
 
 
 def _gate_v2_to_v3(verdict: dict) -> dict:

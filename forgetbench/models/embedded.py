@@ -73,6 +73,22 @@ def is_present(name: str) -> bool:
     return (folder(name) / "config.json").is_file()
 
 
+def derived() -> list[tuple[str, Path, str]]:
+    """Other complete model folders materialised under `<home>/models/`: (name, folder, what it is)."""
+    root = models_dir()
+    out = []
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if path.name in MODELS or path.name.startswith(".") or not (path / "config.json").is_file():
+            continue
+        what = (
+            "converted from a GGUF file (folder named by its sha256)" if path.name.startswith("gguf-")
+            else "the demo checkpoint: a 20-step ASDiv SFT of smollm2-135m (forgetbench demo)" if path.name.startswith("demo-")
+            else "a model folder"
+        )  # fmt: skip
+        out.append((path.name, path, what))
+    return out
+
+
 def _gguf_parts(model: EmbeddedModel) -> list[Path]:
     try:
         return [dist_file(dist, rel) for dist, rel in model.parts]

@@ -36,7 +36,7 @@ from forgetbench.pipeline.meta import git_commit, versions
 from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_kl, write_score
 from forgetbench.prior.retention import compare, pair
 from forgetbench.prior.run import EvalPlan, plan_eval, run_eval, suite_hash
-from forgetbench.report.verdict import verdict
+from forgetbench.report.verdict import small_task_warnings, verdict
 from forgetbench.stats.paired import paired_delta_ci
 
 
@@ -131,6 +131,7 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
         verdict=verdict(retention, head, new_score),
         elapsed_s=time.perf_counter() - started,
         law=law,
+        warnings=small_task_warnings(retention),
     )
     return ScoreRun(report, base_eval, ckpt_eval, kl_run)
 

@@ -17,6 +17,7 @@ def markdown(r: ScoreReport) -> str:
         "",
         r.verdict,
         "",
+        *[f"> **Warning:** {w}\n" for w in r.warnings],
         f"Suite `{r.suite}` (hash `{r.suite_hash[:12]}`), new task `{r.new_task}`, "
         f"{r.settings.backend}/{r.settings.dtype}, seed {r.seed}, {r.created}.",
         "",

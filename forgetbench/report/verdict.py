@@ -4,6 +4,27 @@ what KL, for what gain on the new task."""
 from __future__ import annotations
 
 from forgetbench.core.results import Estimate, NewTaskScore, Retention
+from forgetbench.stats.paired import min_one_way_flips
+
+SMALL_TASK_POINTS = 25.0
+"""A task whose smallest detectable drop is at least this many points gets a warning."""
+
+
+def small_task_warnings(ret: Retention, alpha: float = 0.05) -> tuple[str, ...]:
+    """One sentence per 0/1 task too small for its test to see a real drop: the smallest drop that can
+    be significant (that many items lost, none gained), or that none can."""
+    k = min_one_way_flips(alpha)
+    out = []
+    for t in ret.tasks:
+        if t.forgotten is None:
+            continue
+        if t.n_items < k:
+            out.append(f"{t.task} has only {t.n_items} items: no drop can be significant (exact McNemar needs at least "
+                       f"{k} items lost and none gained)")  # fmt: skip
+        elif 100.0 * k / t.n_items >= SMALL_TASK_POINTS:
+            out.append(f"{t.task} has only {t.n_items} items: the smallest drop that can be significant is "
+                       f"{100.0 * k / t.n_items:.0f} points ({k} items lost, none gained)")  # fmt: skip
+    return tuple(out)
 
 
 def verdict(ret: Retention, kl: Estimate, new: NewTaskScore | None) -> str:

@@ -22,6 +22,15 @@ def mcnemar_exact(forgotten: int, gained: int) -> float:
     return float(min(1.0, 2.0 * binom.cdf(min(forgotten, gained), n, 0.5)))
 
 
+def min_one_way_flips(alpha: float = 0.05) -> int:
+    """The fewest discordant items that can make the exact McNemar test significant at `alpha` (all of
+    them in one direction): 6 at α = 0.05, since 2 · 0.5⁶ = 0.031 and 2 · 0.5⁵ = 0.0625."""
+    k = 1
+    while mcnemar_exact(k, 0) > alpha:
+        k += 1
+    return k
+
+
 def delta_draws(base: np.ndarray, ckpt: np.ndarray, rng: np.random.Generator, n_boot: int = 2000) -> np.ndarray:
     """Bootstrap replicates of Δ = mean(ckpt − base) in points, resampling items jointly."""
     d = 100.0 * (np.asarray(ckpt, dtype=np.float64) - np.asarray(base, dtype=np.float64))

@@ -122,11 +122,15 @@ def test_usage_error_exits_2():
     assert proc.returncode == 2
 
 
-def test_models_list_json():
-    proc = fb("models", "list", "--json")
+def test_models_list_json_shows_embedded_and_derived_models(tmp_path):
+    (tmp_path / "models" / "demo-smollm2-135m-asdiv-sft-0123").mkdir(parents=True)
+    (tmp_path / "models" / "demo-smollm2-135m-asdiv-sft-0123" / "config.json").write_text("{}")
+    (tmp_path / "models" / ".gguf-0123.x1.tmp").mkdir()  # an unfinished build is not a model
+    proc = fb("models", "list", "--json", env={"FORGETBENCH_HOME": str(tmp_path)})
     assert proc.returncode == 0
-    names = [m["name"] for m in json.loads(proc.stdout)]
-    assert names == ["smollm2-135m", "gemma3-270m"]
+    rows = [(m["name"], m["kind"], m["present"]) for m in json.loads(proc.stdout)]
+    assert rows == [("smollm2-135m", "embedded", False), ("gemma3-270m", "embedded", False),
+                    ("demo-smollm2-135m-asdiv-sft-0123", "derived", True)]  # fmt: skip
 
 
 def test_hub_id_without_hub_access_is_a_runtime_error(tmp_path):

@@ -149,6 +149,15 @@ def test_fit_reports_both_laws_and_warns_on_small_n(family):
     assert re.search(r"quadratic .* R² 1\.000 +leave-one-out R² 1\.000$", proc.stdout, re.M), proc.stdout
 
 
+def test_fit_on_three_checkpoints_says_why_there_is_no_leave_one_out(family, tmp_path):
+    three = tmp_path / "three.csv"
+    lines = family.read_text().splitlines()
+    three.write_text("\n".join(lines[:4]) + "\n")
+    proc = fb("leaderboard", "fit", str(three))
+    assert proc.returncode == 0, proc.stderr
+    assert "leave-one-out R² n/a (needs at least 4 checkpoints)" in proc.stdout and "nan" not in proc.stdout
+
+
 def test_plot_and_render(family, tmp_path):
     proc = fb("leaderboard", "plot", str(family), "--out", str(tmp_path / "plot"))
     assert proc.returncode == 0, proc.stderr
