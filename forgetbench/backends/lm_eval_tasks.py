@@ -10,12 +10,14 @@ import contextlib
 import functools
 import math
 import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 from unittest.mock import patch
 
 from forgetbench.backends.base import NonFiniteLoglikelihoods, SampleRecord, TaskOutput, TaskRequest
 from forgetbench.core.errors import BackendError
+from forgetbench.core.progress import Reporter
 
 
 @functools.lru_cache(maxsize=4)
@@ -68,9 +70,63 @@ def _quiet_git_hash() -> str | None:
         return None
 
 
-def run_task(lm: Any, request: TaskRequest) -> TaskOutput:
-    """`lm_eval.simple_evaluate` of one task with per-item samples, reduced to numbers; a NaN/inf
-    log-likelihood stops the run (NonFiniteLoglikelihoods) instead of scoring the item 0."""
+def _bar_class(reporter: Reporter, task: str) -> type:
+    """tqdm's interface as lm-eval uses it, drawn by forgetbench's `reporter` (one progress system): the
+    long bars ("Running loglikelihood requests", "Running generate_until requests") become its steps;
+    the short preparatory ones are not shown."""
+
+    class Bar:
+        def __init__(self, iterable: Any = None, total: int | None = None, desc: str | None = None,
+                     disable: bool = False, **_: Any) -> None:  # fmt: skip
+            self.iterable = iterable
+            if total is None:
+                total = len(iterable) if hasattr(iterable, "__len__") else 0
+            shown = not disable and bool(desc) and str(desc).startswith("Running ")
+            self.advance = reporter.step(f"{task}: {str(desc)[8:]}", int(total)) if shown else None
+
+        def __iter__(self) -> Iterator[Any]:
+            for item in self.iterable:
+                yield item
+                self.update(1)
+
+        def update(self, n: int = 1) -> None:
+            if self.advance is not None:
+                self.advance(n)
+
+        def close(self) -> None:
+            pass
+
+        def set_description(self, *_: Any, **__: Any) -> None:
+            pass
+
+        set_postfix = refresh = set_description
+
+        def __enter__(self) -> Bar:
+            return self
+
+        def __exit__(self, *_: Any) -> None:
+            self.close()
+
+    return Bar
+
+
+@contextlib.contextmanager
+def routed_progress(reporter: Reporter, task: str) -> Iterator[None]:
+    """Within the block, every lm-eval module's `tqdm` draws through `reporter` instead of its own bar."""
+    from tqdm import tqdm
+
+    bar = _bar_class(reporter, task)
+    with contextlib.ExitStack() as stack:
+        for name, module in list(sys.modules.items()):
+            if name.startswith("lm_eval") and getattr(module, "tqdm", None) is tqdm:
+                stack.enter_context(patch.object(module, "tqdm", bar))
+        yield
+
+
+def run_task(lm: Any, request: TaskRequest, reporter: Reporter) -> TaskOutput:
+    """`lm_eval.simple_evaluate` of one task with per-item samples, reduced to numbers, its progress
+    drawn by `reporter`; a NaN/inf log-likelihood stops the run (NonFiniteLoglikelihoods) instead of
+    scoring the item 0."""
     import lm_eval
     import lm_eval.evaluator
 
@@ -79,7 +135,8 @@ def run_task(lm: Any, request: TaskRequest) -> TaskOutput:
     if task is None:
         raise BackendError(f"lm-eval did not build task {request.task!r}")
     quiet = hasattr(lm_eval.evaluator, "get_git_commit_hash")
-    with patch.object(lm_eval.evaluator, "get_git_commit_hash", _quiet_git_hash) if quiet else contextlib.nullcontext():
+    git = patch.object(lm_eval.evaluator, "get_git_commit_hash", _quiet_git_hash) if quiet else contextlib.nullcontext()
+    with git, routed_progress(reporter, request.task):
         out = lm_eval.simple_evaluate(
             model=lm, tasks=[task], limit=request.limit, num_fewshot=request.num_fewshot, log_samples=True,
             bootstrap_iters=0, apply_chat_template=request.chat_template,

@@ -78,7 +78,7 @@ class HFBackend(BackendBase):
         if key not in self._lm_eval:
             reporter.message(f"loading {model.name} (hf, {self.dtype}, {self.device})")
             self._lm_eval[key] = lm_eval_model(model, self.device, self.dtype, self.runtime.batch_size)
-        return run_task(self._lm_eval[key], request)
+        return run_task(self._lm_eval[key], request, reporter)
 
     def close(self) -> None:
         self._models.clear()

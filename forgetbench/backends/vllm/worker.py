@@ -32,6 +32,7 @@ from forgetbench.backends.vllm.protocol import (
     decode,
     encode,
 )
+from forgetbench.core.progress import Reporter
 
 
 def send(message: Any) -> None:
@@ -66,6 +67,17 @@ def _full_rows(full: FullRows | None, sequences: list[list[int]], starts: list[i
         kl[i] = (p * diff).sum(-1).tolist()
 
     return on_rows, kl
+
+
+class ProgressToParent(Reporter):
+    """A Reporter whose messages and steps become `Progress` messages to the parent."""
+
+    def message(self, text: str) -> None:
+        send(Progress(message=text))
+
+    def step(self, description: str, total: int) -> Callable[[int], None]:
+        send(Progress(step=description, total=total))
+        return advance
 
 
 class Worker:
@@ -106,8 +118,7 @@ class Worker:
     def run_task(self, req: RunTask) -> TaskDone:
         from forgetbench.backends.lm_eval_tasks import run_task
 
-        send(Progress(message=f"running {req.request.task} (lm-eval's vllm model)"))
-        return TaskDone(run_task(self.lm, req.request))
+        return TaskDone(run_task(self.lm, req.request, ProgressToParent()))
 
     def serve(self, line: str) -> bool:
         """Answer one request line; False when the worker should exit."""
