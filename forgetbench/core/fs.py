@@ -156,8 +156,17 @@ def build_once(final: Path, lock: Path, build: Callable[[Path], None], *, done: 
     return final
 
 
-def _os_reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
+    """The short reason of an OS error ("Permission denied", "Not a directory")."""
     return exc.strerror or errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+
+
+def probe_folder(folder: Path) -> None:
+    """Create `folder` if needed and prove a file can be written in it (OSError otherwise)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".write-probe-{os.getpid()}"
+    probe.write_bytes(b"")
+    probe.unlink()
 
 
 def check_output_path(path: Path, what: str) -> None:
@@ -167,12 +176,9 @@ def check_output_path(path: Path, what: str) -> None:
     if path.is_dir():
         raise UserInputError(f"{what} {path} is a folder, not a file")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        probe = path.parent / f".{path.name}.write-probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        probe_folder(path.parent)
     except OSError as exc:
-        raise UserInputError(f"{what} {path}: cannot write there ({_os_reason(exc)})") from None
+        raise UserInputError(f"{what} {path}: cannot write there ({os_reason(exc)})") from None
 
 
 def write_output(path: Path, data: bytes, what: str) -> None:
@@ -180,4 +186,4 @@ def write_output(path: Path, data: bytes, what: str) -> None:
     try:
         atomic_write_bytes(Path(path), data)
     except OSError as exc:
-        raise UserInputError(f"{what} {path}: cannot write ({_os_reason(exc)})") from None
+        raise UserInputError(f"{what} {path}: cannot write ({os_reason(exc)})") from None

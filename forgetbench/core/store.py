@@ -8,12 +8,11 @@ never leaves a half-written entry that a later run trusts, and the first complet
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 from forgetbench.core.errors import StoreError
-from forgetbench.core.fs import build_once
+from forgetbench.core.fs import build_once, os_reason, probe_folder
 
 
 class Store:
@@ -31,12 +30,9 @@ class Store:
             if sub.exists() and not sub.is_dir():
                 raise StoreError(f"store {self.root}: {sub.name} is a file where the store keeps a folder; move it away")
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            probe = self.root / f".write-probe-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
+            probe_folder(self.root)
         except OSError as exc:
-            raise StoreError(f"store {self.root} is not writable ({exc.strerror or exc})") from None
+            raise StoreError(f"store {self.root} is not writable ({os_reason(exc)})") from None
 
     def entry_path(self, namespace: str, key: str) -> Path:
         """Folder of the entry `key` in `namespace` (may not exist)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forgetbench.core.errors import UserInputError
-from forgetbench.core.fs import atomic_write_bytes
+from forgetbench.core.fs import atomic_write_bytes, os_reason, probe_folder
 from forgetbench.core.results_io import seal, to_json
 
 if TYPE_CHECKING:
@@ -38,12 +38,9 @@ def prepare(folder: Path) -> Path:
     cannot be created or written."""
     folder = Path(folder)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / ".write-probe"
-        probe.write_bytes(b"")
-        probe.unlink()
+        probe_folder(folder)
     except OSError as exc:
-        raise UserInputError(f"run folder {folder}: cannot write there ({exc.strerror or type(exc).__name__})") from None
+        raise UserInputError(f"run folder {folder}: cannot write there ({os_reason(exc)})") from None
     return folder
 
 
