@@ -309,3 +309,30 @@ def test_a_hub_error_is_one_line(tmp_path):
     proc = fb("eval", "some-org/some-model", "--store", str(tmp_path / "s"), env={"HF_HUB_OFFLINE": "1"})
     _assert_one_line_error(proc, 3, "could not fetch from the Hugging Face hub")
     assert all(line.startswith("forgetbench: ") for line in proc.stderr.strip().splitlines()), proc.stderr
+
+
+def test_eval_outside_a_git_checkout_prints_no_library_noise(tiny_model, tmp_path):
+    """No "fatal: not a git repository" from lm-eval, no tqdm bar of its own: only forgetbench's lines."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "forgetbench.cli", "eval", str(tiny_model), "--suite", "offline-lite", "--limit", "2",
+         "--store", str(tmp_path / "store")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "fatal" not in proc.stderr and "it/s" not in proc.stderr
+    assert all(line.startswith("forgetbench: ") for line in proc.stderr.splitlines() if line.strip()), proc.stderr
+
+
+def test_the_score_table_fits_80_columns(score_runs):
+    import io
+
+    from rich.console import Console
+
+    from forgetbench.cli.render import score_summary
+    from forgetbench.core.results_io import load_report
+
+    out = io.StringIO()
+    Console(file=out, width=80).print(score_summary(load_report(score_runs["damaged"])))
+    table = [line for line in out.getvalue().splitlines() if line.strip().startswith("fb_")]
+    assert len(table) == 2 and all(len(line) <= 80 and line.rstrip().endswith(tuple("0123456789")) for line in table)
+    assert all("…" not in line and line.count("[") == 1 and "]" in line for line in table)  # CI cells whole

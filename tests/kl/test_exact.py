@@ -19,6 +19,10 @@ from forgetbench.kl.estimators import sequence_estimates
 from forgetbench.stats.bootstrap import cluster_mean_ci
 from tests.tiny import perturbed, tiny_lm
 
+# The sampler drives the model's key/value cache through the argument transformers keeps (`cache` from
+# 5.2x on, `past_key_values` before): a deprecation warning here is a failure.
+pytestmark = pytest.mark.filterwarnings("error::FutureWarning")
+
 V, EOS, PAD, T = 6, 1, 1, 3
 PROMPT = [0, 2, 3]
 
