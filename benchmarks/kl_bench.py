@@ -8,6 +8,8 @@ For each model, on B sequences of L tokens (the last R of them a "response"), pr
 - memory ratio: the pass's peak extra resident memory divided by the size of one float32
   [B × L × V] tensor (what a naive implementation holds twice, per model).
 Peak memory is read from /proc (VmHWM, reset through /proc/self/clear_refs before each pass).
+A second line breaks the peak down: the two transformer bodies alone (hidden states kept), the chunk
+loop's three float32 logits blocks, and the bare passes' own peak extra memory (what `model(ids)` pays).
 --scan adds the pass's peak memory at L = 256, 512, 1024 (it must not grow with B×L×V).
 The model is scored against itself (two handles to one model): cost does not depend on the weights.
 """
@@ -60,7 +62,8 @@ def bench(spec: str, batch: int = 8, length: int = 256, response: int = 192, rep
         hf_kl.score(lm, lm, seqs, pad_id=0, batch_size=batch)
 
     ours(), bare()  # warm-up
-    t_bare = min(_peak_extra_bytes(bare)[0] for _ in range(repeats))
+    bare_runs = [_peak_extra_bytes(bare) for _ in range(repeats)]
+    t_bare = min(t for t, _ in bare_runs)
     runs = [_peak_extra_bytes(ours) for _ in range(repeats)]
     t_ours = min(t for t, _ in runs)
     peak = max(m for _, m in runs)
@@ -69,6 +72,14 @@ def bench(spec: str, batch: int = 8, length: int = 256, response: int = 192, rep
         f"{spec}: B={batch} L={length} (response {response}) V={vocab} | bare 2×forward {t_bare:.2f} s, "
         f"full-KL pass {t_ours:.2f} s, time ratio {t_ours / t_bare:.2f} | peak extra {peak / 2**20:.0f} MiB vs one "
         f"fp32 [B×L×V] {one / 2**20:.0f} MiB, memory ratio {peak / one:.2f}"
+    )
+    with torch.no_grad():
+        bodies = max(_peak_extra_bytes(lambda: (hf_kl._body(lm, ids, mask), hf_kl._body(lm, ids, mask)))[1] for _ in range(2))
+    block = batch * max(1, max(hf_kl.MIN_ROWS, hf_kl.LOGITS_BUDGET // vocab) // batch) * vocab * 4
+    bare_peak = max(m for _, m in bare_runs)
+    print(
+        f"  breakdown: two transformer bodies {bodies / 2**20:.0f} MiB; logits blocks 3 × {block / 2**20:.1f} MiB; "
+        f"bare 2×forward peak extra {bare_peak / 2**20:.0f} MiB (ratio {bare_peak / one:.2f})"
     )
 
 

@@ -1,28 +1,35 @@
 """The transformers KL pass: sample responses and score them under two models.
 
 Scoring never materialises [batch × length × vocabulary] for both models: each model runs its
-transformer body once over the batch (hidden states are only [batch × length × hidden]), then the
+transformer body over the batch, a few rows at a time (hidden states are only [batch × length × hidden]), then the
 output head, log-softmax and KL are applied a chunk of response positions at a time, in float32.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
+from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from forgetbench.backends.base import NonFiniteLogprobs, TokenScores
 from forgetbench.core.errors import BackendError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import torch
     from transformers import PreTrainedModel
 
     from forgetbench.core.model import ResolvedModel
 
+    Block = Callable[[tuple[int, ...]], torch.Tensor]  # shape -> a float32 tensor of that shape to write into
 
-LOGITS_BUDGET = 8 * 1024 * 1024  # float32 elements of one [batch × chunk × vocab] block (32 MiB); ~4 live at once
+
+LOGITS_BUDGET = 8 * 1024 * 1024  # float32 elements of one [batch × chunk × vocab] block (32 MiB); ≤3 live at once
 MIN_ROWS = 128  # ...but at least this many positions per block: the output head is a matrix product whose
 # weights are re-read per block, and fewer rows make it memory-bound (262k-vocab heads: 128 MiB blocks)
+BODY_TOKENS = 1024  # tokens per transformer-body call (whole rows of the batch; at least one row)
 
 
 def load_model(model: ResolvedModel, device: str, dtype: str) -> PreTrainedModel:
@@ -41,21 +48,93 @@ def load_model(model: ResolvedModel, device: str, dtype: str) -> PreTrainedModel
     return lm
 
 
-def _head(lm: PreTrainedModel, hidden: torch.Tensor) -> torch.Tensor:
-    """Logits from last hidden states, as the model's forward computes them (incl. soft-capping)."""
+def _head(lm: PreTrainedModel, hidden: torch.Tensor, into: Block | None = None) -> torch.Tensor:
+    """Logits from last hidden states, as the model's forward computes them (incl. soft-capping);
+    with `into`, as float32 written into `into(shape)`."""
     import torch
 
-    logits = lm.get_output_embeddings()(hidden)
+    head = lm.get_output_embeddings()
+    if into is not None and type(head) is torch.nn.Linear and hidden.dtype == head.weight.dtype == torch.float32:
+        # what nn.Linear computes (one matrix product over the flattened rows), straight into the block
+        logits = into((*hidden.shape[:-1], head.out_features))
+        x, y = hidden.reshape(-1, hidden.shape[-1]), logits.view(-1, head.out_features)
+        if head.bias is None:
+            torch.mm(x, head.weight.t(), out=y)
+        else:
+            torch.addmm(head.bias, x, head.weight.t(), out=y)
+    else:
+        logits = head(hidden)
     cap = getattr(lm.config, "final_logit_softcapping", None)
     if cap:
-        logits = torch.tanh(logits / cap) * cap
+        logits = logits.div_(cap).tanh_().mul_(cap)  # = tanh(logits / cap) * cap, without two more blocks
+    if into is not None and logits.dtype != torch.float32:
+        logits = into(tuple(logits.shape)).copy_(logits)
     return logits
 
 
+class _Blocks:
+    """The chunk loop's three float32 [batch × chunk × vocab] blocks (a model's logits, log p, log q), carved
+    from one allocation per batch and reused by every chunk. Allocating and freeing ~32 MiB blocks chunk after
+    chunk lets glibc raise its mmap threshold and serve them from the heap, which fragments (SmolLM2 8×256,
+    104 MiB of live tensors: resident peak 179–200 MiB, 104–161 MiB with these); one allocation above 32 MiB
+    is always mmap'd and goes back to the system whole."""
+
+    def __init__(self, numel: int, device) -> None:
+        import torch
+
+        self.numel = numel
+        self.flat = torch.empty(3 * numel, dtype=torch.float32, device=device)
+
+    def __call__(self, i: int, shape: tuple[int, ...]) -> torch.Tensor:
+        import torch
+
+        size = math.prod(shape)
+        if size > self.numel:  # a head wider than config.vocab_size
+            return torch.empty(shape, dtype=torch.float32, device=self.flat.device)
+        return self.flat[i * self.numel : i * self.numel + size].view(shape)
+
+
 def _body(lm: PreTrainedModel, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Last hidden states [batch × length × hidden] (no output head)."""
+    """Last hidden states [batch × length × hidden] (no output head), computed BODY_TOKENS // length rows at a
+    time (a row's hidden states do not depend on the other rows) and without a key/value cache, so the
+    body's activations stay small next to the logits blocks instead of growing with batch × length."""
+    import torch
+
     positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
-    return lm.get_decoder()(input_ids=ids, attention_mask=mask, position_ids=positions).last_hidden_state
+    decoder = lm.get_decoder()
+    step = max(1, BODY_TOKENS // ids.shape[1])
+    parts = [
+        decoder(
+            input_ids=ids[i : i + step],
+            attention_mask=mask[i : i + step],
+            position_ids=positions[i : i + step],
+            use_cache=False,
+        ).last_hidden_state
+        for i in range(0, ids.shape[0], step)
+    ]
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def _log_probs(
+    lm: PreTrainedModel,
+    hidden: torch.Tensor,
+    role: Literal["p", "q"],
+    valid: torch.Tensor,
+    first: int,
+    logits_into: Block,
+    into: Block,
+) -> torch.Tensor:
+    """float32 log-softmax of the head over `hidden` [batch × chunk × hidden], written into `into`;
+    raises on a non-finite valid row."""
+    import torch
+
+    logits = _head(lm, hidden, logits_into)
+    lx = torch.log_softmax(logits, dim=-1, out=into(tuple(logits.shape)))
+    low, high = torch.aminmax(lx, dim=-1)  # both propagate NaN; isfinite(lx) would build two more blocks
+    bad = ~(torch.isfinite(low) & torch.isfinite(high)) & valid.to(lx.device)
+    if bool(bad.any()):
+        raise NonFiniteLogprobs(role, first + int(bad.any(-1).nonzero()[0, 0]))
+    return lx
 
 
 def _check_head(lm: PreTrainedModel, name: str) -> None:
@@ -65,7 +144,7 @@ def _check_head(lm: PreTrainedModel, name: str) -> None:
     mask = torch.ones_like(ids)
     with torch.no_grad():
         full = lm(input_ids=ids, attention_mask=mask).logits.float()
-        ours = _head(lm, _body(lm, ids, mask)).float()
+        ours = _head(lm, _body(lm, ids, mask), lambda shape: torch.empty(shape, device=lm.device))
     if not torch.allclose(full, ours, atol=1e-3, rtol=1e-3, equal_nan=True):
         raise BackendError(f"{name}: its output head is not a plain projection; chunked KL scoring would be wrong")
 
@@ -151,47 +230,58 @@ def score(
     import torch
 
     results: list[TokenScores] = []
-    vocab = p_model.config.vocab_size
     with torch.no_grad():
         for start in range(0, len(sequences), batch_size):
             batch = sequences[start : start + batch_size]
-            full = [p + r for p, r in batch]
-            ids, mask = _left_pad(full, pad_id, p_model.device)
-            width = ids.shape[1]
-            hp = _body(p_model, ids, mask)
-            hq = _body(q_model, ids.to(q_model.device), mask.to(q_model.device)).to(hp.device)
-            # Response token j of row i sits at column width - len(r) + j and is predicted from column - 1.
-            max_r = max(len(r) for _, r in batch)
-            kl = torch.zeros((len(batch), max_r), dtype=torch.float32)
-            lp = torch.zeros_like(kl)
-            lq = torch.zeros_like(kl)
-            chunk = max(1, max(MIN_ROWS, logits_budget // vocab) // len(batch))
-            for j0 in range(0, max_r, chunk):
-                j1 = min(max_r, j0 + chunk)
-                cols = torch.arange(j0, j1)
-                # column of response token j for each row (rows with shorter responses are masked)
-                rlen = torch.tensor([len(r) for _, r in batch])
-                pos = (width - rlen)[:, None] + cols[None, :]  # [B, c]
-                valid = cols[None, :] < rlen[:, None]
-                pos = torch.where(valid, pos, torch.full_like(pos, width - 1))
-                src = (pos - 1).to(hp.device)
-                rows = torch.arange(len(batch), device=hp.device)[:, None]
-                logp = torch.log_softmax(_head(p_model, hp[rows, src]).float(), dim=-1)
-                logq = torch.log_softmax(_head(q_model, hq[rows, src]).float(), dim=-1)
-                roles: tuple[tuple[Literal["p", "q"], torch.Tensor], ...] = (("p", logp), ("q", logq))
-                for role, lx in roles:
-                    bad = ~torch.isfinite(lx).all(-1) & valid.to(lx.device)
-                    if bool(bad.any()):
-                        raise NonFiniteLogprobs(role, start + int(bad.any(-1).nonzero()[0, 0]))
-                tok = ids[rows, pos.to(ids.device)].to(hp.device)
-                lp[:, j0:j1] = logp.gather(-1, tok[..., None]).squeeze(-1).cpu()
-                lq[:, j0:j1] = logq.gather(-1, tok[..., None]).squeeze(-1).cpu()
-                diff = logp - logq
-                del logq
-                kl[:, j0:j1] = diff.mul_(logp.exp_()).sum(-1).cpu()  # Σ_v p (log p − log q), in place
-                del logp, diff
+            kl, lp, lq = _score_batch(p_model, q_model, batch, pad_id, start, logits_budget)
             for i, (_, r) in enumerate(batch):
                 n = len(r)
                 results.append(TokenScores(kl[i, :n].numpy().copy(), lp[i, :n].numpy().copy(), lq[i, :n].numpy().copy()))
             on_batch(len(batch))
     return results
+
+
+def _score_batch(
+    p_model: PreTrainedModel,
+    q_model: PreTrainedModel,
+    batch: list[tuple[list[int], list[int]]],
+    pad_id: int,
+    start: int,
+    logits_budget: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """[batch × longest response] KL, log p and log q. Its own function so that the hidden states and the
+    blocks are all released before the next batch's transformer bodies run."""
+    import torch
+
+    vocab = p_model.config.vocab_size
+    full = [p + r for p, r in batch]
+    ids, mask = _left_pad(full, pad_id, p_model.device)
+    width = ids.shape[1]
+    hp = _body(p_model, ids, mask)
+    hq = _body(q_model, ids.to(q_model.device), mask.to(q_model.device)).to(hp.device)
+    # Response token j of row i sits at column width - len(r) + j and is predicted from column - 1.
+    max_r = max(len(r) for _, r in batch)
+    kl = torch.zeros((len(batch), max_r), dtype=torch.float32)
+    lp = torch.zeros_like(kl)
+    lq = torch.zeros_like(kl)
+    chunk = max(1, max(MIN_ROWS, logits_budget // vocab) // len(batch))
+    blocks = _Blocks(len(batch) * chunk * vocab, hp.device)
+    logits, p_block, q_block = partial(blocks, 0), partial(blocks, 1), partial(blocks, 2)
+    rlen = torch.tensor([len(r) for _, r in batch])
+    rows = torch.arange(len(batch), device=hp.device)[:, None]
+    for j0 in range(0, max_r, chunk):
+        j1 = min(max_r, j0 + chunk)
+        cols = torch.arange(j0, j1)
+        # column of response token j for each row (rows with shorter responses are masked)
+        pos = (width - rlen)[:, None] + cols[None, :]  # [B, c]
+        valid = cols[None, :] < rlen[:, None]
+        pos = torch.where(valid, pos, torch.full_like(pos, width - 1))
+        src = (pos - 1).to(hp.device)
+        tok = ids[rows, pos.to(ids.device)].to(hp.device)
+        logp = _log_probs(p_model, hp[rows, src], "p", valid, start, logits, p_block)
+        lp[:, j0:j1] = logp.gather(-1, tok[..., None]).squeeze(-1).cpu()
+        logq = _log_probs(q_model, hq[rows, src], "q", valid, start, logits, q_block)
+        lq[:, j0:j1] = logq.gather(-1, tok[..., None]).squeeze(-1).cpu()
+        diff = torch.sub(logp, logq, out=logq)  # log p − log q, written over log q
+        kl[:, j0:j1] = diff.mul_(logp.exp_()).sum(-1).cpu()  # Σ_v p (log p − log q), in place
+    return kl, lp, lq
