@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from forgetbench.cli import console as c
 from forgetbench.cli import options as o
 from forgetbench.cli.app import board_app
+from forgetbench.core.config import DEFAULTS
+
+if TYPE_CHECKING:
+    from forgetbench.leaderboard.law import Law
+    from forgetbench.stats.law import Fit
 
 FILE = (o.Opt("file", Annotated[Path, typer.Argument(help="Leaderboard CSV.", metavar="FILE", show_default=False)]),)
 BASE = (o.Opt("base", Annotated[Optional[str], typer.Option(help="Only rows of this base (spec or fingerprint).")], None),)
@@ -31,6 +36,18 @@ ADD = (
         "ckpt_name",
         Annotated[Optional[str], typer.Option(help="Published name for the checkpoint instead of its local path (one report).")],
         None,
+    ),
+)
+FIT = (
+    o.Opt(
+        "weighted",
+        Annotated[bool, typer.Option(help="Weight each checkpoint by 1/se² of its F (se from its 95% CI).")],
+        False,
+    ),
+    o.Opt(
+        "seed",
+        Annotated[int, typer.Option(help="Seed of the bootstrap interval of the headline law's R².", min=0)],
+        DEFAULTS.seed,
     ),
 )
 PLOT_OUT = (
@@ -61,32 +78,58 @@ def _term(coefficient: float) -> str:
     return f"{'−' if coefficient < 0 else '+'} {abs(coefficient):.3g}"
 
 
-def _loo(r2: float, needs: int) -> str:
+def _loo(f: Fit) -> str:
     """The leave-one-out R², or why there is none (each point must be predicted from a fit to the others)."""
-    return f"leave-one-out R² {r2:.3f}" if r2 == r2 else f"leave-one-out R² n/a (needs at least {needs} checkpoints)"
+    from forgetbench.stats.law import MIN_DISTINCT
+
+    if f.loo_r2 == f.loo_r2:
+        return f"leave-one-out R² {f.loo_r2:.3f}"
+    if f.n <= MIN_DISTINCT[f.kind]:
+        return f"leave-one-out R² n/a (needs at least {MIN_DISTINCT[f.kind] + 1} checkpoints)"
+    return f"leave-one-out R² n/a (needs {MIN_DISTINCT[f.kind]} distinct KLs without any one checkpoint)"
 
 
-@o.command(board_app, "fit", FILE, BASE, o.JSON)
+def _formula(f: Fit) -> str:
+    if f.kind == "isotonic":
+        return f"non-decreasing step fit over {len(f.knots)} distinct KLs"
+    powers = ("", "·KL", "·KL²")
+    return f"F = {f.coefficients[0]:.3f} " + " ".join(f"{_term(c)}{powers[i]}" for i, c in enumerate(f.coefficients) if i)
+
+
+def _print_law(law: Law) -> None:
+    out = c.console()
+    weighting = ", weighted by 1/se² of F" if law.weighted else ""
+    out.print(f"{law.source}: n = {law.n} checkpoints (one suite, {len(law.base_fingerprints)} base(s)){weighting}")
+    for f in law.fits:
+        mark = "   ← headline (best leave-one-out R²)" if f.kind == law.headline else ""
+        out.print(f"{f.kind:<10} {_formula(f)}   R² {f.r2:.3f}   {_loo(f)}{mark}")
+    ci = law.r2_interval
+    if ci is not None and not ci.used:
+        out.print(f"{ci.kind} R² {ci.r2:.3f}, no bootstrap interval: no resample of {ci.draws} had 3 distinct KLs")
+    elif ci is not None:
+        out.print(
+            f"{ci.kind} R² {ci.r2:.3f}, {ci.level:.0%} bootstrap interval over checkpoints [{ci.low:.3f}, {ci.high:.3f}] "
+            f"({ci.used} of {ci.draws} resamples used, seed {law.seed})"
+        )
+    out.print(f"Spearman ρ(F, KL) {law.spearman.rho:.3f} (p = {law.spearman.p_value:.2g})")
+    out.print("(RL's Razor reports R² 0.71 for its quadratic across LLM fine-tunes; checkpoints of one base share")
+    out.print(" its item outcomes, so leave-one-out and the bootstrap, which treat them as independent, are optimistic)")
+    if law.warning:
+        c.console(stderr=True).print(f"[yellow]warning:[/yellow] {law.warning}")
+
+
+@o.command(board_app, "fit", FILE, BASE, FIT, o.JSON)
 def board_fit(a: SimpleNamespace) -> None:
-    """Fit forgetting against KL: the paper's quadratic and a monotone (isotonic) alternative."""
+    """Fit forgetting against KL: linear, the paper's quadratic and a monotone (isotonic) law; the headline
+    is the one with the best leave-one-out R²."""
     from dataclasses import asdict
 
     from forgetbench.leaderboard.law import law_for
 
-    _, law = law_for(a.file, a.base)
+    _, law = law_for(a.file, a.base, a.weighted, a.seed)
     if a.as_json:
         return c.print_json(asdict(law))
-    q, iso, out = law.quadratic, law.isotonic, c.console()
-    out.print(f"{a.file}: n = {law.n} checkpoints (one suite, {len(law.base_fingerprints)} base(s))")
-    out.print(
-        f"quadratic  F = {q.coefficients[0]:.3f} {_term(q.coefficients[1])}·KL {_term(q.coefficients[2])}·KL²   "
-        f"R² {q.r2:.3f}   {_loo(q.loo_r2, 4)}"
-    )
-    if iso is not None:
-        out.print(f"isotonic   non-decreasing step fit over {len(iso.knots)} points   R² {iso.r2:.3f}   {_loo(iso.loo_r2, 3)}")
-    out.print("(RL's Razor reports R² 0.71 for its quadratic across LLM fine-tunes)")
-    if law.warning:
-        c.console(stderr=True).print(f"[yellow]warning:[/yellow] {law.warning}")
+    _print_law(law)
 
 
 @o.command(board_app, "plot", FILE, PLOT_OUT, BASE)

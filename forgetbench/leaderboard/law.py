@@ -1,5 +1,6 @@
-"""The forgetting-vs-KL law over a leaderboard's rows (RL's Razor): which rows qualify, and both fits
-(`stats.law`). Reads a frame of the CSV; never writes it."""
+"""The forgetting-vs-KL law over a leaderboard's rows (RL's Razor): which rows qualify, the three fits
+(`stats.law`), the headline one, Spearman's ρ and a bootstrap interval of the headline's R². Reads a frame
+of the CSV; never writes it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from forgetbench.core.config import DEFAULTS
 from forgetbench.core.errors import DataError
-from forgetbench.stats.law import MIN_TRUSTED_N, Fit, fit
+from forgetbench.stats.law import MIN_TRUSTED_N, Correlation, Fit, LawKind, R2Interval, fit_all, headline, r2_interval, spearman
+
+Z95 = 1.959963984540054  # the normal quantile of forgetting_low / forgetting_high (95% CI)
 
 
 @dataclass(frozen=True)
@@ -21,16 +25,38 @@ class Law:
     """The leaderboard file."""
     n: int
     """Checkpoints fitted."""
+    linear: Fit
+    """F = a + b·KL."""
     quadratic: Fit
     """The paper's F = a + b·KL + c·KL²."""
-    isotonic: Fit | None
-    """The monotone alternative (None when n < 3)."""
+    isotonic: Fit
+    """The monotone alternative: a non-decreasing step fit (ties in KL pooled)."""
+    headline: LawKind
+    """The law with the best leave-one-out R² (a tie goes to the simpler: linear, quadratic, isotonic)."""
+    spearman: Correlation
+    """Spearman's ρ of F with KL and its p-value (unweighted)."""
+    r2_interval: R2Interval | None
+    """Bootstrap-over-checkpoints interval of the headline law's R² (None when not asked for)."""
+    weighted: bool
+    """Fits weighted by 1/se² of each row's F, se = (forgetting_high − forgetting_low) / (2·1.96)."""
+    seed: int
+    """Seed of the R² bootstrap."""
     warning: str | None
     """Set when n is too small to trust the fit."""
     base_fingerprints: tuple[str, ...]
     """Bases whose rows were fitted."""
     suite_hash: str
     """The (single) suite of the rows."""
+
+    @property
+    def fits(self) -> tuple[Fit, Fit, Fit]:
+        """The three fits, simplest first."""
+        return self.linear, self.quadratic, self.isotonic
+
+    @property
+    def best(self) -> Fit:
+        """The headline fit."""
+        return next(f for f in self.fits if f.kind == self.headline)
 
 
 def select(frame, base_fingerprint: str | None = None, suite_hash: str | None = None):
@@ -43,29 +69,55 @@ def select(frame, base_fingerprint: str | None = None, suite_hash: str | None = 
     return rows[np.isfinite(rows["kl"].astype(float)) & np.isfinite(rows["forgetting"].astype(float))]
 
 
-def fit_law(frame, source: str, base_fingerprint: str | None = None, suite_hash: str | None = None) -> Law:
-    """Fit both laws to the selected rows (DataError when fewer than 3 rows or several suites)."""
+def weights(rows, source: str) -> np.ndarray:
+    """1/se² of each row's F from its 95% CI, se = (forgetting_high − forgetting_low) / (2·1.96);
+    DataError when a row has no finite, positive-width CI."""
+    se = (rows["forgetting_high"].to_numpy(float) - rows["forgetting_low"].to_numpy(float)) / (2 * Z95)
+    bad = ~(np.isfinite(se) & (se > 0))
+    if bad.any():
+        ckpt = rows["ckpt"].iloc[int(np.argmax(bad))]
+        raise DataError(f"{source}: {int(bad.sum())} row(s) (e.g. {ckpt}) lack a forgetting CI of positive width to weight by")
+    return 1 / se**2
+
+
+def fit_law(
+    frame,
+    source: str,
+    base_fingerprint: str | None = None,
+    suite_hash: str | None = None,
+    weighted: bool = False,
+    seed: int = DEFAULTS.seed,
+    draws: int = 2000,
+) -> Law:
+    """Fit the three laws to the selected rows, pick the headline, and (when `draws` > 0) bootstrap
+    its R² over checkpoints with `numpy.random.default_rng(seed)`. DataError when fewer than 3 rows,
+    fewer than 3 distinct KLs, or several suites."""
     rows = select(frame, base_fingerprint, suite_hash)
     suites = sorted(set(rows["suite_hash"]))
     if len(suites) > 1:
         raise DataError(f"{source}: rows of {len(suites)} suites; a law is fitted within one suite")
-    if len(rows) < 3:
-        raise DataError(f"{source}: {len(rows)} usable row(s); fitting a law needs at least 3 checkpoints")
     x, y = rows["kl"].to_numpy(float), rows["forgetting"].to_numpy(float)
+    if len(rows) < 3 or len(np.unique(x)) < 3:
+        raise DataError(
+            f"{source}: {len(rows)} usable row(s) at {len(np.unique(x))} distinct KL(s); fitting a law needs at least 3 checkpoints at 3 KLs"
+        )
+    w = weights(rows, source) if weighted else None
     n = len(rows)
     warning = (
         (f"only {n} checkpoints: R² from fewer than {MIN_TRUSTED_N} points is not to be trusted; leave-one-out R² says more")
         if n < MIN_TRUSTED_N
         else None
     )
-    return Law(
-        source, n, fit(x, y, "quadratic"), fit(x, y, "isotonic"), warning, tuple(sorted(set(rows["base_fingerprint"]))), suites[0]
-    )
+    linear, quadratic, isotonic = fit_all(x, y, w)
+    kind = headline((linear, quadratic, isotonic)).kind
+    interval = r2_interval(x, y, kind, np.random.default_rng(seed), w, draws) if draws > 0 else None
+    bases = tuple(sorted(set(rows["base_fingerprint"])))
+    return Law(source, n, linear, quadratic, isotonic, kind, spearman(x, y), interval, weighted, seed, warning, bases, suites[0])
 
 
-def law_for(file: Path, base: str | None = None) -> tuple[Any, Law]:
+def law_for(file: Path, base: str | None = None, weighted: bool = False, seed: int = DEFAULTS.seed) -> tuple[Any, Law]:
     """The leaderboard `file` and the law fitted on its rows, optionally only those of `base` (a spec
-    as published in the `base` column, or a base fingerprint)."""
+    as published in the `base` column, or a base fingerprint), optionally weighted by 1/se² of F."""
     from forgetbench.leaderboard.table import read
 
     frame = read(file)
@@ -75,4 +127,4 @@ def law_for(file: Path, base: str | None = None) -> tuple[Any, Law]:
         if match.empty:
             raise DataError(f"{file}: no rows with base {base!r}")
         fingerprint = str(match["base_fingerprint"].iloc[0])
-    return frame, fit_law(frame, str(file), base_fingerprint=fingerprint)
+    return frame, fit_law(frame, str(file), base_fingerprint=fingerprint, weighted=weighted, seed=seed)

@@ -13,8 +13,8 @@ from forgetbench.leaderboard.law import Law, select
 
 
 def plot(frame: Any, law: Law, out: Path) -> list[Path]:
-    """Scatter of forgetting vs KL with both CIs as error bars, colour by label, and both fitted
-    laws; writes OUT.png and OUT.svg."""
+    """Scatter of forgetting vs KL with both CIs as error bars, colour by label, and the three fitted
+    laws (the headline solid); writes OUT.png and OUT.svg."""
     for path in (out.with_suffix(".png"), out.with_suffix(".svg")):
         check_output_path(path, "--out")
     import matplotlib
@@ -33,15 +33,16 @@ def plot(frame: Any, law: Law, out: Path) -> list[Path]:
         yerr = np.abs(np.stack([y - part["forgetting_low"].to_numpy(float), part["forgetting_high"].to_numpy(float) - y]))
         ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", capsize=3, color=f"C{i}", label=lab, alpha=0.85)
     grid = np.linspace(0, float(rows["kl_high"].max()) * 1.05, 200)
-    q = law.quadratic
-    ax.plot(grid, q.predict(grid), "k-", lw=1.5, label=f"quadratic: R² {q.r2:.2f}, LOO R² {q.loo_r2:.2f}")
-    if law.isotonic is not None:
-        iso = law.isotonic
-        ax.plot(grid, iso.predict(grid), "k--", lw=1, label=f"isotonic: R² {iso.r2:.2f}, LOO R² {iso.loo_r2:.2f}")
+    for f, style in zip(law.fits, (":", "-.", "--")):
+        best = f.kind == law.headline
+        label = f"{f.kind}: R² {f.r2:.2f}, LOO R² {f.loo_r2:.2f}" + (" (headline)" if best else "")
+        ax.plot(grid, f.predict(grid), "k-" if best else "k" + style, lw=1.8 if best else 1, label=label)
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_xlabel("forward KL(base ‖ ckpt) on new-task prompts (nats / sequence)")
     ax.set_ylabel("forgetting F (points lost on the prior suite)")
-    ax.set_title(f"forgetting vs KL, n = {law.n}" + (" (too few to trust)" if law.warning else ""))
+    rho = law.spearman
+    title = f"forgetting vs KL, n = {law.n}, Spearman ρ {rho.rho:.2f} (p = {rho.p_value:.2g})"
+    ax.set_title(title + (", weighted by 1/se²" if law.weighted else "") + (" (too few to trust)" if law.warning else ""))
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     paths = [out.with_suffix(".png"), out.with_suffix(".svg")]

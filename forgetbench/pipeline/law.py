@@ -21,7 +21,8 @@ def rows(path: str, base_fp: str, ckpt_fp: str) -> Any:
 
 
 def predict(path: str, usable: Any, suite_hash: str, kl: float) -> LawPrediction:
-    """The quadratic law fitted on `usable` rows of this suite, evaluated at `kl`."""
-    law = fit_law(usable, path, suite_hash=suite_hash)
-    q = law.quadratic
-    return LawPrediction(path, law.n, q.loo_r2, float(q.predict(kl)), law.warning)
+    """The headline law (best leave-one-out R² of linear, quadratic, isotonic) fitted on `usable` rows of
+    this suite, evaluated at `kl` (no R² bootstrap)."""
+    law = fit_law(usable, path, suite_hash=suite_hash, draws=0)
+    best = law.best
+    return LawPrediction(path, law.n, best.loo_r2, float(best.predict(kl)), law.warning, best.kind)

@@ -1,5 +1,6 @@
 """Leaderboards: rows from real score runs, upsert, suite check, concurrent writers, SCHEMA.md in step
-with the code, the law fits against textbook cases, plot / render / `score --law`."""
+with the code, `leaderboard fit` (three laws, headline, --weighted), plot / render / `score --law` (the fits
+themselves: tests/stats/test_law.py)."""
 
 from __future__ import annotations
 
@@ -9,39 +10,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from forgetbench.core.errors import DataError
 from forgetbench.core.results_io import load_report
 from forgetbench.leaderboard import table as leaderboard
-from forgetbench.stats.law import fit, pava
 
 SCHEMA = Path(__file__).resolve().parents[2] / "leaderboards" / "SCHEMA.md"
 
 
 def fb(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "forgetbench.cli", *args], capture_output=True, text=True, timeout=600)
-
-
-def test_quadratic_law_recovers_exact_coefficients():
-    x = np.array([0.0, 1, 2, 3, 5, 8, 13])
-    f = fit(x, 1 + 2 * x + 0.5 * x**2, "quadratic")
-    assert f.coefficients == pytest.approx((1, 2, 0.5)) and f.r2 == pytest.approx(1) and f.loo_r2 == pytest.approx(1)
-
-
-def test_leave_one_out_r2_is_below_in_sample_r2_on_noisy_points():
-    rng = np.random.default_rng(0)
-    x = np.linspace(0, 10, 12)
-    f = fit(x, 0.3 * x**2 + rng.normal(0, 3, 12), "quadratic")
-    assert 0 < f.loo_r2 < f.r2 < 1
-
-
-def test_pava_textbook_cases():
-    assert pava(np.array([1.0, 3, 2, 4])).tolist() == [1, 2.5, 2.5, 4]
-    assert pava(np.array([3.0, 2, 1])).tolist() == [2, 2, 2]
-    iso = fit(np.array([2.0, 0, 1, 3]), np.array([2.0, 1, 3, 4]), "isotonic")  # sorted by x: 1, 3, 2, 4
-    assert list(iso.knots) == [0, 1, 2, 3] and list(iso.coefficients) == [1, 2.5, 2.5, 4]
 
 
 def test_schema_md_documents_every_column():
@@ -138,15 +117,49 @@ def family(score_runs, tmp_path):
     return path
 
 
-def test_fit_reports_both_laws_and_warns_on_small_n(family):
+def test_fit_reports_three_laws_the_headline_and_warns_on_small_n(family):
     proc = fb("leaderboard", "fit", str(family), "--json")
     assert proc.returncode == 0, proc.stderr
     law = json.loads(proc.stdout)
     assert law["n"] == 6 and law["quadratic"]["coefficients"] == pytest.approx([1, 0, 0.02], abs=1e-9)
     assert law["quadratic"]["loo_r2"] == pytest.approx(1) and law["isotonic"]["r2"] == pytest.approx(1)
+    assert law["linear"]["loo_r2"] < 1 and law["headline"] == "quadratic" and not law["weighted"]
+    assert law["spearman"]["rho"] == pytest.approx(1) and law["r2_interval"]["kind"] == "quadratic"
+    assert law["r2_interval"]["high"] == pytest.approx(1) and 0 < law["r2_interval"]["used"] <= law["r2_interval"]["draws"]
     assert "not to be trusted" in law["warning"]
     proc = fb("leaderboard", "fit", str(family))
-    assert re.search(r"quadratic .* R² 1\.000 +leave-one-out R² 1\.000$", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^quadratic .* R² 1\.000 +leave-one-out R² 1\.000 +← headline", proc.stdout, re.M), proc.stdout
+    assert re.search(r"^Spearman ρ\(F, KL\) 1\.000 \(p = ", proc.stdout, re.M), proc.stdout
+
+
+def test_fit_weighted_by_the_forgetting_ci(family, tmp_path):
+    """--weighted: 1/se² of F from forgetting_low/high; equal CIs give the unweighted fit, a row without a CI is refused."""
+    plain = json.loads(fb("leaderboard", "fit", str(family), "--json").stdout)
+    proc = fb("leaderboard", "fit", str(family), "--json", "--weighted")
+    assert proc.returncode == 0, proc.stderr
+    weighted = json.loads(proc.stdout)
+    assert weighted["weighted"] and weighted["linear"]["coefficients"] == pytest.approx(plain["linear"]["coefficients"])
+    frame = leaderboard.read(family)
+    frame.loc[0, "forgetting_high"] = frame.loc[0, "forgetting"] + 9  # a wide CI: that row counts less
+    frame.to_csv(tmp_path / "wide.csv", index=False)
+    wide = json.loads(fb("leaderboard", "fit", str(tmp_path / "wide.csv"), "--json", "--weighted").stdout)
+    assert wide["linear"]["coefficients"] != pytest.approx(plain["linear"]["coefficients"])
+    frame.loc[0, "forgetting_low"] = float("nan")
+    frame.to_csv(tmp_path / "none.csv", index=False)
+    proc = fb("leaderboard", "fit", str(tmp_path / "none.csv"), "--weighted")
+    assert proc.returncode == 2 and "lack a forgetting CI" in proc.stderr
+
+
+def test_published_board_headline_is_the_straight_line():
+    """leaderboards/smollm2-135m-asdiv.csv: the line predicts a left-out checkpoint better than the paper's quadratic."""
+    from forgetbench.leaderboard.law import law_for
+
+    _, law = law_for(SCHEMA.parent / "smollm2-135m-asdiv.csv")
+    assert law.n == 15 and law.headline == "linear" and law.best is law.linear
+    assert law.linear.loo_r2 == pytest.approx(0.673, abs=1e-3) and law.quadratic.loo_r2 == pytest.approx(0.643, abs=1e-3)
+    assert law.isotonic.loo_r2 == pytest.approx(0.513, abs=1e-3) and law.spearman.p_value < 0.01
+    ci = law.r2_interval
+    assert ci is not None and ci.kind == "linear" and ci.low < law.linear.r2 < ci.high and ci.used == ci.draws == 2000
 
 
 def test_fit_on_three_checkpoints_says_why_there_is_no_leave_one_out(family, tmp_path):
@@ -156,6 +169,7 @@ def test_fit_on_three_checkpoints_says_why_there_is_no_leave_one_out(family, tmp
     proc = fb("leaderboard", "fit", str(three))
     assert proc.returncode == 0, proc.stderr
     assert "leave-one-out R² n/a (needs at least 4 checkpoints)" in proc.stdout and "nan" not in proc.stdout
+    assert re.search(r"^linear .* leave-one-out R² [-0-9.]+ +← headline", proc.stdout, re.M), proc.stdout
 
 
 def test_plot_and_render(family, tmp_path):
@@ -209,7 +223,8 @@ def test_a_report_edited_after_it_was_written_is_refused(score_runs, tmp_path):
 
 
 def test_score_prints_the_law_prediction(family, memorised_models, score_runs, tmp_path):
-    """`score --law`: the quadratic fitted on the other checkpoints of this base, evaluated at this KL."""
+    """`score --law`: the headline law (here the quadratic, exact on these rows) fitted on the other
+    checkpoints of this base, evaluated at this KL."""
     frame = leaderboard.read(family)
     base_fp = load_report(score_runs["barely"]).base.fingerprint
     assert (frame["base_fingerprint"] == base_fp).all()
@@ -238,3 +253,4 @@ def test_score_prints_the_law_prediction(family, memorised_models, score_runs, t
         os.environ.pop("FORGETBENCH_TASKS_DIR")
     kl = report.kl.headline_estimate.mean
     assert report.law.n == 6 and report.law.predicted_forgetting == pytest.approx(1 + 0.02 * kl**2, rel=1e-6)
+    assert report.law.kind == "quadratic" and report.law.loo_r2 == pytest.approx(1)
