@@ -52,6 +52,21 @@ def make_tiny_model(folder: Path, seed: int = 0, vocab_size: int = 384, hidden_s
     return folder
 
 
+def variant(model: Path, folder: Path, chat_template: str | None = None, eos: object = None) -> Path:
+    """A copy of `model` with a chat template (chat_template.jinja) and/or generation_config.json's
+    `eos_token_id` set."""
+    import json
+    import shutil
+
+    out = Path(shutil.copytree(model, folder))
+    if chat_template is not None:
+        (out / "chat_template.jinja").write_text(chat_template)
+    if eos is not None:
+        gen = out / "generation_config.json"
+        gen.write_text(json.dumps({**json.loads(gen.read_text()), "eos_token_id": eos}))
+    return out
+
+
 def tiny_lm(vocab_size: int = 6, seed: int = 0, init_std: float = 0.6):
     """An in-memory tiny Llama over token ids only (no tokenizer), with peaked next-token
     distributions (large init) so KLs are far from zero."""

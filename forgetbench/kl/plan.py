@@ -1,8 +1,9 @@
 """Everything a KL measurement decides before any compute: which model samples, the rendered and
 tokenised prompts, stop and pad tokens, where the samples are stored, the noise-floor size.
 
-Building a plan checks what can be checked cheaply — a shared vocabulary, loadable tokenizers, stop
-tokens — so a run that cannot work stops here, before any model is loaded.
+Building a plan checks what can be checked cheaply — a shared vocabulary, loadable tokenizers, the
+same chat template and stop tokens on both models — so a run that cannot work stops here, before any
+model is loaded.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from forgetbench.backends.base import SamplingRequest
-from forgetbench.core.errors import UserInputError
+from forgetbench.core.errors import ModelSpecError, UserInputError
 from forgetbench.core.hashing import digest
 from forgetbench.kl.prompts import Prompts
 from forgetbench.models import tokenizer
@@ -48,6 +49,8 @@ class Plan:
     """Store key of the sampled responses."""
     n_noise: int
     """Prompts in the noise-floor pass (0: skipped)."""
+    template_mismatch: str | None = None
+    """How the models' chat templates or stop tokens differ, when `allow_template_mismatch` let it pass."""
 
     @property
     def expanded(self) -> list[list[int]]:
@@ -74,9 +77,22 @@ def check_lengths(config: KLConfig, prompts: Prompts, prompt_ids: list[list[int]
         )
 
 
+def check_prompt_and_stop_rules(config: KLConfig, base: ResolvedModel, ckpt: ResolvedModel) -> str | None:
+    """Refuse models whose chat templates or stop tokens differ: forward and reverse KL would then render
+    different prompts or stop at different tokens. With `allow_template_mismatch`, the difference."""
+    difference = tokenizer.check_prompt_and_stop_rules(base, ckpt, config.chat_template)
+    if difference is not None and not config.allow_template_mismatch:
+        raise ModelSpecError(
+            f"{base.name} and {ckpt.name}: {difference}, so forward and reverse KL would see different prompts or "
+            "stop rules (--allow-template-mismatch to measure anyway, recorded in the report)"
+        )
+    return difference
+
+
 def make_plan(config: KLConfig, prompts: Prompts, base: ResolvedModel, ckpt: ResolvedModel, backend: Backend) -> Plan:
     """The plan of a KL measurement of `base` vs `ckpt` on `prompts` under `backend` (no compute)."""
     tokenizer.check_same_vocabulary(base, ckpt)
+    mismatch = check_prompt_and_stop_rules(config, base, ckpt)
     sampler, other = (base, ckpt) if config.direction == "forward" else (ckpt, base)
     tok = tokenizer.load_tokenizer(sampler)
     templated = bool(config.chat_template and tok.chat_template)
@@ -118,4 +134,5 @@ def make_plan(config: KLConfig, prompts: Prompts, base: ResolvedModel, ckpt: Res
         version,
         key,
         min(config.noise_floor_prompts, len(prompt_ids)),
+        mismatch,
     )

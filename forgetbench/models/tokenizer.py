@@ -41,6 +41,36 @@ def check_same_vocabulary(base: ResolvedModel, ckpt: ResolvedModel) -> None:
         raise ModelSpecError(f"{base.name} and {ckpt.name} have different special tokens ({sa} vs {sb}): KL is undefined")
 
 
+def _ids(ids: set[int]) -> str:
+    return "{" + ", ".join(map(str, sorted(ids))) + "}"
+
+
+def _template_difference(a: object, b: object) -> str | None:
+    if a == b:
+        return None
+    if not a or not b:
+        return f"chat templates differ: base has {'one' if a else 'none'}, checkpoint has {'one' if b else 'none'}"
+    sa, sb = str(a), str(b)
+    at = next((i for i, (x, y) in enumerate(zip(sa, sb)) if x != y), min(len(sa), len(sb)))
+    return f"chat templates differ: base and checkpoint templates are different texts (first at character {at})"
+
+
+def check_prompt_and_stop_rules(base: ResolvedModel, ckpt: ResolvedModel, chat_template: bool) -> str | None:
+    """One line naming how the two models would render prompts or stop responses differently, or None.
+
+    Forward KL samples with the base's template and stop tokens, reverse KL with the checkpoint's; when
+    they differ the two directions measure different things. Compared: the chat template (presence and
+    text; only when `chat_template` is on) and the stop-token sets of `stop_ids`."""
+    tb = load_tokenizer(base)
+    tc = tb if base.fingerprint.tokenizer == ckpt.fingerprint.tokenizer else load_tokenizer(ckpt)
+    if chat_template and (diff := _template_difference(tb.chat_template, tc.chat_template)):
+        return diff
+    sb, sc = stop_ids(base, tb), stop_ids(ckpt, tc)
+    if sb != sc:
+        return f"stop tokens differ: base {_ids(sb)} vs checkpoint {_ids(sc)}"
+    return None
+
+
 def render(tok: PreTrainedTokenizerBase, prompts: list[str], chat_template: bool) -> list[str]:
     """Each prompt as a user turn with the generation prompt when the tokenizer has a chat template
     and `chat_template` is on; the raw text otherwise."""

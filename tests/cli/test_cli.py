@@ -253,6 +253,44 @@ def test_a_prompt_longer_than_the_context_is_refused_within_seconds(fresh, tmp_p
     assert _entries(fresh["store"]) == []
 
 
+MISMATCHES = [
+    (
+        {"chat_template": "{% for m in messages %}{{ m.content }}{% endfor %}"},
+        "chat templates differ: base has none, checkpoint has one",
+    ),
+    ({"eos": [2, 5]}, "stop tokens differ: base {2} vs checkpoint {2, 5}"),
+]
+
+
+@pytest.mark.parametrize("command", ["kl", "score"])
+@pytest.mark.parametrize("change,needle", MISMATCHES, ids=["template", "stop-tokens"])
+def test_a_template_or_stop_token_difference_is_refused_before_compute(fresh, tmp_path, command, change, needle):
+    """Forward and reverse KL would see different prompts or stop rules: exit 2 naming the difference and the flag."""
+    from tests.tiny import variant
+
+    ckpt = variant(Path(fresh["model"]), tmp_path / "ckpt", **change)
+    source = ["--prompts" if command == "kl" else "--new-task", str(fresh["prompts"])]
+    proc = fb(command, fresh["model"], str(ckpt), *source, "--store", str(fresh["store"]), "--out", str(tmp_path / "run"))
+    _assert_one_line_error(proc, 2, needle)
+    assert "--allow-template-mismatch" in proc.stderr
+    assert _entries(fresh["store"]) == [] and not any((tmp_path / "run").rglob("*"))
+
+
+def test_allow_template_mismatch_measures_and_records_the_difference(fresh, tmp_path):
+    from forgetbench.core.results_io import load_kl
+    from tests.tiny import variant
+
+    ckpt = variant(Path(fresh["model"]), tmp_path / "ckpt", eos=[2, 5])
+    out = tmp_path / "run"
+    args = ["--prompts", str(fresh["prompts"]), "--max-new-tokens", "4", "--noise-floor-prompts", "0"]
+    proc = fb(
+        "kl", fresh["model"], str(ckpt), *args, "--allow-template-mismatch", "--store", str(fresh["store"]), "--out", str(out)
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert load_kl(out).template_mismatch == "stop tokens differ: base {2} vs checkpoint {2, 5}"
+    assert "warning: stop tokens differ" in proc.stdout
+
+
 def test_nan_weights_stop_eval_naming_the_model_and_the_task(fresh, tmp_path):
     """A model whose head is NaN scores every item 0 in lm-eval; forgetbench stops instead (exit 3), stores nothing."""
     import shutil

@@ -1,0 +1,45 @@
+"""Tokenizer compatibility of two models: the same chat template and stop tokens, or one line naming the difference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from forgetbench.models.spec import resolve
+from forgetbench.models.tokenizer import check_prompt_and_stop_rules
+from tests.tiny import variant
+
+TEMPLATE = "{% for m in messages %}<s>{{ m.content }}</s>{% endfor %}"
+
+
+def difference(base: Path, ckpt: Path, chat_template: bool = True) -> str | None:
+    return check_prompt_and_stop_rules(resolve(str(base)), resolve(str(ckpt)), chat_template)
+
+
+def test_the_same_model_has_no_difference(tiny_model):
+    assert difference(tiny_model, tiny_model) is None
+
+
+def test_a_template_on_one_side_only_is_named(tiny_model, tmp_path):
+    templated = variant(tiny_model, tmp_path / "t", chat_template=TEMPLATE)
+    assert difference(tiny_model, templated) == "chat templates differ: base has none, checkpoint has one"
+    assert difference(templated, tiny_model) == "chat templates differ: base has one, checkpoint has none"
+    assert difference(tiny_model, templated, chat_template=False) is None  # templates unused: no difference
+
+
+def test_different_template_texts_are_named(tiny_model, tmp_path):
+    a = variant(tiny_model, tmp_path / "a", chat_template=TEMPLATE)
+    b = variant(tiny_model, tmp_path / "b", chat_template=TEMPLATE.replace("<s>", "<s>user: "))
+    at = TEMPLATE.index("<s>") + len("<s>")
+    assert (
+        difference(a, b) == f"chat templates differ: base and checkpoint templates are different texts (first at character {at})"
+    )
+    assert difference(a, variant(tiny_model, tmp_path / "a2", chat_template=TEMPLATE)) is None
+
+
+@pytest.mark.parametrize("chat_template", [True, False])
+def test_an_extra_stop_token_is_named(tiny_model, tmp_path, chat_template):
+    extra = variant(tiny_model, tmp_path / "e", eos=[2, 5])
+    assert difference(tiny_model, extra, chat_template) == "stop tokens differ: base {2} vs checkpoint {2, 5}"
+    assert difference(tiny_model, variant(tiny_model, tmp_path / "same", eos=[2])) is None  # a list of the same ids
