@@ -14,7 +14,8 @@ hold. Four operations:
 - `close`.
 
 A `ModelRef` with `replica=1` names a second, separately loaded copy of a model: the noise floor
-compares a model with its copy.
+compares a model with its copy. A `ModelRef` with `dtype="float32"` names the same model loaded in
+float32 whatever the backend's dtype: the precision floor compares a low-precision run with it.
 """
 
 from __future__ import annotations
@@ -34,15 +35,23 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A model as a backend slot: `replica` 0 is the model, 1 a second, separately loaded copy."""
+    """A model as a backend slot: `replica` 0 is the model, 1 a second, separately loaded copy; `dtype`
+    None runs it in the backend's dtype, a dtype name (`float32`) overrides that for this slot only."""
 
     model: ResolvedModel
     replica: int = 0
+    dtype: str | None = None
 
     @property
-    def key(self) -> tuple[str, int]:
+    def key(self) -> tuple[str, int, str | None]:
         """What a backend caches a loaded model under."""
-        return (self.model.fingerprint.digest, self.replica)
+        return (self.model.fingerprint.digest, self.replica, self.dtype)
+
+    @property
+    def label(self) -> str:
+        """The model's name and, when it is not the model itself, which slot: for progress messages."""
+        copy = " (second copy)" if self.replica else ""
+        return self.model.name + copy + (f" ({self.dtype})" if self.dtype else "")
 
 
 @dataclass(frozen=True)

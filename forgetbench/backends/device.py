@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from forgetbench.core.errors import UserInputError
 
+PRECISION_REFERENCE = "float32"
+"""The dtype a lower-precision run is compared with for its precision floor (`forgetbench.kl.run`)."""
+
 
 def cuda_available() -> bool:
     """Whether torch sees a CUDA device."""

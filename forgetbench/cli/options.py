@@ -105,6 +105,14 @@ KL = (
         DEFAULTS.noise_floor_prompts,
     ),
     Opt(
+        "allow_template_mismatch",
+        Annotated[
+            bool,
+            typer.Option(help="Measure even when the models' chat templates or stop tokens differ (recorded in the report)."),
+        ],
+        DEFAULTS.allow_template_mismatch,
+    ),
+    Opt(
         "full_scorer",
         Annotated[
             FullScorer,
@@ -129,7 +137,7 @@ RUNTIME = (
     Opt("device", Annotated[Device, typer.Option(help="cpu, cuda, or auto.")], DEFAULTS.device),
     Opt(
         "dtype",
-        Annotated[DType, typer.Option(help="auto (fp32 on CPU, bf16 on GPU), float32, bfloat16, float16.")],
+        Annotated[DType, typer.Option(help="float32, bfloat16, float16 (KL adds a precision floor), auto (GPU bf16, CPU fp32).")],
         DEFAULTS.dtype,
     ),
     Opt("batch_size", Annotated[int, typer.Option(help="Batch size (KL scoring uses half).")], DEFAULTS.batch_size),
@@ -263,6 +271,7 @@ def kl_options(a: SimpleNamespace) -> dict[str, Any]:
         "seed": a.seed,
         "chat_template": a.chat_template,
         "noise_floor_prompts": a.noise_floor_prompts,
+        "allow_template_mismatch": a.allow_template_mismatch,
         "direction": getattr(a, "direction", DEFAULTS.direction),
     }
 

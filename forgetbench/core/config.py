@@ -21,7 +21,7 @@ Backend = Literal["hf", "vllm"]
 Device = Literal["auto", "cpu", "cuda"]
 """`auto`: cuda when a GPU is visible, else cpu."""
 DType = Literal["auto", "float32", "bfloat16", "float16"]
-"""`auto`: float32 on CPU, bfloat16 on GPU."""
+"""`auto`: float32 on CPU, bfloat16 on GPU. The default is float32 everywhere (README, "Precision")."""
 Direction = Literal["forward", "reverse"]
 """`forward`: KL(base‖ckpt) on responses sampled from the base (the paper's); `reverse`: KL(ckpt‖base)."""
 Estimator = Literal["full", "k1", "k3"]
@@ -44,7 +44,7 @@ class Defaults:
     suite: str = "offline-lite"
     backend: Backend = "hf"
     device: Device = "auto"
-    dtype: DType = "auto"
+    dtype: DType = "float32"  # bf16 inflates small KLs (its precision floor, README "Precision") for little memory
     batch_size: int = 16
     eval_chat_template: bool = False
     prompt_field: str = "prompt"
@@ -56,6 +56,7 @@ class Defaults:
     seed: int = 0
     kl_chat_template: bool = True
     noise_floor_prompts: int = 32
+    allow_template_mismatch: bool = False
     full_scorer: FullScorer = "hf"
     tensor_parallel_size: int = 1
 
@@ -118,7 +119,8 @@ class Runtime:
     device: Device = DEFAULTS.device
     """`cpu`, `cuda`, or `auto` (cuda when visible)."""
     dtype: DType = DEFAULTS.dtype
-    """`auto` (float32 on CPU, bfloat16 on GPU), `float32`, `bfloat16`, `float16`."""
+    """`float32` (default), `bfloat16`, `float16`, or `auto` (float32 on CPU, bfloat16 on GPU). Below float32
+    a KL measurement also reports its precision floor (`KLResult.precision_floor`)."""
     batch_size: int = DEFAULTS.batch_size
     """lm-eval batch size; sequences per sampling batch (KL scoring uses half)."""
     trust_remote_code: bool = False
@@ -191,6 +193,9 @@ class KLConfig:
     """Render prompts as a user turn with the tokenizer's chat template, when it has one."""
     noise_floor_prompts: int = DEFAULTS.noise_floor_prompts
     """Prompts on which the noise floor (checkpoint replaced by a second copy of the sampler) is measured; 0 skips it."""
+    allow_template_mismatch: bool = DEFAULTS.allow_template_mismatch
+    """Measure even when the models' chat templates or stop tokens differ (forward and reverse KL then see
+    different prompts or stop rules); the difference is recorded in `KLResult.template_mismatch`."""
     runtime: Runtime = field(default_factory=Runtime)
     """Backend, device, dtype, batch size, engine options."""
 

@@ -1,23 +1,38 @@
 """Run a KL plan: sample from the sampling model (or take the stored samples), score every
 (prompt, response) under both models through the backend, then the per-sequence estimators, their
-bootstrap CIs over prompts and the noise floor.
+bootstrap CIs over prompts, the noise floor and, below float32, the precision floor.
+
+The precision floor. Two copies of one model in one dtype give bit-identical log-probs, so the noise
+floor is 0 in any dtype and cannot see what a low precision does to a KL. In bfloat16/float16 each model
+carries its own rounding error (weights and activations), and two models whose weights differ at all
+round independently: to second order KL(p̃‖q̃) ≈ KL(p‖q) + KL(p̃‖p) + KL(q̃‖q) (tilde: low precision).
+The precision pass scores the noise-floor samples under the sampler at the run's dtype (p) and the same
+model in float32 (q), which measures KL(p̃‖p); the checkpoint's own term is taken to be the same size
+(same architecture, nearby weights), so the precision floor is 2 × that measurement (mean and CI ends).
+A headline KL whose mean is at most the floor's upper CI end is not resolvable at this precision.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from forgetbench import __version__
 from forgetbench.backends.base import ModelRef, NonFiniteLogprobs, TokenScores
+from forgetbench.backends.device import PRECISION_REFERENCE
 from forgetbench.core.errors import BackendError
 from forgetbench.core.results import SCHEMA_VERSION, Estimate, KLResult
 from forgetbench.kl import samples
 from forgetbench.kl.estimators import sequence_estimates
-from forgetbench.stats.bootstrap import cluster_mean_ci
+from forgetbench.stats.bootstrap import mean_test
+
+PRECISION_MODELS = 2
+"""Models whose rounding error a comparison carries (base and checkpoint): the precision floor is this many
+times the measured KL(sampler at the run's dtype ‖ sampler in float32) (module docstring)."""
 
 if TYPE_CHECKING:
     from forgetbench.backends.base import Backend
@@ -38,13 +53,15 @@ class KLRun:
 
 @dataclass(frozen=True)
 class Passes:
-    """What the backend produced: responses and per-token scores of the main and noise-floor passes."""
+    """What the backend produced: responses and per-token scores of the main, noise-floor and
+    precision-floor passes (the last empty in float32)."""
 
     responses: list[list[int]]
     cached: bool
     scores: list[TokenScores]
     noise: list[TokenScores]
     timings: dict[str, float]
+    precision: list[TokenScores] = field(default_factory=list)
 
 
 def nonfinite_error(plan: Plan, exc: NonFiniteLogprobs, who: ResolvedModel) -> BackendError:
@@ -72,8 +89,26 @@ def _score(plan: Plan, backend: Backend, q: ModelRef, sequences: list, reporter:
         raise nonfinite_error(plan, exc, plan.sampler if exc.role == "p" else q.model) from None
 
 
+def _floors(
+    plan: Plan, backend: Backend, sequences: list, reporter: Reporter, timings: dict[str, float]
+) -> tuple[list[TokenScores], list[TokenScores]]:
+    """The noise-floor pass (the sampler against its second copy) and, when the models run below
+    float32, the precision-floor pass (the sampler against itself in float32), on the same first
+    `n_noise` prompts' samples; both skipped when `n_noise` is 0."""
+    k = plan.n_noise * plan.config.samples_per_prompt
+    t0 = time.perf_counter()
+    noise = _score(plan, backend, ModelRef(plan.sampler, replica=1), sequences[:k], reporter) if k else []
+    timings["noise_floor_s"] = time.perf_counter() - t0
+    if not k or plan.dtype == PRECISION_REFERENCE:
+        return noise, []
+    t0 = time.perf_counter()
+    precision = _score(plan, backend, ModelRef(plan.sampler, dtype=PRECISION_REFERENCE), sequences[:k], reporter)
+    timings["precision_floor_s"] = time.perf_counter() - t0
+    return noise, precision
+
+
 def run_passes(plan: Plan, backend: Backend, store: Store, reporter: Reporter) -> Passes:
-    """Sampling (unless stored), the main scoring pass and the noise-floor pass."""
+    """Sampling (unless stored), the main scoring pass, the noise-floor and precision-floor passes."""
     timings = {}
     t0 = time.perf_counter()
     responses = samples.cached(store, plan.samples_key)
@@ -86,11 +121,8 @@ def run_passes(plan: Plan, backend: Backend, store: Store, reporter: Reporter) -
     t0 = time.perf_counter()
     scores = _score(plan, backend, ModelRef(plan.other), sequences, reporter)
     timings["scoring_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    k = plan.n_noise * plan.config.samples_per_prompt
-    noise = _score(plan, backend, ModelRef(plan.sampler, replica=1), sequences[:k], reporter) if k else []
-    timings["noise_floor_s"] = time.perf_counter() - t0
-    return Passes(responses, cached, scores, noise, timings)
+    noise, precision = _floors(plan, backend, sequences, reporter, timings)
+    return Passes(responses, cached, scores, noise, timings, precision)
 
 
 def _rows(plan: Plan, passes: Passes) -> list[dict]:
@@ -114,25 +146,58 @@ def _rows(plan: Plan, passes: Passes) -> list[dict]:
 
 def _estimate(name: str, values: list[dict], clusters: np.ndarray, tokens: int, rng: np.random.Generator) -> Estimate:
     v = np.array([r[name] for r in values])
-    ci = cluster_mean_ci(v, clusters, rng)
-    return Estimate(name, ci.estimate, ci.low, ci.high, float(v.sum() / max(1, tokens)))
+    test = mean_test(v, clusters, rng)
+    low, high = test.interval(0.95)
+    return Estimate(name, test.estimate, low, high, float(v.sum() / max(1, tokens)))
+
+
+def precision_floor(measured: Estimate) -> Estimate:
+    """The precision floor from the measured KL(sampler at the run's dtype ‖ sampler in float32): both
+    models of a comparison carry their own rounding error, so `PRECISION_MODELS` × the measurement."""
+    m = PRECISION_MODELS
+    return Estimate(measured.name, m * measured.mean, m * measured.ci_low, m * measured.ci_high, m * measured.per_token)
+
+
+def resolvable(headline: Estimate, floor: Estimate | None) -> bool | None:
+    """False when the headline KL is within the precision floor (its mean ≤ the floor's upper CI end, or
+    ≤ the floor's mean when the floor has no CI: a single prompt); None without a floor (float32)."""
+    if floor is None:
+        return None
+    bound = floor.ci_high if math.isfinite(floor.ci_high) else floor.mean
+    return not headline.mean <= bound
+
+
+def _floor_estimates(
+    plan: Plan, passes: Passes, rows: list[dict], clusters: np.ndarray, rng: np.random.Generator
+) -> tuple[Estimate | None, Estimate | None, Estimate | None]:
+    """Noise floor (headline estimator and k1) and precision floor, each on the first `n_noise` prompts."""
+    headline = plan.config.headline
+    noise = noise_k1 = precision = None
+    if passes.noise:
+        k = len(passes.noise)
+        noise_rows = [sequence_estimates(ts.kl, ts.logp, ts.logq) for ts in passes.noise]
+        noise_tokens = sum(r["response_tokens"] for r in rows[:k])
+        noise = _estimate(headline, noise_rows, clusters[:k], noise_tokens, rng)
+        noise_k1 = _estimate("k1", noise_rows, clusters[:k], noise_tokens, rng)
+    if passes.precision:
+        k = len(passes.precision)
+        low_rows = [sequence_estimates(ts.kl, ts.logp, ts.logq) for ts in passes.precision]
+        low_tokens = sum(r["response_tokens"] for r in rows[:k])
+        precision = precision_floor(_estimate(headline, low_rows, clusters[:k], low_tokens, rng))
+    return noise, noise_k1, precision
 
 
 def summarise(plan: Plan, passes: Passes, backend: Backend, elapsed_s: float) -> KLRun:
-    """The typed result: every requested estimator with its CI over prompts, and the noise floor."""
+    """The typed result: every requested estimator with its CI over prompts, the noise floor and the
+    precision floor."""
     config = plan.config
     rows = _rows(plan, passes)
     rng = np.random.default_rng(config.seed)
     clusters = np.array([r["prompt_index"] for r in rows])
     tokens = sum(r["response_tokens"] for r in rows)
     estimates = tuple(_estimate(e, rows, clusters, tokens, rng) for e in config.estimators)
-    noise = noise_k1 = None
-    if passes.noise:
-        k = len(passes.noise)
-        noise_rows = [sequence_estimates(ts.kl, ts.logp, ts.logq) for ts in passes.noise]
-        noise_tokens = sum(r["response_tokens"] for r in rows[:k])
-        noise = _estimate(config.headline, noise_rows, clusters[:k], noise_tokens, rng)
-        noise_k1 = _estimate("k1", noise_rows, clusters[:k], noise_tokens, rng)
+    noise, noise_k1, precision = _floor_estimates(plan, passes, rows, clusters, rng)
+    headline = next(e for e in estimates if e.name == config.headline)
     result = KLResult(
         schema_version=SCHEMA_VERSION,
         forgetbench_version=__version__,
@@ -163,6 +228,10 @@ def summarise(plan: Plan, passes: Passes, backend: Backend, elapsed_s: float) ->
         sampling_s=passes.timings["sampling_s"],
         scoring_s=passes.timings["scoring_s"],
         noise_floor_s=passes.timings["noise_floor_s"],
+        precision_floor=precision,
+        precision_resolvable=resolvable(headline, precision),
+        precision_floor_s=passes.timings.get("precision_floor_s", 0.0),
+        template_mismatch=plan.template_mismatch,
     )
     return KLRun(result, rows)
 

@@ -145,3 +145,52 @@ def test_nan_logits_name_the_model_and_the_prompt(tiny_model, tmp_path, prompts_
     with pytest.raises(BackendError, match=r"broken produced NaN/inf log-probs on prompt \d+ of .*prompts.jsonl") as info:
         measure_kl(cfg(tiny_model, broken, prompts_file), store)
     assert info.value.exit_code == 3
+
+
+def _rendered(result) -> str:
+    from rich.console import Console
+
+    from forgetbench.cli.render import kl_table
+
+    console = Console(width=250, record=True)
+    console.print(kl_table(result))
+    return console.export_text()
+
+
+def test_a_low_precision_run_reports_its_precision_floor(tiny_model, prompts_file, store):
+    """bfloat16 on CPU: two bf16 copies agree bit for bit (noise floor 0), but bf16 differs from float32,
+    which only the precision floor sees; a KL of 0 is within it. float32 runs have no precision floor."""
+    from dataclasses import replace
+
+    def run(dtype: str, **kw):
+        config = replace(
+            cfg(tiny_model, tiny_model, prompts_file, **kw), runtime=Runtime(device="cpu", dtype=dtype, batch_size=8)
+        )
+        return measure_kl(config, store).result
+
+    low = run("bfloat16")
+    assert low.dtype == "bfloat16" and low.estimates[0].mean == 0.0 and low.noise_floor.mean == 0.0
+    floor = low.precision_floor
+    assert floor is not None and floor.name == "full" and floor.mean > 0 and floor.per_token > 0
+    assert 0 < floor.ci_low <= floor.mean <= floor.ci_high
+    assert low.precision_resolvable is False and low.precision_floor_s > 0
+    assert "precision floor full (bfloat16 vs float32) · KL not resolvable at this precision" in _rendered(low)
+    fp32 = run("float32")
+    assert (fp32.precision_floor, fp32.precision_resolvable, fp32.precision_floor_s) == (None, None, 0.0)
+    skipped = run("bfloat16", noise_floor_prompts=0)
+    assert skipped.noise_floor is None and skipped.precision_floor is None and skipped.precision_resolvable is None
+
+
+def test_a_kl_within_the_precision_floor_is_not_resolvable():
+    from forgetbench.core.results import Estimate
+    from forgetbench.kl.run import precision_floor, resolvable
+
+    floor = precision_floor(Estimate("full", 0.03, 0.025, 0.04, 0.001))  # both models' rounding: twice the measured
+    assert (floor.mean, floor.ci_low, floor.ci_high, floor.per_token) == pytest.approx((0.06, 0.05, 0.08, 0.002))
+    kl = lambda mean: Estimate("full", mean, mean / 2, mean * 2, 0.0)  # noqa: E731
+    assert resolvable(kl(0.07), floor) is False  # above the floor's mean, within its CI
+    assert resolvable(kl(0.08), floor) is False  # the upper CI end itself is within
+    assert resolvable(kl(0.081), floor) is True
+    assert resolvable(kl(0.07), None) is None  # float32: no floor, nothing to decide
+    no_ci = Estimate("full", 0.06, float("nan"), float("nan"), 0.001)  # one prompt: no CI, the mean decides
+    assert resolvable(kl(0.06), no_ci) is False and resolvable(kl(0.061), no_ci) is True

@@ -63,3 +63,18 @@ def test_vllm_scores_equal_the_transformers_backend(scored, variant):
 def test_the_noise_floor_of_a_second_engine_is_zero(scored):
     for s in scored["noise"]:
         assert np.abs(s.logp - s.logq).max() < 1e-5 and np.abs(s.kl).max() < 1e-5
+
+
+def test_a_float32_engine_for_the_precision_floor(models):
+    """`ModelRef(dtype="float32")` under a bfloat16 runtime is a second engine in float32: its log-probs
+    are the float32 transformers model's, and KL(bf16 ‖ fp32) is positive (what the precision floor measures)."""
+    base, _ = models
+    seqs = [([1, 40, 41, 42], [43, 44, 2]), ([1, 50, 51], [52, 53, 54, 55])]
+    with VLLMBackend(Runtime(backend="vllm", dtype="bfloat16")) as v:
+        low = v.score(ModelRef(base), ModelRef(base, dtype="float32"), seqs, 2, True, 4, Reporter())
+    with HFBackend(Runtime(dtype="float32")) as h:
+        fp32 = h.score(ModelRef(base), ModelRef(base, replica=1), seqs, 2, False, 4, Reporter())
+    for got, want in zip(low, fp32, strict=True):
+        np.testing.assert_allclose(got.logq, want.logp, atol=1e-4)
+    assert sum(float(s.kl.sum()) for s in low) > 0
+    assert any(not np.allclose(s.logp, s.logq, atol=1e-6) for s in low)  # the bf16 engine differs from fp32

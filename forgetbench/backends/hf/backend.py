@@ -1,5 +1,6 @@
 """`HFBackend`: the `Backend` protocol on transformers, in this process. Loaded models are kept per
-`ModelRef` (a replica is a second, separate load) until `close`."""
+`ModelRef` (a replica is a second, separate load; a `dtype` override loads the model in that dtype)
+until `close`."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class HFBackend(BackendBase):
         self.runtime = runtime
         self.device = resolve_device(runtime.device)
         self.dtype = resolve_dtype(runtime.dtype, self.device)
-        self._models: dict[tuple[str, int], Any] = {}
+        self._models: dict[tuple[str, int, str | None], Any] = {}
         self._lm_eval: dict[str, Any] = {}
 
     def version(self) -> str | None:
@@ -36,9 +37,10 @@ class HFBackend(BackendBase):
         from forgetbench.backends.hf import scorer
 
         if ref.key not in self._models:
+            dtype = ref.dtype or self.dtype
             copy = " (second copy)" if ref.replica else ""
-            reporter.message(f"loading {ref.model.name}{copy} ({self.dtype}, {self.device})")
-            self._models[ref.key] = scorer.load_model(ref.model, self.device, self.dtype)
+            reporter.message(f"loading {ref.model.name}{copy} ({dtype}, {self.device})")
+            self._models[ref.key] = scorer.load_model(ref.model, self.device, dtype)
         return self._models[ref.key]
 
     def sample(
@@ -66,8 +68,7 @@ class HFBackend(BackendBase):
         from forgetbench.backends.hf import scorer
 
         p_lm, q_lm = self._load(p, reporter), self._load(q, reporter)
-        copy = " (second copy)" if q.replica else ""
-        advance = reporter.step(f"scoring under {p.model.name} and {q.model.name}{copy}", len(sequences))
+        advance = reporter.step(f"scoring under {p.label} and {q.label}", len(sequences))
         return scorer.score(p_lm, q_lm, sequences, pad_id, advance, batch_size)
 
     def run_task(self, model: ResolvedModel, request: TaskRequest, reporter: Reporter) -> TaskOutput:

@@ -10,6 +10,9 @@ and sequence, so the noise floor does not restart the sampler's engine.
 - `full`: by default the transformers scorer on the same sequences (the engine is stopped first);
   with `--full-scorer vllm`, full-vocabulary prompt log-probs of both engines through a float32 memmap.
 - suites: lm-eval's own `vllm` model inside the worker, one task per request.
+- a `ModelRef` with a `dtype` (the precision floor's float32 run of the sampler) is an engine started with
+  that `dtype`. Where this vLLM build cannot run float32 (some GPU attention backends), the engine fails
+  to start and the measurement stops with vLLM's error (a `BackendError`): never a silent fallback.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ class VLLMBackend(BackendBase):
         self._worker: process.WorkerProcess | None = None
         self._worker_key: tuple | None = None
         self._logprobs: dict[tuple, np.ndarray] = {}
-        self._reference: tuple[tuple[str, int], list[tuple], str] | None = None
+        self._reference: tuple[tuple[str, int, str | None], list[tuple], str] | None = None
         self._tmp = Path(tempfile.mkdtemp(prefix="fb-vllm-rows-"))
 
     def version(self) -> str | None:
@@ -88,10 +91,9 @@ class VLLMBackend(BackendBase):
         ):
             return self._worker
         self._stop()
-        kwargs = process.engine_kwargs(ref.model, self.options, self.dtype, self.device, max_len)
+        kwargs = process.engine_kwargs(ref.model, self.options, ref.dtype or self.dtype, self.device, max_len)
         max_logprobs = -1 if self.options.full_scorer == "vllm" and not lm_eval else 0
-        label = ref.model.name + (" (second copy)" if ref.replica else "")
-        self._worker = process.WorkerProcess(label, StartEngine(kwargs, max_logprobs, lm_eval, "auto"), reporter)
+        self._worker = process.WorkerProcess(ref.label, StartEngine(kwargs, max_logprobs, lm_eval, "auto"), reporter)
         self._worker_key = (ref.key, lm_eval, kwargs["max_model_len"])
         return self._worker
 
