@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -38,3 +38,27 @@ def gate_cmd(a: SimpleNamespace) -> None:
     verdict = gate_run(a.run, a.policy, junit=a.junit)
     c.print_json(verdict.to_dict()) if a.as_json else c.console().print(gate_table(verdict))
     c.exit_with(0 if verdict.passed else EXIT_GATE_FAILED)
+
+
+PLAN = (
+    o.Opt(
+        "pilot", Annotated[Optional[Path], typer.Option(help="A run folder whose discordance and KL spread size the plan.")], None
+    ),
+    o.Opt(
+        "discordance",
+        Annotated[float, typer.Option(help="Share of items assumed to flip when nothing is lost (no pilot).")],
+        0.15,
+    ),
+)
+
+
+@o.command(app, "plan", POLICY, o.SUITE[:1], PLAN, o.JSON, panel=o.DECIDE)
+def plan_cmd(a: SimpleNamespace) -> None:
+    """What a suite can decide under a policy, before running: per rule the smallest drop it can catch and
+    the items needed for 80% power at its limit."""
+    c.quiet_libraries()
+    from forgetbench.cli.render import plan_table
+    from forgetbench.pipeline.plan import plan_suite
+
+    plan = plan_suite(a.suite, a.policy, a.pilot, a.discordance)
+    c.print_json(plan.to_dict()) if a.as_json else c.console().print(plan_table(plan))

@@ -10,8 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from forgetbench.core.results import EvalResult, GateVerdict, KLResult, ScoreReport
+from forgetbench.report.verdict import significant
 
 if TYPE_CHECKING:
+    from forgetbench.pipeline.plan import SuitePlan
     from forgetbench.prior.catalog import DataInfo, SuiteInfo
 
 
@@ -25,8 +27,10 @@ def kl_table(result: KLResult) -> Table:
             f"mean response {result.mean_response_tokens:.1f} tokens ({100 * result.eos_fraction:.0f}% ended at EOS) · "
             f"{result.backend}{' ' + result.engine_version if result.engine_version else ''}/{result.dtype}/{result.device}"
             f"{' · full by ' + result.full_scorer if result.backend != 'hf' and result.full_scorer else ''} · {result.elapsed_s:.1f} s "
-            f"(sampling {result.sampling_s:.0f}, scoring {result.scoring_s:.0f}, noise floor {result.noise_floor_s:.0f})"
+            f"(sampling {result.sampling_s:.0f}, scoring {result.scoring_s:.0f}, noise floor {result.noise_floor_s:.0f}"
+            + (f", precision floor {result.precision_floor_s:.0f})" if result.precision_floor else ")")
             + (" · samples from store" if result.samples_cached else "")
+            + (f"\n[yellow]warning:[/yellow] {escape(result.template_mismatch)}" if result.template_mismatch else "")
         ),
     )
     for col, justify in (("estimator", "left"), ("nats / sequence", "right"), ("95% CI", "right"), ("nats / token", "right")):
@@ -46,6 +50,14 @@ def kl_table(result: KLResult) -> Table:
                 f"[{n.ci_low:.1e}, {n.ci_high:.1e}]",
                 f"{n.per_token:.1e}",
             )
+    if (f := result.precision_floor) is not None:
+        table.add_row(
+            f"precision floor {f.name} ({result.dtype} vs float32)"
+            + (" [yellow]· KL not resolvable at this precision[/yellow]" if result.precision_resolvable is False else ""),
+            f"{f.mean:.2e}",
+            f"[{f.ci_low:.1e}, {f.ci_high:.1e}]",
+            f"{f.per_token:.1e}",
+        )
     return table
 
 
@@ -121,7 +133,8 @@ def data_table(infos: list[DataInfo]) -> Table:
 
 
 def score_summary(report: ScoreReport) -> Group:
-    """Per-task table (base, ckpt, Δ ± CI, flips), the KL line and the verdict."""
+    """Per-task table (base, ckpt, Δ ± CI, flips, Holm-adjusted p; significant changes coloured), the KL
+    line and the verdict."""
     table = Table(
         title=f"{report.ckpt.spec} vs {report.base.spec} on {report.suite}",
         box=box.SIMPLE_HEAD,
@@ -129,10 +142,10 @@ def score_summary(report: ScoreReport) -> Group:
         collapse_padding=True,
     )
     table.add_column("task", no_wrap=True, overflow="ellipsis")
-    for col in ("base", "ckpt", "Δ points", "95% CI", "lost/won", "p"):
+    for col in ("base", "ckpt", "Δ points", "95% CI", "lost/won", "p adj"):
         table.add_column(col, justify="right", no_wrap=True)  # fits 80 columns with the longest lite task names
     for t in report.retention.tasks:
-        style = "red" if t.delta_high < 0 else "green" if t.delta_low > 0 else ""
+        style = ("red" if t.delta < 0 else "green") if significant(t) else ""
         table.add_row(
             t.task,
             f"{t.base:.1f}",
@@ -140,7 +153,7 @@ def score_summary(report: ScoreReport) -> Group:
             f"[{style}]{t.delta:+.1f}[/{style}]" if style else f"{t.delta:+.1f}",
             f"[{t.delta_low:+.1f}, {t.delta_high:+.1f}]",
             "–" if t.forgotten is None else f"{t.forgotten}/{t.gained}",
-            "–" if t.p_value is None else f"{t.p_value:.2g}",
+            "–" if t.p_adjusted is None else f"{t.p_adjusted:.2g}",
         )
     ret, kl = report.retention, report.kl
     head = kl.headline_estimate
@@ -151,6 +164,8 @@ def score_summary(report: ScoreReport) -> Group:
         f"KL ({head.name}, {kl.direction}) = {head.mean:.4f} nats/seq [{head.ci_low:.4f}, {head.ci_high:.4f}] · "
         f"{head.per_token:.5f} nats/token · noise floor "
         + ("skipped" if kl.noise_floor is None else f"{kl.noise_floor.mean:.1e}")
+        + ("" if kl.precision_floor is None else f" · precision floor {kl.precision_floor.mean:.1e} ({kl.dtype})")
+        + (" [yellow](not resolvable at this precision)[/yellow]" if kl.precision_resolvable is False else "")
         + f" · {kl.n_prompts} prompts",
     ]
     if report.new_task_score is not None:
@@ -159,7 +174,7 @@ def score_summary(report: ScoreReport) -> Group:
     if report.law is not None:
         law = report.law
         lines.append(
-            f"law ({law.source}, {law.n} checkpoints, LOO R² {law.loo_r2:.2f}): predicted F = {law.predicted_forgetting:.2f} "
+            f"law ({law.kind}, {law.source}, {law.n} checkpoints, LOO R² {law.loo_r2:.2f}): predicted F = {law.predicted_forgetting:.2f} "
             f"points at this KL; measured {ret.forgetting:.2f}" + (f" [yellow]({law.warning})[/yellow]" if law.warning else "")
         )
     lines += [f"[yellow]warning:[/yellow] {escape(w)}" for w in report.warnings]
@@ -167,32 +182,34 @@ def score_summary(report: ScoreReport) -> Group:
     return Group(*lines)
 
 
+STATUS_STYLE = {
+    "pass": "[green]pass[/green]",
+    "fail": "[bold red]FAIL[/bold red]",
+    "inconclusive": "[yellow]inconclusive[/yellow]",
+}
+
+
 def gate_table(v: GateVerdict) -> Table:
-    """The verdict: one row per rule with its reason."""
+    """The verdict: one row per rule with its interval, what it could detect and the items that would
+    decide it (the reasons in full: --json, JUnit, the GitHub summary)."""
+    undecided = sum(r.status == "inconclusive" for r in v.rules)
     table = Table(
-        title=f"gate {'PASSED' if v.passed else 'FAILED'}: {v.ckpt} vs {v.base}",
-        caption=f"{v.mode}, α {v.alpha:g}, {v.correction} across tasks · policy {v.policy} · run {v.run}",
+        title=f"gate {'PASSED' if v.passed else 'FAILED'}: {escape(v.ckpt)} vs {escape(v.base)}"
+        + (f" ({undecided} inconclusive, counted as {v.on_inconclusive})" if undecided else ""),
+        caption=f"{100 * (1 - 2 * v.alpha):g}% intervals; fail tests {v.correction}-corrected; MDE: the value failed with "
+        f"80% power; needs: items (prompts) that would decide it · policy {escape(v.policy)} · run {escape(v.run)}",
+        box=box.SIMPLE_HEAD,
+        padding=0,  # the box's divider is the one space between columns: fits 80 columns with the longest lite task names
+        show_edge=False,
+        pad_edge=False,
     )
-    for col, justify in (
-        ("rule", "left"),
-        ("result", "left"),
-        ("value", "right"),
-        ("limit", "right"),
-        ("bound", "right"),
-        ("p (adj.)", "right"),
-        ("reason", "left"),
-    ):
-        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    table.add_column("rule", no_wrap=True)  # names are never cut: they are what users type
+    table.add_column("status", no_wrap=True)
+    for col in ("value", "limit", "interval", "MDE", "needs"):
+        table.add_column(col, justify="right", no_wrap=True)
     for r in v.rules:
-        table.add_row(
-            r.rule,
-            "[green]pass[/green]" if r.passed else "[bold red]FAIL[/bold red]",
-            f"{r.estimate:.2f}",
-            f"{r.margin:g}",
-            f"{r.bound:.2f}",
-            f"{r.p_adjusted:.3g}",
-            r.reason,
-        )
+        table.add_row(escape(r.rule), STATUS_STYLE[r.status], f"{r.estimate:.1f}", f"{r.margin:g}",
+                      f"[{r.low:.1f}, {r.high:.1f}]", f"{r.mde:.1f}", "" if r.n_needed is None else str(r.n_needed))  # fmt: skip
     return table
 
 
@@ -203,4 +220,24 @@ def models_table(rows: list[dict]) -> Table:
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(r["name"], r["kind"], "yes" if r["present"] else "no", r["path"], r["description"])
+    return table
+
+
+def plan_table(plan: SuitePlan) -> Table:
+    """`forgetbench plan`: per rule, what it can catch at the suite's size and what 80% power needs."""
+    table = Table(
+        title=f"plan: {escape(plan.suite)} under {escape(plan.policy)}",
+        caption=f"80% power at α {plan.alpha:g} (Holm's first step across the rules); "
+        + (f"spread from {escape(plan.pilot)}" if plan.pilot else f"assumed discordance {plan.discordance:g}"),
+        box=box.SIMPLE_HEAD,
+        padding=0,
+        show_edge=False,
+    )
+    table.add_column("rule", no_wrap=True)  # names are never cut: they are what users type
+    for col in ("limit", "size", "catches", "needs"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("spread")
+    for r in plan.rules:
+        table.add_row(escape(r.rule), f"{r.limit:g}", "–" if r.size is None else str(r.size),
+                      "–" if r.mde is None else f"{r.mde:.1f}", "–" if r.needed is None else str(r.needed), escape(r.spread))  # fmt: skip
     return table

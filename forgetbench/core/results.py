@@ -11,13 +11,20 @@ Version history:
   holds beside the report, and the report's own hash, so an edited folder is refused (version-2
   files read back with neither, and are checked only against their rows' means);
   `ScoreReport.warnings` (tasks too small to detect a drop; empty when migrated).
+- 4: statistics you can bet a release on. `RuleVerdict` is three-valued (`status` pass / fail /
+  inconclusive, `low`/`high`, `p_within`/`p_beyond`, `mde`, `n_needed`, `method`; `bound`, `p_value`
+  and `p_adjusted` are gone) and `GateVerdict` has `status` and `on_inconclusive` instead of `mode`;
+  `TaskComparison.p_adjusted` (Holm); intervals are Tango / Agresti–Min / studentized (see each
+  field); `KLResult.template_mismatch`, `precision_floor`, `precision_resolvable`,
+  `precision_floor_s`; `LawPrediction.kind`. Version-3 files migrate with no Holm p (None), their
+  intervals as they were, and their digest checked on the file as written.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -137,9 +144,11 @@ class Estimate:
     mean: float
     """Mean per-sequence KL in nats: average over prompts of each prompt's mean over its samples."""
     ci_low: float
-    """Lower end of the 95% bootstrap CI (prompts resampled; a prompt's samples stay together)."""
+    """Lower end of the 95% interval over prompts (a prompt's samples averaged first): a studentized
+    bootstrap joined by the lognormal interval when every prompt's value is positive
+    (`stats.bootstrap.MeanTest`; in version ≤ 3, a percentile bootstrap)."""
     ci_high: float
-    """Upper end of the 95% bootstrap CI."""
+    """Upper end of that interval."""
     per_token: float
     """Σ KL / Σ response tokens over all samples (nats per token)."""
 
@@ -217,6 +226,20 @@ class KLResult:
     digest: str = ""
     """sha256 of this result's canonical JSON with `digest` empty, set when written as kl.json (a check
     that the file was not edited; `core.results_io.seal`)."""
+    template_mismatch: str | None = None
+    """How the two models' chat templates or stop tokens differ (forward and reverse KL then see
+    different prompts or stop rules), measured anyway under `--allow-template-mismatch`; None when they agree."""
+    precision_floor: Estimate | None = None
+    """The KL that the run's dtype alone puts between two models, in the headline estimator's nats per
+    sequence: 2 × KL(sampling model in `dtype` ‖ the same model in float32), measured on the noise-floor
+    prompts' samples (each of the two models carries its own rounding error; `forgetbench.kl.run`). The
+    noise floor cannot see it: two copies in one dtype agree bit for bit. None in float32, or when the
+    noise floor was skipped."""
+    precision_resolvable: bool | None = None
+    """False when the headline KL is not resolvable at this precision: its mean is at most the precision
+    floor's upper CI end (the floor's mean when it has no CI). None without a precision floor."""
+    precision_floor_s: float = 0.0
+    """Wall time of the precision-floor pass (includes loading the float32 copy; 0 without one)."""
 
     @property
     def headline_estimate(self) -> Estimate:
@@ -246,11 +269,15 @@ class TaskComparison:
     delta: float
     """ckpt − base in points (negative = forgot)."""
     delta_low: float
-    """Lower end of the 95% paired-bootstrap CI of delta (items resampled jointly, seeded)."""
+    """Lower end of delta's 95% interval: Tango's score interval for 0/1 metrics, the paired t interval
+    for graded ones (`stats.paired`; in version ≤ 3, a percentile bootstrap)."""
     delta_high: float
     """Upper end of that CI."""
     p_value: float | None
     """Exact McNemar p-value (two-sided) for 0/1 metrics; None for graded metrics."""
+    p_adjusted: float | None
+    """`p_value` (or the paired t test's, for graded metrics) Holm-adjusted across the suite's tasks: a
+    drop or gain is called significant — in the verdict, the tables and the report — when this is ≤ 0.05."""
     forgotten: int | None
     """Items right under the base, wrong under the checkpoint (0/1 metrics only)."""
     gained: int | None
@@ -274,7 +301,8 @@ class Retention:
     forgetting: float
     """F = mean over tasks of (base − ckpt), in points (positive = forgot); tasks weigh equally."""
     forgetting_low: float
-    """Lower end of F's 95% bootstrap CI (items resampled within each task)."""
+    """Lower end of F's 95% interval: stratified Wald over tasks, each 0/1 task Agresti–Min adjusted
+    (`stats.paired.Forgetting`; in version ≤ 3, a percentile bootstrap)."""
     forgetting_high: float
     """Upper end of that CI."""
     forgetting_weighted: float
@@ -302,7 +330,7 @@ class NewTaskScore:
     gain: float
     """ckpt − base in points."""
     gain_low: float
-    """Lower end of the 95% paired-bootstrap CI of the gain."""
+    """Lower end of the gain's 95% interval (the same paired method as a task's delta)."""
     gain_high: float
     """Upper end of that CI."""
 
@@ -316,11 +344,14 @@ class LawPrediction:
     n: int
     """Checkpoints fitted (same base fingerprint and suite hash; this checkpoint excluded)."""
     loo_r2: float
-    """Leave-one-out R² of the quadratic law on those checkpoints."""
+    """Leave-one-out R² of the headline law (`kind`) on those checkpoints."""
     predicted_forgetting: float
-    """F predicted at this run's KL by the quadratic law a + b·KL + c·KL², in points."""
+    """F predicted at this run's KL by the headline law, in points."""
     warning: str | None
     """Set when n is too small to trust the law."""
+    kind: str = "quadratic"
+    """The headline law: of `linear` (a + b·KL), `quadratic` (a + b·KL + c·KL²) and `isotonic`
+    (non-decreasing steps), the one with the best leave-one-out R²."""
 
 
 @dataclass(frozen=True)
@@ -366,8 +397,9 @@ class ScoreReport:
     law: LawPrediction | None = None
     """Forgetting predicted from the KL by a law fitted on a leaderboard (`score --law FILE`)."""
     warnings: tuple[str, ...] = ()
-    """What a reader must know before trusting the verdict: tasks too small for their test to detect a
-    drop (with the smallest drop that could be significant)."""
+    """What a reader must know before trusting the verdict: a chat-template or stop-token difference the KL
+    was measured under (`KLResult.template_mismatch`), tasks too small for their test to detect a drop
+    (with the smallest drop that could be significant)."""
     files: dict[str, str] = field(default_factory=dict)
     """sha256 of each file of the run folder the report summarises (`items.parquet`, `kl.parquet`):
     the gate and `leaderboard add` refuse a folder whose rows were changed after it was written."""
@@ -381,26 +413,40 @@ class ScoreReport:
 
 @dataclass(frozen=True)
 class RuleVerdict:
-    """One rule of a release policy, decided on one run."""
+    """One rule of a release policy, decided on one run: shown within its limit (`pass`), shown beyond
+    it (`fail`), or neither (`inconclusive`), with what it could have seen."""
 
     rule: str
     """`task:NAME` (drop on one task), `aggregate` (forgetting F) or `kl` (forward KL)."""
+    status: str
+    """`pass`, `fail` or `inconclusive`."""
     passed: bool
-    """Whether the rule passed."""
+    """Whether the rule lets the release through: `pass`, or `inconclusive` under `on_inconclusive = "pass"`."""
     estimate: float
     """The measured quantity: drop (base − ckpt) or F in points, or KL in nats per sequence."""
     margin: float
     """The policy's limit for it, same units."""
-    bound: float
-    """One-sided bootstrap bound at level 1 − α (not multiplicity-adjusted): the upper bound under
-    `non-inferiority`, the lower bound under `significant-drop`."""
-    p_value: float
-    """Bootstrap p-value of the mode's null hypothesis (non-inferiority: estimate ≥ margin;
-    significant-drop: estimate ≤ margin)."""
-    p_adjusted: float
-    """p-value after the policy's correction (task rules only; the same as `p_value` otherwise)."""
+    low: float
+    """Lower end of the two-sided 1 − 2α interval (the one-sided 1 − α lower bound), unadjusted."""
+    high: float
+    """Upper end of that interval (the one-sided 1 − α upper bound)."""
+    p_within: float
+    """p of H0: value ≥ limit (small: shown within the limit). Not corrected: the gate passes only when
+    every rule passes (an intersection–union test), so each rule is tested at α."""
+    p_beyond: float
+    """p of H0: value ≤ limit (small: shown beyond the limit), corrected by the policy's `correction`
+    across every rule of the run (the family whose error is a wrong FAIL)."""
+    mde: float
+    """Minimum detectable value: the smallest true drop (or KL) that this rule fails with 80% power at
+    this size, from the run's own discordance or variance (normal approximation)."""
+    n_needed: int | None
+    """Items (prompts for `kl`) at which a true value equal to this estimate would be decided with 80%
+    power; None when decided already, or when the estimate sits exactly at the limit."""
+    method: str
+    """The test: `Tango score` (0/1 task), `paired t` (graded task), `stratified Wald, Agresti–Min
+    adjusted` (aggregate), `studentized bootstrap ∪ lognormal (Cox)` (kl)."""
     reason: str
-    """One sentence: why the rule passed or failed."""
+    """One sentence: what was shown, or what the rule could not see."""
 
 
 @dataclass(frozen=True)
@@ -412,7 +458,9 @@ class GateVerdict:
     forgetbench_version: str
     """forgetbench version that decided."""
     passed: bool
-    """True when every rule passed (exit 0); False exits 1."""
+    """True when every rule let the release through (exit 0); False exits 1."""
+    status: str
+    """`fail` when a rule failed; else `inconclusive` when a rule was; else `pass`."""
     run: str
     """The run folder decided on."""
     base: str
@@ -423,12 +471,12 @@ class GateVerdict:
     """The policy file."""
     policy_hash: str
     """sha256 of the policy file's bytes."""
-    mode: str
-    """`non-inferiority` or `significant-drop`."""
+    on_inconclusive: str
+    """What an inconclusive rule means for the exit code: `pass` or `fail`."""
     alpha: float
-    """Significance level of every rule (after correction, for the task family)."""
+    """Significance level of every rule."""
     correction: str
-    """Multiple-testing correction across the task rules: `holm`, `bonferroni` or `none`."""
+    """Multiple-testing correction of the fail tests across the rules: `holm`, `bonferroni` or `none`."""
     rules: tuple[RuleVerdict, ...]
     """Every rule, tasks first, then `aggregate`, then `kl`."""
 

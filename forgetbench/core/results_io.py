@@ -22,6 +22,7 @@ from forgetbench.core.errors import ResultFileError
 from forgetbench.core.hashing import digest, file_sha256
 from forgetbench.core.results import SCHEMA_VERSION, GateVerdict, KLResult, ScoreReport
 
+NAN = float("nan")
 T = TypeVar("T")
 R = TypeVar("R", KLResult, ScoreReport)
 
@@ -151,10 +152,44 @@ def _gate_v2_to_v3(verdict: dict) -> dict:
     return {**verdict, "schema_version": 3}
 
 
+def _kl_v3_to_v4(kl: dict) -> dict:
+    return {**kl, "schema_version": 4, "template_mismatch": None, "precision_floor": None, "precision_resolvable": None,
+            "precision_floor_s": 0.0}  # fmt: skip
+
+
+def _report_v3_to_v4(report: dict) -> dict:
+    kl = report.get("kl")
+    kl = _kl_v3_to_v4(kl) if isinstance(kl, dict) else kl
+    retention = report.get("retention")
+    if isinstance(retention, dict) and isinstance(retention.get("tasks"), list):  # no Holm-adjusted p was computed
+        retention = {**retention, "tasks": [{**t, "p_adjusted": None} if isinstance(t, dict) else t for t in retention["tasks"]]}
+    law = report.get("law")
+    law = {**law, "kind": "quadratic"} if isinstance(law, dict) else law
+    return {**report, "schema_version": 4, "kl": kl, "retention": retention, "law": law}
+
+
+def _rule_v3_to_v4(rule: dict, mode: str) -> dict:
+    """Version ≤ 3 rules were two-valued, decided by one percentile-bootstrap bound."""
+    passed, bound, p = rule.get("passed"), rule.get("bound", NAN), rule.get("p_adjusted", NAN)
+    upper = mode == "non-inferiority"
+    rest = {k: v for k, v in rule.items() if k not in ("bound", "p_value", "p_adjusted")}
+    return {**rest, "status": "pass" if passed else "fail", "low": NAN if upper else bound, "high": bound if upper else NAN,
+            "p_within": p if upper else NAN, "p_beyond": NAN if upper else p, "mde": NAN, "n_needed": None,
+            "method": "percentile bootstrap (version ≤ 3)"}  # fmt: skip
+
+
+def _gate_v3_to_v4(verdict: dict) -> dict:
+    mode = verdict.get("mode")
+    rules = [_rule_v3_to_v4(r, str(mode)) if isinstance(r, dict) else r for r in verdict.get("rules", [])]
+    rest = {k: v for k, v in verdict.items() if k != "mode"}
+    return {**rest, "schema_version": 4, "status": "pass" if verdict.get("passed") else "fail",
+            "on_inconclusive": "fail" if mode == "non-inferiority" else "pass", "rules": rules}  # fmt: skip
+
+
 MIGRATIONS: dict[type, dict[int, Callable[[dict], dict]]] = {
-    KLResult: {1: _kl_v1_to_v2, 2: _kl_v2_to_v3},
-    ScoreReport: {1: _report_v1_to_v2, 2: _report_v2_to_v3},
-    GateVerdict: {1: _gate_v1_to_v2, 2: _gate_v2_to_v3},
+    KLResult: {1: _kl_v1_to_v2, 2: _kl_v2_to_v3, 3: _kl_v3_to_v4},
+    ScoreReport: {1: _report_v1_to_v2, 2: _report_v2_to_v3, 3: _report_v3_to_v4},
+    GateVerdict: {1: _gate_v1_to_v2, 2: _gate_v2_to_v3, 3: _gate_v3_to_v4},
 }
 """Per result type: version N → a function returning the same data at version N + 1."""
 
@@ -196,11 +231,10 @@ def read_result(path: Path, cls: type[T]) -> T:
     data = read_json(path)
     if not isinstance(data, dict):
         raise ResultFileError(f"{path}: not a forgetbench {cls.__name__}")
-    result = build(cls, migrate(cls, data, str(path)), str(path))
-    sealed = getattr(result, "digest", "")
-    if sealed and content_digest(result) != sealed:
+    sealed = data.get("digest", "")
+    if sealed and digest({**data, "digest": ""}) != sealed:  # checked as written, before any migration
         raise ResultFileError(f"{path} was edited after it was written (its content no longer matches its digest)")
-    return result
+    return build(cls, migrate(cls, data, str(path)), str(path))
 
 
 def load_report(path: Path) -> ScoreReport:

@@ -1,17 +1,19 @@
-"""Release gate: a policy file decides pass/fail from a saved run folder, with no model loaded.
+"""Release gate: a policy file decides from a saved run folder, with no model loaded.
 
-Each rule compares one quantity with its limit (margin) by a one-sided bootstrap test on the run's
-own rows (items.parquet: paired items; kl.parquet: per-sample KL), so the decision is reproducible
-from the run folder alone:
+Each rule compares one quantity with its limit by two one-sided tests on the run's own rows
+(items.parquet: paired items; kl.parquet: per-sample KL), so the decision is reproducible from the run
+folder alone, and says one of three things:
 
-- drop on a task = base − ckpt in points; items resampled jointly (the paired bootstrap);
-- aggregate forgetting F = mean of the task drops; items resampled within each task;
-- forward KL (the report's headline estimator), nats per sequence; prompts resampled (clusters).
+- `pass`: shown within the limit (H0: value ≥ limit rejected at α). Not corrected for multiplicity: the
+  gate passes only when every rule does, an intersection–union test whose wrong-pass rate is ≤ α.
+- `fail`: shown beyond the limit (H0: value ≤ limit rejected at α after the policy's correction across
+  every rule, Holm by default), so a checkpoint within all its limits fails with probability ≤ α.
+- `inconclusive`: neither; `on_inconclusive` says what it means for the exit code, and the rule says
+  what it could see (`mde`) and how many items would decide it (`n_needed`).
 
-`non-inferiority` (default) tests H0: value ≥ limit and passes the rule when H0 is rejected at α
-(the one-sided upper bound is below the limit). `significant-drop` tests H0: value ≤ limit and fails
-the rule when H0 is rejected (the lower bound is above the limit). The task rules form one family,
-corrected by Holm (default), Bonferroni or not at all; `aggregate` and `kl` are single tests at α.
+The tests (`stats`): drop on a 0/1 task, Tango's score test; on a graded task, the paired t test;
+aggregate F, a stratified Wald test with each 0/1 task Agresti–Min adjusted; forward KL (the report's
+headline estimator), a studentized bootstrap over prompts joined by the lognormal interval.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from forgetbench.core.errors import DataError, ResultFileError
 from forgetbench.core.results import SCHEMA_VERSION, GateVerdict, RuleVerdict
 from forgetbench.core.results_io import load_kl, load_report, verify_files
 from forgetbench.gate.policy import GatePolicy
-from forgetbench.stats.bootstrap import cluster_mean_draws, cluster_means
+from forgetbench.stats.bootstrap import cluster_means, mean_test
 from forgetbench.stats.multiple import adjust
-from forgetbench.stats.paired import delta_draws, forgetting_draws
+from forgetbench.stats.paired import forgetting, resolution, size_needed, task_drop
 
 
 @dataclass(frozen=True)
@@ -100,30 +102,55 @@ def _read(path: Path, columns: tuple[str, ...]):
     return frame
 
 
-def _test(estimate: float, draws: np.ndarray, margin: float, policy: GatePolicy) -> tuple[float, float]:
-    """(one-sided bound at 1 − α, bootstrap p-value of the mode's null)."""
-    n = len(draws)
-    if policy.mode == "non-inferiority":  # H0: value ≥ margin
-        return float(np.quantile(draws, 1 - policy.alpha)) + 0.0, (1 + int((draws >= margin).sum())) / (n + 1)
-    return float(np.quantile(draws, policy.alpha)) + 0.0, (1 + int((draws <= margin).sum())) / (n + 1)  # + 0.0: no "-0.00"
+@dataclass(frozen=True)
+class _Measured:
+    """One rule's statistic before the decision: value, interval, both p-values, what sizes it."""
+
+    rule: str
+    what: str
+    unit: str
+    estimate: float
+    margin: float
+    low: float
+    high: float
+    p_within: float
+    p_beyond: float
+    se: float
+    n: int
+    units: str
+    method: str
 
 
-def _reason(
-    what: str, unit: str, estimate: float, bound: float, margin: float, p_adj: float, passed: bool, policy: GatePolicy
-) -> str:
-    level = f"{100 * (1 - policy.alpha):g}%"
-    if policy.mode == "non-inferiority":
-        side = f"{level} upper bound {bound:.2f} {'<' if bound < margin else '≥'} limit {margin:g}"
-        tail = "shown below the limit" if passed else "not shown to be below the limit"
-    else:
-        side = f"{level} lower bound {bound:.2f} {'>' if bound > margin else '≤'} limit {margin:g}"
-        tail = "not significantly above the limit" if passed else "significantly above the limit"
-    return f"{what} {estimate:.2f} {unit}; {side} (p {p_adj:.3g}): {tail}"
+def _scaled(rule: str, what: str, margin: float, stat, alpha: float, n: int, units: str) -> _Measured:
+    """A drop statistic (fractions of the metric) in points against a margin in points."""
+    low, high = stat.interval(1 - 2 * alpha)
+    m = margin / 100.0
+    return _Measured(rule, what, "points", 100 * stat.estimate + 0.0, margin, 100 * low, 100 * high,
+                     stat.p_within(m), stat.p_beyond(m), 100 * stat.se(), n, units, stat.method)  # fmt: skip
+
+
+def measure(inputs: GateInputs, policy: GatePolicy) -> list[_Measured]:
+    """Every rule's statistic, tasks first, then `aggregate`, then `kl`."""
+    alpha, out = policy.alpha, []
+    for task, (b, c) in (inputs.tasks or {}).items():
+        margin = policy.task_drop.get(task, policy.max_task_drop)
+        if margin is not None:
+            out.append(_scaled(f"task:{task}", f"drop on {task}", margin, task_drop(b, c), alpha, len(b), "items"))
+    if policy.max_aggregate_drop is not None and inputs.tasks is not None:
+        agg = forgetting(list(inputs.tasks.values()))
+        n = sum(len(b) for b, _ in inputs.tasks.values())
+        out.append(_scaled("aggregate", "forgetting F", policy.max_aggregate_drop, agg, alpha, n, "items"))
+    if policy.max_kl is not None:
+        test = mean_test(inputs.kl_values, inputs.kl_clusters, np.random.default_rng(policy.seed), policy.n_boot)
+        low, high = test.interval(1 - 2 * alpha)
+        out.append(_Measured("kl", f"forward KL ({inputs.kl_name})", "nats/seq", test.estimate, policy.max_kl, low, high,
+                             test.p_within(policy.max_kl), test.p_beyond(policy.max_kl), test.se(), test.n, "prompts",
+                             test.method))  # fmt: skip
+    return out
 
 
 def decide(inputs: GateInputs, policy: GatePolicy, policy_path: Path | None = None) -> GateVerdict:
     """Apply every rule of `policy` to the run (`policy_path`, when given, is recorded with its hash)."""
-    rng = np.random.default_rng(policy.seed)
     if policy.wants_tasks and inputs.tasks is None:
         raise DataError(f"{inputs.run} is a KL-only run, but the policy has task or aggregate rules")
     if policy.max_kl is not None and inputs.kl_direction != "forward":
@@ -131,51 +158,67 @@ def decide(inputs: GateInputs, policy: GatePolicy, policy_path: Path | None = No
     unknown = sorted(set(policy.task_drop) - set(inputs.tasks or {}))
     if unknown:
         raise DataError(f"policy task_drop names task(s) not in the run: {', '.join(unknown)}")
-    verdicts: list[RuleVerdict] = []
-    task_rules = []
-    for task, (b, c) in (inputs.tasks or {}).items():
-        margin = policy.task_drop.get(task, policy.max_task_drop)
-        if margin is None:
-            continue
-        estimate = 100.0 * float(b.mean() - c.mean())
-        bound, p = _test(estimate, -delta_draws(b, c, rng, policy.n_boot), margin, policy)
-        task_rules.append((task, estimate, margin, bound, p))
-    adjusted = adjust([r[4] for r in task_rules], policy.correction)
-    for (task, estimate, margin, bound, p), p_adj in zip(task_rules, adjusted):
-        verdicts.append(_verdict(f"task:{task}", f"drop on {task}", "points", estimate, margin, bound, p, p_adj, policy))
-    if policy.max_aggregate_drop is not None and inputs.tasks is not None:
-        pairs = list(inputs.tasks.values())
-        estimate = float(np.mean([100.0 * (b.mean() - c.mean()) for b, c in pairs]))
-        bound, p = _test(estimate, forgetting_draws(pairs, rng, policy.n_boot), policy.max_aggregate_drop, policy)
-        verdicts.append(_verdict("aggregate", "forgetting F", "points", estimate, policy.max_aggregate_drop, bound, p, p, policy))
-    if policy.max_kl is not None:
-        estimate = float(cluster_means(inputs.kl_values, inputs.kl_clusters).mean())
-        draws = cluster_mean_draws(inputs.kl_values, inputs.kl_clusters, rng, policy.n_boot)
-        bound, p = _test(estimate, draws, policy.max_kl, policy)
-        verdicts.append(
-            _verdict("kl", f"forward KL ({inputs.kl_name})", "nats/seq", estimate, policy.max_kl, bound, p, p, policy)
-        )
+    measured = measure(inputs, policy)
+    adjusted = adjust([m.p_beyond for m in measured], policy.correction)
+    family = len(measured) if policy.correction != "none" else 1
+    rules = tuple(_verdict(m, p, policy, family) for m, p in zip(measured, adjusted))
+    status = (
+        "fail"
+        if any(r.status == "fail" for r in rules)
+        else "inconclusive"
+        if any(r.status == "inconclusive" for r in rules)
+        else "pass"
+    )
     return GateVerdict(
         schema_version=SCHEMA_VERSION,
         forgetbench_version=__version__,
-        passed=all(v.passed for v in verdicts),
+        passed=all(r.passed for r in rules),
+        status=status,
         run=str(inputs.run),
         base=inputs.base,
         ckpt=inputs.ckpt,
         policy=str(policy_path or ""),
         policy_hash=hashlib.sha256(Path(policy_path).read_bytes()).hexdigest() if policy_path else "",
-        mode=policy.mode,
+        on_inconclusive=policy.on_inconclusive,
         alpha=policy.alpha,
         correction=policy.correction,
-        rules=tuple(verdicts),
+        rules=rules,
     )
 
 
-def _verdict(
-    rule: str, what: str, unit: str, estimate: float, margin: float, bound: float, p: float, p_adj: float, policy: GatePolicy
-) -> RuleVerdict:
-    rejected = p_adj <= policy.alpha
-    passed = rejected if policy.mode == "non-inferiority" else not rejected
+def _verdict(m: _Measured, p_beyond: float, policy: GatePolicy, family: int) -> RuleVerdict:
+    alpha = policy.alpha
+    status = "fail" if p_beyond <= alpha else "pass" if m.p_within <= alpha else "inconclusive"
+    fail_alpha = alpha / family  # Holm's first step: what a lone drop must clear
+    mde = m.margin + resolution(m.se, fail_alpha)
+    gap = m.estimate - m.margin
+    needed = None
+    if status == "inconclusive":
+        needed = size_needed(m.n, m.se, gap, fail_alpha if gap > 0 else alpha)
     return RuleVerdict(
-        rule, passed, estimate, margin, bound, p, p_adj, _reason(what, unit, estimate, bound, margin, p_adj, passed, policy)
+        rule=m.rule,
+        status=status,
+        passed=status == "pass" or (status == "inconclusive" and policy.on_inconclusive == "pass"),
+        estimate=m.estimate,
+        margin=m.margin,
+        low=m.low,
+        high=m.high,
+        p_within=m.p_within,
+        p_beyond=p_beyond,
+        mde=mde,
+        n_needed=needed,
+        method=m.method,
+        reason=_reason(m, status, p_beyond, mde, needed, alpha),
     )
+
+
+def _reason(m: _Measured, status: str, p_beyond: float, mde: float, needed: int | None, alpha: float) -> str:
+    level = f"{100 * (1 - 2 * alpha):g}%"
+    head = f"{m.what} {m.estimate:.2f} {m.unit}, {level} interval [{m.low:.2f}, {m.high:.2f}], limit {m.margin:g}"
+    if status == "pass":
+        return f"{head}: shown within the limit (p {m.p_within:.3g})"
+    if status == "fail":
+        return f"{head}: shown beyond the limit (adjusted p {p_beyond:.3g})"
+    more = f"about {needed} {m.units} would decide it" if needed is not None else "a value at the limit is never decided"
+    return (f"{head}: cannot tell at {m.n} {m.units} (it would catch {mde:.1f} {m.unit} with 80% power); "
+            f"{more}")  # fmt: skip

@@ -3,19 +3,23 @@ GitHub Actions step summary). Both read a `GateVerdict` and compute nothing."""
 
 from __future__ import annotations
 
+import html
 from xml.etree import ElementTree as ET
 
 from forgetbench.core.results import GateVerdict, RuleVerdict
 
 
 def _value(r: RuleVerdict) -> str:
-    return f"{r.estimate:.2f} (limit {r.margin:g}, bound {r.bound:.2f}, p {r.p_adjusted:.3g})"
+    needs = "" if r.n_needed is None else f", needs {r.n_needed}"
+    return f"{r.estimate:.2f} (limit {r.margin:g}, interval [{r.low:.2f}, {r.high:.2f}], MDE {r.mde:.1f}{needs})"
 
 
 def junit_xml(v: GateVerdict) -> bytes:
-    """A JUnit report: suite `forgetbench gate`, one test case per rule, a <failure> per failed rule."""
+    """A JUnit report: suite `forgetbench gate`, one test case per rule, a <failure> per failed rule
+    (and per inconclusive rule under `on_inconclusive = "fail"`), <skipped> for the other inconclusive ones."""
     failures = sum(not r.passed for r in v.rules)
-    suites = ET.Element("testsuites", name="forgetbench", tests=str(len(v.rules)), failures=str(failures))
+    skipped = sum(r.status == "inconclusive" and r.passed for r in v.rules)
+    suites = ET.Element("testsuites", name="forgetbench", tests=str(len(v.rules)), failures=str(failures), skipped=str(skipped))
     suite = ET.SubElement(
         suites,
         "testsuite",
@@ -23,34 +27,54 @@ def junit_xml(v: GateVerdict) -> bytes:
         tests=str(len(v.rules)),
         failures=str(failures),
         errors="0",
-        skipped="0",
+        skipped=str(skipped),
     )
     props = ET.SubElement(suite, "properties")
-    for key in ("run", "policy", "policy_hash", "mode", "alpha", "correction"):
+    for key in ("run", "policy", "policy_hash", "status", "on_inconclusive", "alpha", "correction"):
         ET.SubElement(props, "property", name=key, value=str(getattr(v, key)))
     for r in v.rules:
         case = ET.SubElement(suite, "testcase", classname="forgetbench.gate", name=r.rule)
         if not r.passed:
-            failure = ET.SubElement(case, "failure", message=r.reason, type="GateRuleFailed")
+            kind = "GateRuleInconclusive" if r.status == "inconclusive" else "GateRuleFailed"
+            failure = ET.SubElement(case, "failure", message=r.reason, type=kind)
             failure.text = f"{r.rule}: {_value(r)}\n{r.reason}"
+        elif r.status == "inconclusive":
+            ET.SubElement(case, "skipped", message=f"inconclusive: {r.reason}")
         else:
             ET.SubElement(case, "system-out").text = r.reason
     ET.indent(suites)
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
+MARK = {"pass": "pass", "fail": "**FAIL**", "inconclusive": "⚠️ inconclusive"}
+
+
+def _cell(text: str) -> str:
+    """Markdown table cell: pipes and newlines cannot break the table, HTML is not interpreted."""
+    return html.escape(text).replace("|", "\\|").replace("\n", " ")
+
+
 def markdown(v: GateVerdict) -> str:
-    """A Markdown summary: the verdict line and one table row per rule."""
+    """A Markdown summary: the verdict line, what was inconclusive, and one table row per rule."""
     head = "✅ **forgetbench gate passed**" if v.passed else "❌ **forgetbench gate failed**"
+    undecided = [r.rule for r in v.rules if r.status == "inconclusive"]
     lines = [
-        f"{head}: `{v.ckpt}` vs `{v.base}` ({v.mode}, α = {v.alpha:g}, {v.correction} across tasks; policy `{v.policy}`)",
+        f"{head}: `{v.ckpt}` vs `{v.base}` (α = {v.alpha:g}, {v.correction} across the fail tests; policy `{v.policy}`)",
         "",
-        "| rule | result | value | limit | bound | p (adj.) | reason |",
-        "|---|---|---|---|---|---|---|",
+    ]
+    if undecided:
+        lines += [
+            f"> [!WARNING]\n> {len(undecided)} rule(s) inconclusive, counted as **{v.on_inconclusive}**: "
+            f"{_cell(', '.join(undecided))}. The run is too small to show them within or beyond their limits.",
+            "",
+        ]
+    lines += [
+        "| rule | status | value | limit | interval | MDE | needs | reason |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in v.rules:
         lines.append(
-            f"| {r.rule} | {'pass' if r.passed else '**FAIL**'} | {r.estimate:.2f} | {r.margin:g} | {r.bound:.2f} | "
-            f"{r.p_adjusted:.3g} | {r.reason} |"
+            f"| {_cell(r.rule)} | {MARK[r.status]} | {r.estimate:.2f} | {r.margin:g} | [{r.low:.2f}, {r.high:.2f}] | "
+            f"{r.mde:.1f} | {'' if r.n_needed is None else r.n_needed} | {_cell(r.reason)} |"
         )
     return "\n".join(lines) + "\n\n"

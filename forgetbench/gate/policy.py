@@ -13,9 +13,11 @@ import tomllib
 
 from forgetbench.core.errors import UserInputError
 
-Mode = Literal["non-inferiority", "significant-drop"]
+OnInconclusive = Literal["pass", "fail"]
 Correction = Literal["holm", "bonferroni", "none"]
-MODES: tuple[str, ...] = get_args(Mode)
+ON_INCONCLUSIVE: tuple[str, ...] = get_args(OnInconclusive)
+LEGACY_MODES = {"non-inferiority": "fail", "significant-drop": "pass"}
+"""Version-1 policies' `mode`, read as the `on_inconclusive` it amounts to."""
 CORRECTIONS: tuple[str, ...] = get_args(Correction)
 
 
@@ -31,15 +33,17 @@ class GatePolicy:
     """Largest allowed forgetting F (mean drop over the suite's tasks)."""
     max_kl: float | None = None
     """Largest allowed forward KL on the new task, nats per sequence (the report's headline estimator)."""
-    mode: Mode = "non-inferiority"
-    """`non-inferiority`: a rule passes only if its one-sided bound shows the value below the limit.
-    `significant-drop`: a rule fails only if the value is significantly above the limit."""
+    on_inconclusive: OnInconclusive = "pass"
+    """What a rule that is neither shown within its limit nor beyond it means for the exit code.
+    `pass` (default): only a drop shown beyond its limit fails the gate, so noise never does; inconclusive
+    rules are printed, marked in JUnit (`<skipped>`) and the GitHub summary, and counted. `fail` (strict):
+    a rule must be shown within its limit; a run too small to show it fails."""
     alpha: float = 0.05
     """Significance level."""
     correction: Correction = "holm"
     """Across the task rules: `holm`, `bonferroni` or `none`."""
     n_boot: int = 10000
-    """Bootstrap replicates per rule."""
+    """Bootstrap replicates of the KL rule's studentized bootstrap."""
     seed: int = 0
     """Seed of the bootstraps."""
 
@@ -67,7 +71,7 @@ def load_policy(path: Path) -> GatePolicy:
         raise PolicyError(f"no policy file at {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{path}: not valid TOML ({exc})") from None
-    known = {f.name for f in fields(GatePolicy)}
+    known = {f.name for f in fields(GatePolicy)} | {"mode"}
     for key in data:
         if key not in known:
             raise PolicyError(f"{path}: unknown key {key!r} (known: {', '.join(sorted(known))})")
@@ -87,7 +91,8 @@ def load_policy(path: Path) -> GatePolicy:
     number("alpha", 1e-6, 0.5)
     number("n_boot", 200, integer=True)
     number("seed", 0, integer=True)
-    for key, allowed in (("mode", MODES), ("correction", CORRECTIONS)):
+    data = _legacy_mode(path, data)
+    for key, allowed in (("on_inconclusive", ON_INCONCLUSIVE), ("correction", CORRECTIONS)):
         if key in data and data[key] not in allowed:
             raise PolicyError(f"{path}: {key} must be one of {', '.join(allowed)} (got {data[key]!r})")
     task_drop = data.get("task_drop", {})
@@ -100,3 +105,20 @@ def load_policy(path: Path) -> GatePolicy:
     if policy.max_task_drop is None and not policy.task_drop and policy.max_aggregate_drop is None and policy.max_kl is None:
         raise PolicyError(f"{path}: no rule (set at least one of max_task_drop, task_drop, max_aggregate_drop, max_kl)")
     return policy
+
+
+def _legacy_mode(path: Path, data: dict) -> dict:
+    """`mode` (policies written before three-valued rules) as the `on_inconclusive` it amounts to:
+    `non-inferiority` passed only what was shown within the limit (`fail`), `significant-drop` failed only
+    what was shown beyond it (`pass`)."""
+    if "mode" not in data:
+        return data
+    mode = data["mode"]
+    if mode not in LEGACY_MODES:
+        raise PolicyError(f"{path}: mode must be one of {', '.join(LEGACY_MODES)} (got {mode!r}); write on_inconclusive instead")
+    implied = LEGACY_MODES[mode]
+    if data.get("on_inconclusive", implied) != implied:
+        raise PolicyError(
+            f"{path}: mode = {mode!r} means on_inconclusive = {implied!r}, but the file sets {data['on_inconclusive']!r}"
+        )
+    return {**{k: v for k, v in data.items() if k != "mode"}, "on_inconclusive": implied}

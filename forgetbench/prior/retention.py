@@ -3,11 +3,16 @@ per-task and aggregate retention statistics."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from forgetbench.core.errors import DataError
 from forgetbench.core.results import EvalResult, Retention, TaskComparison, TaskResult
-from forgetbench.stats.paired import chance_adjusted, flips, forgetting_ci, mcnemar_exact, paired_delta_ci
+from forgetbench.stats.multiple import holm
+from forgetbench.stats.paired import BinaryDrop, chance_adjusted, forgetting, task_drop, to_points
+
+LEVEL = 0.95
 
 SHARED_SETTINGS = ("backend", "dtype", "limit", "num_fewshot", "chat_template", "seeds", "lm_eval_version")
 
@@ -39,40 +44,53 @@ def check_comparable(base: EvalResult, ckpt: EvalResult) -> None:
             raise DataError(f"task {tb.task} differs between base and checkpoint runs (content hash mismatch)")
 
 
-def compare_task(base: TaskResult, ckpt: TaskResult, rng: np.random.Generator) -> TaskComparison:
-    """Paired statistics of one task."""
+def paired_change(base: np.ndarray, ckpt: np.ndarray):
+    """Δ = ckpt − base in points with its 95% interval (`stats.paired`: Tango's score interval for 0/1
+    metrics, paired t for graded ones), and the test of Δ = 0 (exact McNemar, or paired t)."""
+    drop = task_drop(base, ckpt)
+    return to_points(drop.interval(LEVEL), drop.estimate, LEVEL, sign=-1.0), drop
+
+
+def compare_task(base: TaskResult, ckpt: TaskResult) -> tuple[TaskComparison, float]:
+    """Paired statistics of one task, and the p-value of its test of no change (adjusted by `compare`)."""
     b, c = pair(base, ckpt)
-    ci = paired_delta_ci(b, c, rng)
-    f = flips(b, c)
+    ci, drop = paired_change(b, c)
+    binary = isinstance(drop, BinaryDrop)
     chance = base.chance
     adjust = (lambda s: 100 * chance_adjusted(s / 100, chance)) if chance is not None else None
     bs, cs = 100 * float(b.mean()), 100 * float(c.mean())
-    return TaskComparison(
+    comparison = TaskComparison(
         task=base.task,
         member=base.member,
         metric=base.metric,
         n_items=len(b),
         base=bs,
         ckpt=cs,
-        delta=ci.estimate,
+        delta=cs - bs + 0.0,
         delta_low=ci.low,
         delta_high=ci.high,
-        p_value=mcnemar_exact(f.forgotten, f.gained) if f else None,
-        forgotten=f.forgotten if f else None,
-        gained=f.gained if f else None,
+        p_value=drop.p_zero() if binary else None,
+        p_adjusted=None,
+        forgotten=drop.lost if isinstance(drop, BinaryDrop) else None,
+        gained=drop.won if isinstance(drop, BinaryDrop) else None,
         chance=chance,
         base_adjusted=adjust(bs) if adjust else None,
         ckpt_adjusted=adjust(cs) if adjust else None,
         task_hash=base.task_hash,
     )
+    return comparison, drop.p_zero()
 
 
-def compare(base: EvalResult, ckpt: EvalResult, rng: np.random.Generator) -> Retention:
-    """Per-task comparisons and the aggregate forgetting of `ckpt` relative to `base`."""
+def compare(base: EvalResult, ckpt: EvalResult) -> Retention:
+    """Per-task comparisons (significance Holm-adjusted across the tasks) and the aggregate forgetting
+    of `ckpt` relative to `base`."""
     check_comparable(base, ckpt)
-    tasks = tuple(compare_task(tb, tc, rng) for tb, tc in zip(base.tasks, ckpt.tasks))
+    compared = [compare_task(tb, tc) for tb, tc in zip(base.tasks, ckpt.tasks)]
+    adjusted = holm([p for _, p in compared])
+    tasks = tuple(replace(t, p_adjusted=p) for (t, _), p in zip(compared, adjusted))
     pairs = [pair(tb, tc) for tb, tc in zip(base.tasks, ckpt.tasks)]
-    f = forgetting_ci(pairs, rng)
+    agg = forgetting(pairs)
+    f = to_points(agg.interval(LEVEL), agg.estimate, LEVEL)
     n = sum(t.n_items for t in tasks)
     mean_base = float(np.mean([t.base for t in tasks]))
     return Retention(

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
-from forgetbench.core.results import ScoreReport
+from forgetbench.core.results import KLResult, ScoreReport
+from forgetbench.report.verdict import significant
 
 
 def _fmt(x: float | None, spec: str = ".1f") -> str:
     return "–" if x is None else format(x, spec)
+
+
+def _kl_section(kl: KLResult) -> list[str]:
+    """The KL table: every estimator, the noise floors, the precision floor."""
+    lines = [
+        f"**KL** ({kl.direction}) on {kl.n_prompts} prompts × {kl.samples_per_prompt}, mean response {kl.mean_response_tokens:.1f} tokens:",
+        "",
+        "| estimator | nats/sequence | 95% CI | nats/token |",
+        "|---|---|---|---|",
+    ]
+    for e in kl.estimates:
+        lines.append(
+            f"| {e.name}{' (headline)' if e.name == kl.headline else ''} | {e.mean:.4f} | [{e.ci_low:.4f}, {e.ci_high:.4f}] | {e.per_token:.5f} |"
+        )
+    for n in (kl.noise_floor, kl.noise_floor_k1):
+        if n is not None:
+            lines.append(f"| noise floor ({n.name}) | {n.mean:.2e} | [{n.ci_low:.1e}, {n.ci_high:.1e}] | |")
+    if (f := kl.precision_floor) is not None:
+        lines.append(
+            f"| precision floor ({f.name}, {kl.dtype} vs float32) | {f.mean:.2e} | [{f.ci_low:.1e}, {f.ci_high:.1e}] | "
+            f"{f.per_token:.1e} |"
+        )
+        if kl.precision_resolvable is False:
+            lines += ["", f"The KL is **not resolvable at this precision** ({kl.dtype}): its mean is within the precision floor."]
+    return lines
 
 
 def markdown(r: ScoreReport) -> str:
@@ -21,13 +47,14 @@ def markdown(r: ScoreReport) -> str:
         f"Suite `{r.suite}` (hash `{r.suite_hash[:12]}`), new task `{r.new_task}`, "
         f"{r.settings.backend}/{r.settings.dtype}, seed {r.seed}, {r.created}.",
         "",
-        "| task | metric | items | base | ckpt | Δ (points) | 95% CI | forgotten | gained | McNemar p |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| task | metric | items | base | ckpt | Δ (points) | 95% CI | forgotten | gained | p | Holm p |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for t in r.retention.tasks:
         lines.append(
             f"| {t.task} | {t.metric} | {t.n_items} | {t.base:.1f} | {t.ckpt:.1f} | {t.delta:+.1f} | "
-            f"[{t.delta_low:+.1f}, {t.delta_high:+.1f}] | {_fmt(t.forgotten, 'd')} | {_fmt(t.gained, 'd')} | {_fmt(t.p_value, '.3g')} |"
+            f"[{t.delta_low:+.1f}, {t.delta_high:+.1f}] | {_fmt(t.forgotten, 'd')} | {_fmt(t.gained, 'd')} | {_fmt(t.p_value, '.3g')} | "
+            f"{_fmt(t.p_adjusted, '.3g')}{' **(significant)**' if significant(t) else ''} |"
         )
     ret = r.retention
     lines += [
@@ -35,18 +62,8 @@ def markdown(r: ScoreReport) -> str:
         f"**Forgetting** F = {ret.forgetting:.2f} points [{ret.forgetting_low:.2f}, {ret.forgetting_high:.2f}] "
         f"(size-weighted {ret.forgetting_weighted:.2f}; retention ratio {ret.retention_ratio:.3f}; {ret.n_items} paired items).",
         "",
-        f"**KL** ({kl.direction}) on {kl.n_prompts} prompts × {kl.samples_per_prompt}, mean response {kl.mean_response_tokens:.1f} tokens:",
-        "",
-        "| estimator | nats/sequence | 95% CI | nats/token |",
-        "|---|---|---|---|",
+        *_kl_section(kl),
     ]
-    for e in kl.estimates:
-        lines.append(
-            f"| {e.name}{' (headline)' if e.name == kl.headline else ''} | {e.mean:.4f} | [{e.ci_low:.4f}, {e.ci_high:.4f}] | {e.per_token:.5f} |"
-        )
-    for n in (kl.noise_floor, kl.noise_floor_k1):
-        if n is not None:
-            lines.append(f"| noise floor ({n.name}) | {n.mean:.2e} | [{n.ci_low:.1e}, {n.ci_high:.1e}] | |")
     new = r.new_task_score
     if new is not None:
         lines += [
@@ -57,7 +74,7 @@ def markdown(r: ScoreReport) -> str:
     if r.law is not None:
         lines += [
             "",
-            f"**Law** ({r.law.source}, {r.law.n} checkpoints, LOO R² {r.law.loo_r2:.2f}): predicted F = "
+            f"**Law** ({r.law.kind}, {r.law.source}, {r.law.n} checkpoints, LOO R² {r.law.loo_r2:.2f}): predicted F = "
             f"{r.law.predicted_forgetting:.2f} points at this KL; measured {r.retention.forgetting:.2f}.",
         ]
     lines += [

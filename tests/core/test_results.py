@@ -88,3 +88,42 @@ def test_a_version_1_report_is_migrated_with_full_as_its_headline(score_runs, tm
     report = load_report(_write(tmp_path / "report.json", data))
     assert report.schema_version == schema.SCHEMA_VERSION and report.kl.headline == "full"
     assert report.kl.headline_estimate.name == "full" and report.files == {} and report.digest == ""
+
+
+def test_a_sealed_version_3_report_reads_back_with_its_digest_checked_as_written(score_runs, tmp_path):
+    """Version 4 added the three-valued statistics; a sealed version-3 report still reads (no Holm p
+    was computed then: None), and its digest is checked on the file as written, not on the migration."""
+    from forgetbench.core.hashing import digest
+
+    data = json.loads((score_runs["barely"] / "report.json").read_text())
+    data["schema_version"] = data["kl"]["schema_version"] = 3
+    for key in ("template_mismatch", "precision_floor", "precision_resolvable", "precision_floor_s"):
+        del data["kl"][key]
+    for task in data["retention"]["tasks"]:
+        del task["p_adjusted"]
+    data["digest"] = ""
+    data["digest"] = digest(data)
+    report = load_report(_write(tmp_path / "report.json", data))
+    assert report.schema_version == schema.SCHEMA_VERSION and report.digest == data["digest"]
+    assert all(t.p_adjusted is None for t in report.retention.tasks) and report.kl.precision_floor is None
+    data["retention"]["forgetting"] += 1.0
+    with pytest.raises(ResultFileError, match="edited after it was written"):
+        load_report(_write(tmp_path / "edited.json", data))
+
+
+def test_a_version_3_gate_verdict_reads_as_two_valued_rules(tmp_path):
+    from forgetbench.core.results_io import read_result
+
+    rule = {"rule": "kl", "passed": False, "estimate": 40.0, "margin": 30.0, "bound": 35.0, "p_value": 0.01,
+            "p_adjusted": 0.01, "reason": "forward KL 40.00 nats/seq; 95% lower bound 35.00 > limit 30"}  # fmt: skip
+    old = {"schema_version": 3, "forgetbench_version": "0.1.0", "passed": False, "run": "r", "base": "b", "ckpt": "c",
+           "policy": "p.toml", "policy_hash": "", "mode": "significant-drop", "alpha": 0.05, "correction": "holm",
+           "rules": [rule]}  # fmt: skip
+    v = read_result(_write(tmp_path / "gate.json", old), schema.GateVerdict)
+    assert (v.status, v.on_inconclusive, v.rules[0].status, v.rules[0].low, v.rules[0].p_beyond) == (
+        "fail",
+        "pass",
+        "fail",
+        35.0,
+        0.01,
+    )

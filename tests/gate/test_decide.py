@@ -11,7 +11,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from forgetbench.gate.decide import decide, load_inputs
-from forgetbench.gate.policy import load_policy
+from forgetbench.gate.policy import PolicyError, load_policy
 from forgetbench.prior.run import NAMESPACE
 from forgetbench.stats.multiple import bonferroni, holm
 
@@ -75,7 +75,7 @@ def test_damaged_checkpoint_fails_on_its_tasks(runs, tmp_path):
     cases = ET.parse(junit).getroot().find("testsuite").findall("testcase")
     failed = {c.get("name"): c.find("failure").get("message") for c in cases if c.find("failure") is not None}
     assert set(failed) == {"task:fb_piqa_lite", "task:fb_openbookqa_lite"}
-    assert all("not shown to be below the limit" in m for m in failed.values())
+    assert all("shown beyond the limit" in m for m in failed.values())
     text = summary.read_text()
     assert text.startswith("earlier step\n") and "forgetbench gate failed" in text and "| task:fb_piqa_lite | **FAIL**" in text
 
@@ -90,16 +90,40 @@ def test_kl_rule_fails_alone(runs, tmp_path):
     assert [r.rule for r in v.rules if not r.passed] == ["kl"]
 
 
-def test_significant_drop_mode_fails_only_on_a_significant_drop(runs, tmp_path):
+def test_legacy_significant_drop_mode_reads_as_on_inconclusive_pass(runs, tmp_path):
     text = 'mode = "significant-drop"\nmax_task_drop = 10.0\nmax_kl = 1000.0\n'
     p = policy(tmp_path, text)
+    assert load_policy(p).on_inconclusive == "pass"
     barely, damaged = (
         decide(load_inputs(runs["barely"]), load_policy(p), p),
         decide(load_inputs(runs["damaged"]), load_policy(p), p),
     )
-    assert barely.passed and not damaged.passed
+    assert barely.passed and not damaged.passed and damaged.status == "fail"
     for r in damaged.rules[:2]:  # drops of 43 and 67 points: the Holm-adjusted p is tiny
-        assert r.estimate > 30 and r.bound > 10 and r.p_adjusted < 0.01 and "significantly above" in r.reason
+        assert r.status == "fail" and r.estimate > 30 and r.low > 10 and r.p_beyond < 0.01 and "shown beyond" in r.reason
+
+
+def test_inconclusive_rules_are_skipped_in_junit_or_fail_when_strict(runs, tmp_path):
+    """A 6-item task cannot show a drop within 1 point: inconclusive, with what it could detect."""
+    for strict, code in ((False, 0), (True, 1)):
+        junit, summary = tmp_path / f"junit{strict}.xml", tmp_path / f"summary{strict}.md"
+        text = "max_task_drop = 1.0\n" + ('on_inconclusive = "fail"\n' if strict else "")
+        proc = fb("gate", str(runs["barely"]), "--policy", str(policy(tmp_path, text)), "--junit", str(junit), "--json",
+                  env={"GITHUB_STEP_SUMMARY": str(summary)})  # fmt: skip
+        assert proc.returncode == code, proc.stderr
+        v = json.loads(proc.stdout)
+        assert v["status"] == "inconclusive" and {r["status"] for r in v["rules"]} == {"inconclusive"}
+        assert all(r["mde"] > 1.0 and r["n_needed"] > 6 for r in v["rules"])
+        suite = ET.parse(junit).getroot().find("testsuite")
+        kinds = [(c.find("skipped") is not None, c.find("failure") is not None) for c in suite.findall("testcase")]
+        assert kinds == [(not strict, strict)] * 2
+        assert "inconclusive" in summary.read_text() and "[!WARNING]" in summary.read_text()
+
+
+def test_mode_and_on_inconclusive_that_disagree_are_refused(tmp_path):
+    text = 'mode = "non-inferiority"\non_inconclusive = "pass"\nmax_kl = 1.0\n'
+    with pytest.raises(PolicyError, match="means on_inconclusive = 'fail'"):
+        load_policy(policy(tmp_path, text))
 
 
 def test_kl_only_policy_skips_the_suite(runs, tmp_path):

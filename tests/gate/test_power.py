@@ -1,57 +1,73 @@
-"""The gate's error rates by simulation at the lite suite's sizes (8 tasks, 20–60 items each), for
-the default policy settings (α 0.05, Holm across tasks) with a 5-point task limit.
+"""The gate's error rates at the offline-lite suite's sizes (read from tasks/), by simulation.
 
-Each mode controls one error at α: `significant-drop` wrongly FAILS a checkpoint whose true drops are
-all at or below the limit at most α of the time; `non-inferiority` wrongly PASSES one whose true drops
-sit at the limit at most α of the time. Monte-Carlo slack: 3 standard errors of a rate of α over REPS.
-The power figures (benchmarks/gate_calibration.py) are in the README.
-"""
+Three-valued rules bound both errors at α: with no drop, the gate FAILS (a rule shown beyond its
+limit) at most α of the time, Holm across the fail tests; under `on_inconclusive = "fail"` (strict), a
+checkpoint whose drop sits exactly at the limit PASSES at most α of the time — including one task with
+every flip a loss, where a percentile bootstrap passed 36.5% of runs at 20 items. Tolerance: the
+Monte Carlo error of these run counts (2 standard errors)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from forgetbench.gate.policy import GatePolicy
-from forgetbench.gate.power import LITE_SIZES, fail_rate, paired_items
+from forgetbench.gate.policy import GatePolicy, load_policy
+from forgetbench.gate.power import outcome_rates, simulated_inputs
+from forgetbench.prior.catalog import suite_sizes
 
-REPS = 300
-SLACK = 3 * math.sqrt(0.05 * 0.95 / REPS)
-DISCORDANCE = 0.15  # share of items that flip when nothing is lost (the demo's fine-tune: 7–12%)
-LIMIT = 5.0
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "policy.toml"
+ALPHA = 0.05
 
 
-def test_simulated_items_have_the_requested_drop():
+def slack(runs: int) -> float:
+    return 2 * math.sqrt(ALPHA * (1 - ALPHA) / runs)
+
+
+@pytest.fixture(scope="module")
+def lite() -> dict[str, int]:
+    return suite_sizes("offline-lite")
+
+
+def test_the_example_policy_never_fails_noise(lite):
+    policy = replace(load_policy(EXAMPLE), max_kl=None)
     rng = np.random.default_rng(0)
-    b, c = paired_items(200_000, 10.0, DISCORDANCE, rng)
-    assert 100 * (b.mean() - c.mean()) == pytest.approx(10.0, abs=0.3)
-    assert np.mean(b != c) == pytest.approx(DISCORDANCE + 0.10, abs=0.01)
+    rates = outcome_rates(policy, (simulated_inputs({}, lite, 0.15, rng) for _ in range(400)))
+    assert rates["exit_fail"] <= ALPHA and rates["fail"] <= ALPHA
 
 
-def test_significant_drop_wrongly_fails_at_most_alpha_with_no_drop():
-    policy = GatePolicy(max_task_drop=LIMIT, mode="significant-drop", n_boot=1000)
-    assert fail_rate(policy, {}, LITE_SIZES, DISCORDANCE, REPS) <= policy.alpha
+@pytest.mark.parametrize("n", [20, 40, 60])
+def test_strict_never_passes_one_task_at_its_limit_with_every_flip_a_loss(n):
+    policy = GatePolicy(max_task_drop=5.0, on_inconclusive="fail")
+    rng = np.random.default_rng(n)
+    rates = outcome_rates(policy, (simulated_inputs({"t": 5.0}, {"t": n}, 0.0, rng) for _ in range(1000)))
+    assert rates["pass"] <= ALPHA + slack(1000)
 
 
-def test_significant_drop_family_error_at_the_limit_is_at_most_alpha():
-    """The least favourable null: every task's true drop exactly at the limit."""
-    policy = GatePolicy(max_task_drop=LIMIT, mode="significant-drop", n_boot=1000)
-    drops = {t: LIMIT for t in LITE_SIZES}
-    assert fail_rate(policy, drops, LITE_SIZES, DISCORDANCE, REPS, seed=1) <= policy.alpha + SLACK
+def test_strict_never_passes_a_suite_at_its_limits(lite):
+    policy = GatePolicy(max_task_drop=10.0, max_aggregate_drop=10.0, on_inconclusive="fail")
+    rng = np.random.default_rng(3)
+    rates = outcome_rates(policy, (simulated_inputs(dict.fromkeys(lite, 10.0), lite, 0.15, rng) for _ in range(300)))
+    assert rates["pass"] <= ALPHA + slack(300)
 
 
-def test_non_inferiority_wrongly_passes_at_most_alpha_at_the_limit():
-    policy = GatePolicy(max_task_drop=LIMIT, n_boot=1000)
-    assert policy.mode == "non-inferiority" and policy.correction == "holm"
-    drops = {t: LIMIT for t in LITE_SIZES}
-    assert 1 - fail_rate(policy, drops, LITE_SIZES, DISCORDANCE, REPS, seed=2) <= policy.alpha + SLACK
+@pytest.mark.parametrize("sigma", [0.5, 1.0, 1.5])
+def test_strict_kl_rule_never_passes_at_its_limit_under_skew(sigma):
+    """32 prompts with lognormal per-prompt KL whose mean is exactly the limit."""
+    limit = 50.0
+    policy = GatePolicy(max_kl=limit, on_inconclusive="fail", n_boot=1000)
+    rng = np.random.default_rng(int(10 * sigma))
+    mu = math.log(limit) - sigma**2 / 2
+    runs = (simulated_inputs({}, {}, 0.0, rng, kl=rng.lognormal(mu, sigma, 32)) for _ in range(400))
+    assert outcome_rates(policy, runs)["pass"] <= ALPHA + slack(400)
 
 
-def test_a_drop_of_twice_the_limit_is_caught_more_often_than_no_drop():
-    policy = GatePolicy(max_task_drop=LIMIT, mode="significant-drop", n_boot=1000)
-    drops = {t: 2 * LIMIT for t in LITE_SIZES}
-    assert fail_rate(policy, drops, LITE_SIZES, DISCORDANCE, 100, seed=3) > fail_rate(
-        policy, {}, LITE_SIZES, DISCORDANCE, 100, seed=3
-    )
+def test_a_drop_shown_beyond_the_limit_fails_and_more_often_than_noise(lite):
+    policy = replace(load_policy(EXAMPLE), max_kl=None)
+    rng = np.random.default_rng(5)
+    noise = outcome_rates(policy, (simulated_inputs({}, lite, 0.15, rng) for _ in range(200)))
+    broken = outcome_rates(policy, (simulated_inputs({"fb_piqa_lite": 40.0}, lite, 0.15, rng) for _ in range(200)))
+    assert broken["fail"] > 0.5 > noise["fail"]

@@ -36,7 +36,8 @@ def run(models, setup, store, ckpt: str):
 def test_base_against_itself_changes_nothing(models, setup, store):
     r = run(models, setup, store, "base").report
     for t in r.retention.tasks:
-        assert (t.delta, t.delta_low, t.delta_high, t.forgotten, t.gained, t.p_value) == (0, 0, 0, 0, 0, 1.0)
+        assert (t.delta, t.forgotten, t.gained, t.p_value, t.p_adjusted) == (0, 0, 0, 1.0, 1.0)
+        assert t.delta_low == pytest.approx(-t.delta_high) and t.delta_low < 0  # no flip in n items: not [0, 0]
         assert t.base > 90 and t.chance == (0.5 if t.task == "fb_piqa_lite" else 0.25)
     assert r.retention.forgetting == 0 and r.retention.retention_ratio == 1.0
     assert r.kl.estimates[0].mean == 0.0 and r.kl.noise_floor.mean == 0.0
@@ -92,7 +93,7 @@ def test_items_that_do_not_pair_are_an_error(models, custom_suites, store):
     a = evaluate(EvalConfig(str(models["base"]), suite, limit=6, runtime=Runtime(batch_size=8)), store)
     b = evaluate(EvalConfig(str(models["base"]), suite, limit=5, runtime=Runtime(batch_size=8)), store)
     with pytest.raises(DataError, match="different limit"):
-        compare(a, b, __import__("numpy").random.default_rng(0))
+        compare(a, b)
     with pytest.raises(DataError, match="one side only"):
         pair(a.tasks[0], b.tasks[0])
     tampered = replace(b.tasks[0], items=tuple(replace(i, doc_hash="0" * 64) for i in b.tasks[0].items))
@@ -119,3 +120,24 @@ def test_full_is_the_headline_whenever_computed_and_the_gate_uses_it(models, set
     row = pd.read_csv(tmp_path / "run" / "leaderboard_row.csv").iloc[0]
     assert row["kl_estimator"] == "full" and np.isclose(row["kl"], full.mean)
     assert "full (headline)" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_an_allowed_template_mismatch_is_recorded_and_warned_about(tiny_model, custom_suites, store, tmp_path):
+    """`--allow-template-mismatch`: the run goes on; the difference is in the KL result, first among the
+    report's warnings and in report.md, and survives reading the folder back."""
+    from tests.tiny import variant
+
+    ckpt = variant(tiny_model, tmp_path / "ckpt", chat_template="{% for m in messages %}{{ m.content }}{% endfor %}")
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"prompt": "The quick brown fox"}\n{"prompt": "Seven red apples"}\n')
+    config = ScoreConfig.build(
+        str(tiny_model), str(ckpt), str(prompts), suite=custom_suites("one", {"fb_piqa_lite": "acc"}), limit=2,
+        n_prompts=2, max_new_tokens=4, noise_floor_prompts=0, batch_size=8, allow_template_mismatch=True,
+    )  # fmt: skip
+    report = score(config, store=store, out=tmp_path / "run").report
+    difference = "chat templates differ: base has none, checkpoint has one"
+    assert report.kl.template_mismatch == difference
+    assert report.warnings[0].startswith(difference + ", measured anyway (--allow-template-mismatch)")
+    assert f"> **Warning:** {difference}" in (tmp_path / "run" / "report.md").read_text()
+    back = load_report(tmp_path / "run")
+    assert (back.kl.template_mismatch, back.warnings) == (difference, report.warnings)

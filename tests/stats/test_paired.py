@@ -1,11 +1,24 @@
-"""Paired statistics against textbook values and by simulation."""
+"""Paired statistics against textbook values and independent computations."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
+from scipy.optimize import minimize_scalar
+from scipy.stats import norm, ttest_rel
 
-from forgetbench.stats.paired import chance_adjusted, flips, forgetting_ci, mcnemar_exact, paired_delta_ci
+from forgetbench.stats.paired import (
+    BinaryDrop,
+    GradedDrop,
+    chance_adjusted,
+    flips,
+    forgetting,
+    mcnemar_exact,
+    size_needed,
+    task_drop,
+)
 
 
 def test_mcnemar_exact_textbook_case():
@@ -21,39 +34,78 @@ def test_mcnemar_edge_cases():
     assert mcnemar_exact(0, 10) == pytest.approx(2 / 1024)
 
 
+def _score_z_by_optimisation(b: int, c: int, n: int, d: float) -> float:
+    """Tango's statistic with the restricted MLE found numerically, not by the closed form."""
+
+    def nll(q: float) -> float:
+        p10, p01 = q + d, q
+        rest = 1 - p10 - p01
+        return -(b * math.log(max(p10, 1e-300)) + c * math.log(max(p01, 1e-300)) + (n - b - c) * math.log(max(rest, 1e-300)))
+
+    lo, hi = max(0.0, -d) + 1e-12, (1 - d) / 2 - 1e-12
+    q = minimize_scalar(nll, bounds=(lo, hi), method="bounded", options={"xatol": 1e-12}).x
+    return (b - c - n * d) / math.sqrt(n * (2 * q + d * (1 - d)))
+
+
+@pytest.mark.parametrize("b,c,n,d", [(3, 0, 20, 0.05), (6, 2, 60, 0.1), (1, 7, 40, -0.05), (0, 0, 30, 0.1), (10, 10, 50, 0.0)])
+def test_tango_restricted_mle_matches_numerical_optimisation(b, c, n, d):
+    assert BinaryDrop(b, c, n).z(d) == pytest.approx(_score_z_by_optimisation(b, c, n, d), abs=1e-4)
+
+
+def test_tango_interval_inverts_its_test_and_holds_the_estimate():
+    drop = BinaryDrop(6, 0, 60)
+    low, high = drop.interval(0.95)
+    assert low < drop.estimate < high
+    assert abs(drop.z(low)) == pytest.approx(norm.ppf(0.975), abs=1e-6)
+    assert abs(drop.z(high)) == pytest.approx(norm.ppf(0.975), abs=1e-6)
+    # one-sided tests agree with the 90% interval: shown within m exactly when m is above its upper end
+    low90, high90 = drop.interval(0.90)
+    assert drop.p_within(high90 + 1e-6) < 0.05 < drop.p_within(high90 - 1e-6)
+    assert drop.p_beyond(low90 - 1e-6) < 0.05 < drop.p_beyond(low90 + 1e-6)
+
+
+def test_zero_flips_is_not_zero_width():
+    """The percentile bootstrap of a task with no flip is [0, 0]; the score interval is not."""
+    low, high = BinaryDrop(0, 0, 20).interval(0.95)
+    assert low < -0.1 and high > 0.1
+    assert BinaryDrop(0, 0, 20).p_within(0.05) > 0.05  # 0 flips in 20 items cannot show a drop < 5 points
+
+
+def test_graded_metric_uses_the_paired_t_test():
+    rng = np.random.default_rng(0)
+    base, ckpt = rng.random(30), rng.random(30)
+    drop = task_drop(base, ckpt)
+    assert isinstance(drop, GradedDrop)
+    assert drop.p_zero() == pytest.approx(ttest_rel(base, ckpt).pvalue)
+    assert drop.p_beyond(0.0) == pytest.approx(ttest_rel(base, ckpt, alternative="greater").pvalue)
+    assert drop.p_within(0.1) == pytest.approx(ttest_rel(base - 0.1, ckpt, alternative="less").pvalue)
+
+
 def test_flips_and_identity():
     b = np.array([1, 1, 0, 0, 1.0])
     c = np.array([0, 1, 1, 0, 1.0])
     f = flips(b, c)
     assert (f.forgotten, f.gained) == (1, 1)
     assert flips(b, np.array([0.5, 1, 0, 0, 1])) is None
-    ci = paired_delta_ci(b, b, np.random.default_rng(0))
-    assert (ci.estimate, ci.low, ci.high) == (0.0, 0.0, 0.0)
+    assert task_drop(b, c) == BinaryDrop(1, 1, 5)
 
 
-def test_paired_bootstrap_coverage_is_close_to_95_percent():
-    """Simulated paired 0/1 data with a known true Δ: the 95% CI covers it in ~95% of datasets."""
-    rng = np.random.default_rng(1)
-    n, sims, hits = 300, 400, 0
-    p_base, p_forget, p_gain = 0.6, 0.15, 0.05  # true Δ = −0.6·0.15 + 0.4·0.05 = −0.07
-    true_delta = 100 * (-p_base * p_forget + (1 - p_base) * p_gain)
-    for _ in range(sims):
-        base = (rng.random(n) < p_base).astype(float)
-        u = rng.random(n)
-        ckpt = np.where(base == 1, (u >= p_forget).astype(float), (u < p_gain).astype(float))
-        ci = paired_delta_ci(base, ckpt, rng, n_boot=1000)
-        hits += ci.low <= true_delta <= ci.high
-    coverage = hits / sims
-    assert 0.92 <= coverage <= 0.975, coverage
-
-
-def test_forgetting_aggregates_tasks_equally():
-    rng = np.random.default_rng(0)
-    a = (np.ones(100), np.zeros(100))  # 100-point drop
+def test_forgetting_aggregates_tasks_equally_with_agresti_min_variance():
+    a = (np.ones(100), np.zeros(100))  # a 100-point drop
     b = (np.ones(10), np.ones(10))  # no change
-    ci = forgetting_ci([a, b], rng)
-    assert ci.estimate == pytest.approx(50.0)
-    assert ci.low == pytest.approx(50.0) and ci.high == pytest.approx(50.0)  # no item variance here
+    f = forgetting([a, b])
+    assert f.estimate == pytest.approx(0.5)
+    # Agresti–Min: ½ added to each cell; variance ((b+c)/N − D²)/N per task, F's variance their sum / 4
+    v1 = ((100.5 + 0.5) / 102 - (100 / 102) ** 2) / 102
+    v2 = (1 / 12 - 0.0) / 12
+    assert f.se() == pytest.approx(math.sqrt(v1 + v2) / 2)
+
+
+def test_items_needed_scale_with_the_square_of_the_gap():
+    n1 = size_needed(100, 0.05, 0.10, 0.05)
+    n2 = size_needed(100, 0.05, 0.05, 0.05)
+    assert n2 == pytest.approx(4 * n1, rel=0.02)
+    assert size_needed(100, 0.05, 0.0, 0.05) is None
 
 
 def test_chance_adjusted():
