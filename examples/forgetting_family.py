@@ -141,14 +141,15 @@ def checkpoint(v: Variant, out: Path, base: Path) -> Path:
 
 def on_policy_vs_sft(out: Path) -> None:
     """Each on-policy checkpoint against the off-policy SFT of the same lr and steps: KL of both, and
-    F_sft − F_on with a paired bootstrap CI (both were scored on the same suite items, so the
-    difference is the mean over tasks of the on-policy minus the SFT accuracy, items resampled within
-    each task), then the mean difference over all pairs with items resampled jointly across pairs."""
+    F_sft − F_on with its 95% interval (both were scored on the same suite items, so the difference is
+    the mean over tasks of the on-policy minus the SFT accuracy: `stats.paired.forgetting`, Tango /
+    Agresti–Min per task), then the mean difference over all pairs (per item, the pairs' mean scores:
+    the paired t per task)."""
     import numpy as np
     import pandas as pd
 
     from forgetbench.core.results_io import load_report
-    from forgetbench.stats.paired import forgetting_ci
+    from forgetbench.stats.paired import forgetting, to_points
 
     def items(name: str) -> pd.DataFrame:
         return pd.read_parquet(out / "runs" / name / "items.parquet").set_index(["task", "doc_hash"]).sort_index()
@@ -167,14 +168,16 @@ def on_policy_vs_sft(out: Path) -> None:
         by_task = {t: (a.loc[t, "ckpt"].to_numpy(), b.loc[t, "ckpt"].to_numpy()) for t in a.index.unique("task")}
         for t, scores in by_task.items():
             per_task.setdefault(t, []).append(scores)
-        d = forgetting_ci(list(by_task.values()), np.random.default_rng(0), 10_000)
+        agg = forgetting(list(by_task.values()))
+        d = to_points(agg.interval(0.95), agg.estimate, 0.95)
         print(
             f"  {on}: KL {kl(on):.1f} vs {kl(sft):.1f} (ratio {kl(on) / kl(sft):.2f}); "
             f"F_sft − F_on {d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]"
         )
     if pairs:
         pooled = [(np.mean([p[0] for p in ps], axis=0), np.mean([p[1] for p in ps], axis=0)) for ps in per_task.values()]
-        d = forgetting_ci(pooled, np.random.default_rng(0), 10_000)
+        agg = forgetting(pooled)
+        d = to_points(agg.interval(0.95), agg.estimate, 0.95)
         print(f"  mean over {len(pairs)} pairs: F_sft − F_on {d.estimate:+.2f} [{d.low:+.2f}, {d.high:+.2f}]")
 
 
