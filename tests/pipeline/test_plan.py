@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from forgetbench.pipeline.plan import plan_suite
 from forgetbench.prior.catalog import suite_sizes
 from forgetbench.stats.paired import resolution
@@ -43,3 +45,17 @@ def test_plan_with_a_pilot_uses_its_spread(score_runs):
     rules = {r["rule"]: r for r in json.loads(proc.stdout)["rules"]}
     assert rules["kl"]["mde"] > 50 and rules["kl"]["size"] > 0 and "pilot" in rules["kl"]["spread"]
     assert "pilot" in rules["task:fb_piqa_lite"]["spread"] and "assumed" in rules["task:fb_boolq_lite"]["spread"]
+
+
+@pytest.mark.parametrize(
+    "extra,needle",
+    [
+        (["--discordance", "0"], "--discordance must be in (0, 1]"),
+        (["--suite", "nope"], "unknown suite 'nope'"),
+        (["--pilot", "/nonexistent"], "no run folder at /nonexistent"),
+    ],
+)
+def test_bad_plan_input_is_one_line_exit_2(extra, needle):
+    proc = subprocess.run([sys.executable, "-m", "forgetbench", "plan", "--policy", str(EXAMPLE), *extra],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert proc.returncode == 2 and needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
