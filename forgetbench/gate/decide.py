@@ -160,8 +160,8 @@ def decide(inputs: GateInputs, policy: GatePolicy, policy_path: Path | None = No
         raise DataError(f"policy task_drop names task(s) not in the run: {', '.join(unknown)}")
     measured = measure(inputs, policy)
     adjusted = adjust([m.p_beyond for m in measured], policy.correction)
-    family = len(measured) if policy.correction != "none" else 1
-    rules = tuple(_verdict(m, p, policy, family) for m, p in zip(measured, adjusted))
+    fail_alpha = policy.fail_alpha(len(measured))
+    rules = tuple(_verdict(m, p, policy, fail_alpha) for m, p in zip(measured, adjusted))
     status = (
         "fail"
         if any(r.status == "fail" for r in rules)
@@ -186,10 +186,9 @@ def decide(inputs: GateInputs, policy: GatePolicy, policy_path: Path | None = No
     )
 
 
-def _verdict(m: _Measured, p_beyond: float, policy: GatePolicy, family: int) -> RuleVerdict:
+def _verdict(m: _Measured, p_beyond: float, policy: GatePolicy, fail_alpha: float) -> RuleVerdict:
     alpha = policy.alpha
     status = "fail" if p_beyond <= alpha else "pass" if m.p_within <= alpha else "inconclusive"
-    fail_alpha = alpha / family  # Holm's first step: what a lone drop must clear
     mde = m.margin + resolution(m.se, fail_alpha)
     gap = m.estimate - m.margin
     needed = None

@@ -47,6 +47,11 @@ class GatePolicy:
     seed: int = 0
     """Seed of the bootstraps."""
 
+    def fail_alpha(self, rules: int) -> float:
+        """The level a lone drop must clear to fail among `rules` rules: Holm's (and Bonferroni's) first
+        step α / rules, or α uncorrected; what minimum detectable effects are stated at."""
+        return self.alpha / max(1, rules) if self.correction != "none" else self.alpha
+
     @property
     def kl_only(self) -> bool:
         """Only the KL rule: `score --gate` can skip the benchmark runs."""

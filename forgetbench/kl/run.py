@@ -172,18 +172,15 @@ def _floor_estimates(
 ) -> tuple[Estimate | None, Estimate | None, Estimate | None]:
     """Noise floor (headline estimator and k1) and precision floor, each on the first `n_noise` prompts."""
     headline = plan.config.headline
-    noise = noise_k1 = precision = None
-    if passes.noise:
-        k = len(passes.noise)
-        noise_rows = [sequence_estimates(ts.kl, ts.logp, ts.logq) for ts in passes.noise]
-        noise_tokens = sum(r["response_tokens"] for r in rows[:k])
-        noise = _estimate(headline, noise_rows, clusters[:k], noise_tokens, rng)
-        noise_k1 = _estimate("k1", noise_rows, clusters[:k], noise_tokens, rng)
-    if passes.precision:
-        k = len(passes.precision)
-        low_rows = [sequence_estimates(ts.kl, ts.logp, ts.logq) for ts in passes.precision]
-        low_tokens = sum(r["response_tokens"] for r in rows[:k])
-        precision = precision_floor(_estimate(headline, low_rows, clusters[:k], low_tokens, rng))
+
+    def estimate(name: str, scores: list[TokenScores]) -> Estimate:
+        k = len(scores)
+        per_sequence = [sequence_estimates(ts.kl, ts.logp, ts.logq) for ts in scores]
+        return _estimate(name, per_sequence, clusters[:k], sum(r["response_tokens"] for r in rows[:k]), rng)
+
+    noise = estimate(headline, passes.noise) if passes.noise else None
+    noise_k1 = estimate("k1", passes.noise) if passes.noise else None
+    precision = precision_floor(estimate(headline, passes.precision)) if passes.precision else None
     return noise, noise_k1, precision
 
 

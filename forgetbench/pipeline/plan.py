@@ -71,7 +71,7 @@ def plan_suite(suite: str, policy_path: Path, pilot: Path | None = None, discord
     limits = {t: policy.task_drop.get(t, policy.max_task_drop) for t in sizes}
     rules = [t for t, m in limits.items() if m is not None]
     count = len(rules) + (policy.max_aggregate_drop is not None) + (policy.max_kl is not None)
-    alpha = policy.alpha / max(1, count) if policy.correction != "none" else policy.alpha
+    alpha = policy.fail_alpha(count)
     out, variances = [], []
     for t, n in sizes.items():
         if t in pilot_tasks:  # the pilot's discordance (adjusted, so a task with no flip still has one), at the suite's size
