@@ -103,3 +103,35 @@ def perturbed(model, scale: float, seed: int = 1):
         for p in other.parameters():
             p.add_(torch.randn(p.shape, generator=g) * scale)
     return other
+
+
+def make_lora(base: Path, folder: Path, seed: int = 0, r: int = 4, targets: tuple[str, ...] = ("q_proj", "v_proj")) -> Path:
+    """A random (non-zero) LoRA adapter for the tiny model at `base`, saved with peft into `folder`
+    (its adapter_config.json declares `base` as its base)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    config = LoraConfig(r=r, lora_alpha=2 * r, target_modules=list(targets), init_lora_weights=False, lora_dropout=0.0)
+    peft_model = get_peft_model(model, config)
+    peft_model.save_pretrained(folder)
+    return folder
+
+
+def merge_lora(base: Path, adapter: Path, folder: Path) -> Path:
+    """The full-weight folder of `base` with `adapter` merged in (peft's merge_and_unload), with the base's tokenizer."""
+    import shutil
+
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    merged.save_pretrained(folder, safe_serialization=True)
+    for f in base.iterdir():
+        if f.name.startswith(("tokenizer", "special_tokens")) or f.name == "generation_config.json":
+            shutil.copy(f, folder / f.name)
+    return folder

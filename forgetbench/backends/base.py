@@ -11,7 +11,11 @@ hold. Four operations:
 - `score`: per-response-token log p(y_t), log q(y_t) and, when asked, the exact full-vocabulary
   KL(p(·|…) ‖ q(·|…)) — the KL pass;
 - `run_task`: one lm-eval task on one model with per-item samples;
-- `close`.
+- `close`;
+
+and `expect`, a hint of the models to come (so vLLM can serve a base and its adapters from one
+engine), and `usage`, the model loads and engine starts so far. A model may be a PEFT adapter on its
+base (`ResolvedModel.adapter`): the backend applies it (hf: merged through peft; vllm: LoRARequest).
 
 A `ModelRef` with `replica=1` names a second, separately loaded copy of a model: the noise floor
 compares a model with its copy. A `ModelRef` with `dtype="float32"` names the same model loaded in
@@ -20,7 +24,7 @@ float32 whatever the backend's dtype: the precision floor compares a low-precisi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
@@ -139,6 +143,19 @@ class TaskOutput:
     samples: tuple[SampleRecord, ...]
 
 
+@dataclass
+class Usage:
+    """What a backend has loaded since it was opened: model loads by label, and engines started (vLLM)."""
+
+    loads: dict[str, int] = field(default_factory=dict)
+    """Model label → times it was loaded into memory (a vLLM engine serving it counts as one load)."""
+    engines: int = 0
+    """vLLM engines started (0 under hf)."""
+
+    def loaded(self, label: str) -> None:
+        self.loads[label] = self.loads.get(label, 0) + 1
+
+
 class Backend(Protocol):
     """A model backend (see the module docstring). Implementations register in `registry`."""
 
@@ -147,12 +164,18 @@ class Backend(Protocol):
     """Resolved device (`cpu`, `cuda`)."""
     dtype: str
     """Resolved dtype the models run in (`float32`, `bfloat16`, `float16`)."""
+    usage: Usage
+    """Model loads and engine starts so far (a sweep reports them)."""
 
     def version(self) -> str | None:
         """The engine's version when it changes results beyond the Python packages (vLLM), else None."""
 
     def full_scorer(self) -> str:
         """Who computes the full-vocabulary KL under this backend (`hf` or `vllm`)."""
+
+    def expect(self, models: list[ResolvedModel]) -> None:
+        """The models this backend is about to be asked for: lets it plan what to load (vLLM serves a base
+        and its LoRA adapters from one engine). A hint only: any model may still be asked for."""
 
     def sample(
         self, model: ResolvedModel, prompts: list[list[int]], request: SamplingRequest, reporter: Reporter
@@ -184,6 +207,9 @@ class Backend(Protocol):
 
 class BackendBase:
     """Context-manager plumbing shared by implementations."""
+
+    def expect(self, models: list[ResolvedModel]) -> None:
+        """No planning by default: models load when first asked for."""
 
     def __enter__(self) -> Any:
         return self

@@ -169,6 +169,17 @@ RUNTIME = (
         None,
     ),
     Opt(
+        "max_lora_rank",
+        Annotated[
+            Optional[int],
+            typer.Option(
+                help="vLLM: largest LoRA rank the adapters' engine serves \\[default: the smallest covering the adapters].",
+                rich_help_panel=VLLM_PANEL,
+            ),
+        ],
+        None,
+    ),
+    Opt(
         "enforce_eager",
         Annotated[
             Optional[bool],
@@ -256,6 +267,7 @@ def runtime(a: SimpleNamespace) -> Any:
         a.max_model_len,
         a.enforce_eager,
         getattr(a, "full_scorer", DEFAULTS.full_scorer),
+        a.max_lora_rank,
     )
     return Runtime(a.backend, a.device, a.dtype, a.batch_size, a.trust_remote_code, vllm)
 

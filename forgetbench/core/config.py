@@ -100,6 +100,9 @@ class VLLMOptions:
     full_scorer: FullScorer = DEFAULTS.full_scorer
     """Who computes the `full` KL estimator: `hf` (the chunked transformers scorer on vLLM's samples;
     the default because it is far faster, see README) or `vllm` (full-vocabulary prompt log-probs)."""
+    max_lora_rank: int | None = None
+    """Largest LoRA rank the engine serving adapters accepts (vLLM: 1, 8, 16, 32, 64, 128, 256, 320 or
+    512). None: the smallest of those covering the adapters' ranks."""
 
     def __post_init__(self) -> None:
         check_count("--tensor-parallel-size", self.tensor_parallel_size)
@@ -108,6 +111,8 @@ class VLLMOptions:
         if self.max_model_len is not None:
             check_count("--max-model-len", self.max_model_len, 2)
         check_choice("--full-scorer", self.full_scorer, FULL_SCORERS)
+        if self.max_lora_rank is not None:
+            check_choice("--max-lora-rank", self.max_lora_rank, (1, 8, 16, 32, 64, 128, 256, 320, 512))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -142,7 +147,7 @@ class EvalConfig:
     """One prior-capability evaluation: a model on a suite."""
 
     model: str
-    """Model spec: embedded name, HF folder, GGUF file or hub id `org/name[@rev]`."""
+    """Model spec: embedded name, HF folder, GGUF file, hub id `org/name[@rev]`, or a PEFT adapter folder."""
     suite: str = DEFAULTS.suite
     """Suite name (an lm-eval group in `tasks/` marked `forgetbench_suite`), or `task:NAME`."""
     limit: int | None = None
@@ -155,6 +160,9 @@ class EvalConfig:
     """Allow tasks that run model-generated code (in a limited subprocess)."""
     runtime: Runtime = field(default_factory=Runtime)
     """Backend, device, dtype, batch size, engine options."""
+    base: str | None = None
+    """The base a PEFT adapter `model` is applied to (checked against the base it declares); None: the
+    base it declares. Ignored for full-weight models."""
 
     def __post_init__(self) -> None:
         if self.limit is not None:
@@ -266,8 +274,8 @@ class ScoreConfig:
         return self.kl.source
 
     def eval_of(self, model: str) -> EvalConfig:
-        """The suite evaluation of `model` under this run's settings."""
-        return replace(self.eval, model=model)
+        """The suite evaluation of `model` (a checkpoint of this run's base) under this run's settings."""
+        return replace(self.eval, model=model, base=self.base)
 
     @classmethod
     def build(
@@ -279,7 +287,7 @@ class ScoreConfig:
         the rest (KL options, `chat_template` included: the prior suite runs without one, as lm-eval does
         by default) to the KLConfig. An unknown option is a UserInputError."""
         runtime_keys = {f.name for f in fields(Runtime)}
-        eval_keys = {f.name for f in fields(EvalConfig)} - {"model", "runtime", "chat_template"}
+        eval_keys = {f.name for f in fields(EvalConfig)} - {"model", "base", "runtime", "chat_template"}
         kl_keys = {f.name for f in fields(KLConfig)} - {"base", "ckpt", "prompts", "task", "runtime"}
         unknown = sorted(set(options) - runtime_keys - eval_keys - kl_keys)
         if unknown:

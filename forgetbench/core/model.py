@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from forgetbench.core.results import ModelInfo
+from forgetbench.core.results import AdapterInfo, ModelInfo
 
 SpecKind = Literal["embedded", "dir", "gguf", "hub"]
 
@@ -47,15 +47,41 @@ class Fingerprint:
 
 
 @dataclass(frozen=True)
+class Adapter:
+    """A validated PEFT (LoRA) adapter folder, matched to the base it is applied to."""
+
+    path: Path
+    """Local adapter folder (adapter_config.json and adapter_model.safetensors / .bin)."""
+    digest: str
+    """sha256 of the adapter config (without bookkeeping) and its weight tensors."""
+    peft_type: str
+    rank: int
+    """LoRA rank `r` (the largest, when layers have their own): vLLM's `max_lora_rank` must cover it."""
+    declared_base: str
+    """`base_model_name_or_path` of adapter_config.json."""
+    matched_by: str
+    """`name` or `config+tokenizer`: how the declared base was matched to the base model."""
+    modules: tuple[str, ...] = ()
+    """Names of the base's modules it changes (last path component: `q_proj`, `lm_head`, ...)."""
+
+    def info(self) -> AdapterInfo:
+        return AdapterInfo(str(self.path), self.digest, self.peft_type, self.rank, self.declared_base, self.matched_by)
+
+
+@dataclass(frozen=True)
 class ResolvedModel:
-    """A model ready for a backend: a validated local HF folder and its fingerprint."""
+    """A model ready for a backend: a validated local HF folder and its fingerprint. A checkpoint that is
+    a PEFT adapter is its base's folder (`path`) with the `adapter` on top; its fingerprint is the base's
+    with the adapter's digest folded in (config and tokenizer digests stay the base's)."""
 
     spec: ModelSpec
     path: Path
-    """Local Hugging Face folder the backend loads."""
+    """Local Hugging Face folder the backend loads (the base's, for an adapter)."""
     fingerprint: Fingerprint
     trust_remote_code: bool = False
     """Whether the user allowed the model's own code to run (off unless asked)."""
+    adapter: Adapter | None = None
+    """The PEFT adapter applied on top of the folder at `path`, when this checkpoint is one."""
 
     @property
     def name(self) -> str:
@@ -65,4 +91,5 @@ class ResolvedModel:
     def info(self) -> ModelInfo:
         """The model's identity as recorded in results."""
         fp = self.fingerprint
-        return ModelInfo(self.spec.raw, self.spec.kind, str(self.path), fp.digest, fp.tokenizer)
+        adapter = self.adapter.info() if self.adapter else None
+        return ModelInfo(self.spec.raw, self.spec.kind, str(self.path), fp.digest, fp.tokenizer, adapter)

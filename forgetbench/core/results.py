@@ -18,13 +18,33 @@ Version history:
   field); `KLResult.template_mismatch`, `precision_floor`, `precision_resolvable`,
   `precision_floor_s`; `LawPrediction.kind`. Version-3 files migrate with no Holm p (None), their
   intervals as they were, and their digest checked on the file as written.
+- 5: `ModelInfo.adapter`: a checkpoint may be a PEFT adapter on the base (None for full-weight models,
+  and in migrated files).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+
+
+@dataclass(frozen=True)
+class AdapterInfo:
+    """A PEFT adapter applied to a base model (a checkpoint that is an adapter folder)."""
+
+    path: str
+    """Local adapter folder (adapter_config.json and the adapter weights)."""
+    digest: str
+    """sha256 of the adapter's config (without bookkeeping) and weight tensors."""
+    peft_type: str
+    """PEFT method (`LORA`)."""
+    rank: int
+    """LoRA rank `r` (the largest, when layers have their own)."""
+    declared_base: str
+    """`base_model_name_or_path` in adapter_config.json."""
+    matched_by: str
+    """How the declared base was matched to the base model: `name` or `config+tokenizer`."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +61,8 @@ class ModelInfo:
     """sha256 over config, tokenizer and weight digests: the model's identity in the store."""
     tokenizer_digest: str
     """sha256 of the tokenizer files alone (two models with equal digests share a tokenizer)."""
+    adapter: AdapterInfo | None = None
+    """The PEFT adapter applied to the model at `path`, when the checkpoint is an adapter (schema 5)."""
 
 
 @dataclass(frozen=True)

@@ -186,10 +186,25 @@ def _gate_v3_to_v4(verdict: dict) -> dict:
             "on_inconclusive": "fail" if mode == "non-inferiority" else "pass", "rules": rules}  # fmt: skip
 
 
+def _models_v4_to_v5(result: dict) -> dict:
+    """Version ≤ 4 checkpoints were full-weight models: no adapter."""
+    return {**result, "schema_version": 5,
+            **{k: {**result[k], "adapter": None} for k in ("base", "ckpt") if isinstance(result.get(k), dict)}}  # fmt: skip
+
+
+def _report_v4_to_v5(report: dict) -> dict:
+    kl = report.get("kl")
+    return {**_models_v4_to_v5(report), "kl": _models_v4_to_v5(kl) if isinstance(kl, dict) else kl}
+
+
+def _gate_v4_to_v5(verdict: dict) -> dict:
+    return {**verdict, "schema_version": 5}
+
+
 MIGRATIONS: dict[type, dict[int, Callable[[dict], dict]]] = {
-    KLResult: {1: _kl_v1_to_v2, 2: _kl_v2_to_v3, 3: _kl_v3_to_v4},
-    ScoreReport: {1: _report_v1_to_v2, 2: _report_v2_to_v3, 3: _report_v3_to_v4},
-    GateVerdict: {1: _gate_v1_to_v2, 2: _gate_v2_to_v3, 3: _gate_v3_to_v4},
+    KLResult: {1: _kl_v1_to_v2, 2: _kl_v2_to_v3, 3: _kl_v3_to_v4, 4: _models_v4_to_v5},
+    ScoreReport: {1: _report_v1_to_v2, 2: _report_v2_to_v3, 3: _report_v3_to_v4, 4: _report_v4_to_v5},
+    GateVerdict: {1: _gate_v1_to_v2, 2: _gate_v2_to_v3, 3: _gate_v3_to_v4, 4: _gate_v4_to_v5},
 }
 """Per result type: version N → a function returning the same data at version N + 1."""
 

@@ -234,11 +234,10 @@ def summarise(plan: Plan, passes: Passes, backend: Backend, elapsed_s: float) ->
 
 
 def execute(plan: Plan, backend: Backend, store: Store, reporter: Reporter) -> KLRun:
-    """Run `plan` (models loaded as needed and released at the end) and return the typed result."""
+    """Run `plan` (models loaded as needed; the caller owns the backend and closes it) and return the typed result."""
     started = time.perf_counter()
     try:
         passes = run_passes(plan, backend, store, reporter)
     finally:
-        backend.close()
         reporter.close()
     return summarise(plan, passes, backend, time.perf_counter() - started)

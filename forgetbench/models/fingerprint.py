@@ -135,6 +135,16 @@ def _named(folder: Path, names: tuple[str, ...], cache_dir: Path | None) -> str:
     return digest([[n, file_content(folder / n, cache_dir)] for n in names if (folder / n).is_file()])
 
 
+def config_digest(folder: Path, cache_dir: Path | None = None) -> str:
+    """Digest of a folder's config.json and generation_config.json (`Fingerprint.config`)."""
+    return _named(folder, CONFIG_FILES, cache_dir)
+
+
+def tokenizer_digest(folder: Path, cache_dir: Path | None = None) -> str:
+    """Digest of a folder's tokenizer files (`Fingerprint.tokenizer`)."""
+    return _named(folder, TOKENIZER_FILES, cache_dir)
+
+
 def _weights(folder: Path, cache_dir: Path | None) -> str:
     """Tensors of all safetensors files together (sharding-independent), then other weight files by name and bytes."""
     tensors, others = [], []
@@ -149,7 +159,7 @@ def _weights(folder: Path, cache_dir: Path | None) -> str:
 
 def fingerprint(folder: Path, cache_dir: Path | None = None) -> Fingerprint:
     """Fingerprint of the HF model folder `folder` (files assumed validated by `models.validate`)."""
-    config = _named(folder, CONFIG_FILES, cache_dir)
-    tokenizer = _named(folder, TOKENIZER_FILES, cache_dir)
+    config = config_digest(folder, cache_dir)
+    tokenizer = tokenizer_digest(folder, cache_dir)
     weights = _weights(folder, cache_dir)
     return Fingerprint(digest([VERSION, config, tokenizer, weights]), config, tokenizer, weights)

@@ -4,7 +4,9 @@ A spec is one of:
 - a short name of an embedded model (`smollm2-135m`, `gemma3-270m`; see `embedded`);
 - a local Hugging Face folder (config.json, tokenizer files, safetensors / PyTorch weights);
 - a GGUF file (converted once into an fp32 HF folder under `<home>/models/`);
-- a hub id `org/name` with an optional `@revision` (downloaded through huggingface_hub).
+- a hub id `org/name` with an optional `@revision` (downloaded through huggingface_hub);
+- a PEFT (LoRA) adapter folder, local or on the hub, applied to the base it is compared with
+  (`forgetbench.models.adapter`).
 
 Every spec resolves to a validated local folder and its `Fingerprint`, so backends only ever see a
 folder and the store keys results by contents, not by name.
@@ -20,8 +22,9 @@ from forgetbench.core.errors import BackendError, ModelSpecError
 from forgetbench.core.fs import build_once
 from forgetbench.core.home import models_dir
 from forgetbench.core.model import ModelSpec, ResolvedModel
-from forgetbench.models import embedded
+from forgetbench.models import adapter, embedded
 from forgetbench.models.fingerprint import file_digest, fingerprint
+from forgetbench.models.training import check_not_a_training_folder
 from forgetbench.models.validate import validate_folder
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
@@ -104,10 +107,27 @@ def context_length(model: ResolvedModel) -> int | None:
     return None
 
 
-def resolve(raw: str, trust_remote_code: bool = False) -> ResolvedModel:
-    """Parse, materialise, validate and fingerprint a model spec."""
+def _adapter_base(folder: Path, raw: str, trust_remote_code: bool) -> ResolvedModel:
+    """An adapter evaluated on its own runs on the base it declares, which must resolve here."""
+    declared = adapter.declared_base(folder, raw)
+    try:
+        return resolve(declared, trust_remote_code)
+    except ModelSpecError as exc:
+        raise ModelSpecError(
+            f"{raw}: an adapter for {declared!r}, which cannot be resolved here ({exc}); give its base"
+        ) from None
+
+
+def resolve(raw: str, trust_remote_code: bool = False, base: ResolvedModel | None = None) -> ResolvedModel:
+    """Parse, materialise, validate and fingerprint a model spec. A PEFT adapter folder (local or from
+    the hub) is resolved on `base` (checked to be the base it declares), or, without one, on the base
+    it declares."""
     spec = parse_spec(raw)
     folder = local_folder(spec)
+    if adapter.is_adapter(folder):
+        on = base if base is not None else _adapter_base(folder, raw, trust_remote_code)
+        return adapter.resolve_adapter(spec, folder, on)
+    check_not_a_training_folder(folder, raw)
     validate_folder(folder)
     if not trust_remote_code:
         cfg = json.loads((folder / "config.json").read_text())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forgetbench.core.errors import ModelSpecError
@@ -13,13 +14,35 @@ if TYPE_CHECKING:
     from forgetbench.core.model import ResolvedModel
 
 
-def load_tokenizer(model: ResolvedModel) -> PreTrainedTokenizerBase:
+def load_tokenizer_at(folder: Path, name: str, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    """The tokenizer saved in `folder` (ModelSpecError naming `name` when it cannot be loaded)."""
     from transformers import AutoTokenizer
 
     try:
-        return AutoTokenizer.from_pretrained(model.path, trust_remote_code=model.trust_remote_code)
+        return AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise ModelSpecError(f"{model.name}: cannot load its tokenizer ({exc})") from None
+        raise ModelSpecError(f"{name}: cannot load its tokenizer ({exc})") from None
+
+
+def load_tokenizer(model: ResolvedModel) -> PreTrainedTokenizerBase:
+    """A model's tokenizer (an adapter runs with its base's, which `path` is)."""
+    return load_tokenizer_at(model.path, model.name, model.trust_remote_code)
+
+
+def tokenizer_difference(a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase, templates: bool = False) -> str | None:
+    """How two tokenizers differ in what they encode: the vocabulary, the special tokens and, with
+    `templates`, the chat template; None when they do not."""
+    va, vb = a.get_vocab(), b.get_vocab()
+    if va != vb:
+        only = sorted(set(va.items()) ^ set(vb.items()))[:1]
+        return f"different vocabularies ({len(va)} vs {len(vb)} tokens, e.g. {only[0] if only else '?'})"
+    sa = {k: str(v) for k, v in a.special_tokens_map.items()}
+    sb = {k: str(v) for k, v in b.special_tokens_map.items()}
+    if sa != sb:
+        return f"different special tokens ({sa} vs {sb})"
+    if templates:
+        return _template_difference(a.chat_template, b.chat_template)
+    return None
 
 
 def check_same_vocabulary(base: ResolvedModel, ckpt: ResolvedModel) -> None:
@@ -27,18 +50,9 @@ def check_same_vocabulary(base: ResolvedModel, ckpt: ResolvedModel) -> None:
     special tokens. Equal tokenizer digests pass at once; otherwise both tokenizers are compared."""
     if base.fingerprint.tokenizer == ckpt.fingerprint.tokenizer:
         return
-    a, b = load_tokenizer(base), load_tokenizer(ckpt)
-    va, vb = a.get_vocab(), b.get_vocab()
-    if va != vb:
-        only = sorted(set(va.items()) ^ set(vb.items()))[:1]
-        raise ModelSpecError(
-            f"{base.name} and {ckpt.name} have different vocabularies ({len(va)} vs {len(vb)} tokens, "
-            f"e.g. {only[0] if only else '?'}): KL between them is undefined"
-        )
-    sa = {k: str(v) for k, v in a.special_tokens_map.items()}
-    sb = {k: str(v) for k, v in b.special_tokens_map.items()}
-    if sa != sb:
-        raise ModelSpecError(f"{base.name} and {ckpt.name} have different special tokens ({sa} vs {sb}): KL is undefined")
+    difference = tokenizer_difference(load_tokenizer(base), load_tokenizer(ckpt))
+    if difference:
+        raise ModelSpecError(f"{base.name} and {ckpt.name} have {difference}: KL between them is undefined")
 
 
 def _ids(ids: set[int]) -> str:

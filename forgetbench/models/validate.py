@@ -14,7 +14,8 @@ from forgetbench.core.errors import ModelSpecError
 from forgetbench.models.fingerprint import TOKENIZER_FILES, weight_files
 
 
-def _check_safetensors(path: Path) -> None:
+def _header(path: Path) -> tuple[int, dict]:
+    """(header length, header) of a safetensors file; ModelSpecError when it cannot be read."""
     size = path.stat().st_size
     with path.open("rb") as fh:
         head = fh.read(8)
@@ -27,6 +28,14 @@ def _check_safetensors(path: Path) -> None:
             header = json.loads(fh.read(n))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ModelSpecError(f"{path}: corrupt weights (unreadable safetensors header)") from None
+    if not isinstance(header, dict):
+        raise ModelSpecError(f"{path}: corrupt weights (unreadable safetensors header)")
+    return n, header
+
+
+def _check_safetensors(path: Path) -> None:
+    size = path.stat().st_size
+    n, header = _header(path)
     ends = [t["data_offsets"][1] for k, t in header.items() if k != "__metadata__"]
     if 8 + n + max(ends, default=0) != size:
         raise ModelSpecError(
@@ -40,6 +49,23 @@ def _check_torch_pickle(path: Path) -> None:
             zf.infolist()
     except (zipfile.BadZipFile, OSError):
         raise ModelSpecError(f"{path}: corrupt or truncated weights (not a readable PyTorch archive)") from None
+
+
+def check_weight_file(path: Path) -> None:
+    """A weight file is whole: a safetensors file's header accounts for every byte, a PyTorch archive opens."""
+    if path.suffix == ".safetensors":
+        _check_safetensors(path)
+    else:
+        _check_torch_pickle(path)
+
+
+def tensor_shapes(folder: Path, files: list[Path] | None = None) -> dict[str, list[int]] | None:
+    """Tensor name → shape over the weight files of `folder` (or `files`), read from safetensors headers;
+    None when any of them is not safetensors (a PyTorch pickle's shapes need torch to read)."""
+    files = weight_files(folder) if files is None else files
+    if any(f.suffix != ".safetensors" for f in files):
+        return None
+    return {k: list(t["shape"]) for f in files for k, t in _header(f)[1].items() if k != "__metadata__"}
 
 
 def validate_folder(folder: Path) -> None:
@@ -62,9 +88,6 @@ def validate_folder(folder: Path) -> None:
         if missing:
             raise ModelSpecError(f"{folder}: weight shards listed in {index.name} are missing: {missing[0]}")
     for w in weights:
-        if w.suffix == ".safetensors":
-            _check_safetensors(w)
-        else:
-            _check_torch_pickle(w)
+        check_weight_file(w)
     if not any((folder / n).is_file() for n in TOKENIZER_FILES):
         raise ModelSpecError(f"{folder}: no tokenizer files (tokenizer.json, tokenizer.model, vocab.json...)")

@@ -94,6 +94,7 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
     """Run a planned score: both suites, the new task, the KL; the typed report (nothing written)."""
     started = time.perf_counter()
     config = plan.config
+    backend.expect([plan.base.model, plan.ckpt.model])
     reporter.message(f"prior-capability suite {config.eval.suite}: base")
     base_eval = run_eval(plan.base, backend, store, reporter)
     reporter.message(f"prior-capability suite {config.eval.suite}: checkpoint")

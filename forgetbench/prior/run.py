@@ -5,6 +5,7 @@ backend, engine version, dtype, limit, few-shot, chat-template flag, seeds): sco
 checkpoints against one base evaluates the base once, and an interrupted run keeps the tasks it
 finished. `plan_eval` checks everything before compute; `run_eval` runs the missing tasks one at a
 time through the backend (`Backend.run_task`) and writes each to the store as soon as it is done.
+The caller owns the backend (and closes it): models stay loaded for what it runs next.
 """
 
 from __future__ import annotations
@@ -120,7 +121,9 @@ def plan_eval(config: EvalConfig, store: Store, backend: Backend, reporter: Repo
     store.check_writable((NAMESPACE,))
     suite, tm = resolve_suite(config.suite)
     reporter.message(f"resolving model {config.model}")
-    model = resolve(config.model, trust_remote_code=config.runtime.trust_remote_code)
+    trust = config.runtime.trust_remote_code
+    base = resolve(config.base, trust_remote_code=trust) if config.base is not None else None
+    model = resolve(config.model, trust_remote_code=trust, base=base)
     settings = EvalSettings(
         backend=backend.name,
         dtype=backend.dtype,
@@ -167,29 +170,26 @@ def run_eval(plan: EvalPlan, backend: Backend, store: Store, reporter: Reporter 
             f"{plan.model.name}: {len(missing)} of {len(plan.suite.tasks)} tasks to run "
             f"({backend.name}, {backend.dtype}, {backend.device})"
         )
-    try:
-        for i, st in enumerate(missing, 1):
-            reporter.message(f"[{i}/{len(missing)}] {st.name}")
-            try:
-                output = backend.run_task(plan.model, _request(plan, st.name), reporter)
-            except NonFiniteLoglikelihoods as exc:
-                raise BackendError(f"{plan.model.name} produced {exc}") from None
-            score, items, chance = extract(output, st)
-            result = TaskResult(
-                st.name,
-                st.member,
-                st.metric,
-                score,
-                len(items),
-                chance,
-                plan.hashes[st.name],
-                plan.keys[st.name],
-                False,
-                tuple(items),
-            )
-            store.put(NAMESPACE, plan.keys[st.name], partial(_write_entry, result=result))
-    finally:
-        backend.close()
+    for i, st in enumerate(missing, 1):
+        reporter.message(f"[{i}/{len(missing)}] {st.name}")
+        try:
+            output = backend.run_task(plan.model, _request(plan, st.name), reporter)
+        except NonFiniteLoglikelihoods as exc:
+            raise BackendError(f"{plan.model.name} produced {exc}") from None
+        score, items, chance = extract(output, st)
+        result = TaskResult(
+            st.name,
+            st.member,
+            st.metric,
+            score,
+            len(items),
+            chance,
+            plan.hashes[st.name],
+            plan.keys[st.name],
+            False,
+            tuple(items),
+        )
+        store.put(NAMESPACE, plan.keys[st.name], partial(_write_entry, result=result))
     fresh = {st.name for st in missing}
     tasks = []
     for st in plan.suite.tasks:

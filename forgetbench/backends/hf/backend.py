@@ -1,13 +1,18 @@
 """`HFBackend`: the `Backend` protocol on transformers, in this process. Loaded models are kept per
-`ModelRef` (a replica is a second, separate load; a `dtype` override loads the model in that dtype)
-until `close`."""
+`ModelRef` (a replica is a second, separate load; a `dtype` override loads the model in that dtype),
+the `KEEP_LOADED` most recently used ones, until `close`: a KL pass needs the sampler, the other model
+and the sampler's second copy at once, and a sweep then moves on to its next checkpoint while the base
+stays loaded."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from forgetbench.backends.base import BackendBase, ModelRef, SamplingRequest, TaskOutput, TaskRequest, TokenScores
+from forgetbench.backends.base import BackendBase, ModelRef, SamplingRequest, TaskOutput, TaskRequest, TokenScores, Usage
 from forgetbench.backends.device import resolve_device, resolve_dtype
+
+KEEP_LOADED = 3
 
 if TYPE_CHECKING:
     from forgetbench.core.config import Runtime
@@ -16,7 +21,8 @@ if TYPE_CHECKING:
 
 
 class HFBackend(BackendBase):
-    """transformers models for sampling and the KL pass; lm-eval's HFLM for suites."""
+    """transformers models for sampling, the KL pass and (wrapped in lm-eval's HFLM) suites: one load
+    of a model serves all three."""
 
     name: ClassVar[str] = "hf"
 
@@ -24,8 +30,9 @@ class HFBackend(BackendBase):
         self.runtime = runtime
         self.device = resolve_device(runtime.device)
         self.dtype = resolve_dtype(runtime.dtype, self.device)
-        self._models: dict[tuple[str, int, str | None], Any] = {}
-        self._lm_eval: dict[str, Any] = {}
+        self._models: OrderedDict[tuple[str, int, str | None], Any] = OrderedDict()
+        self._lm_eval: dict[tuple[str, int, str | None], Any] = {}
+        self.usage = Usage()
 
     def version(self) -> str | None:
         return None
@@ -36,11 +43,17 @@ class HFBackend(BackendBase):
     def _load(self, ref: ModelRef, reporter: Reporter) -> Any:
         from forgetbench.backends.hf import scorer
 
-        if ref.key not in self._models:
-            dtype = ref.dtype or self.dtype
-            copy = " (second copy)" if ref.replica else ""
-            reporter.message(f"loading {ref.model.name}{copy} ({dtype}, {self.device})")
-            self._models[ref.key] = scorer.load_model(ref.model, self.device, dtype)
+        if ref.key in self._models:
+            self._models.move_to_end(ref.key)
+            return self._models[ref.key]
+        while len(self._models) >= KEEP_LOADED:
+            old, _ = self._models.popitem(last=False)
+            self._lm_eval.pop(old, None)
+        dtype = ref.dtype or self.dtype
+        how = ", adapter merged" if ref.model.adapter else ""
+        reporter.message(f"loading {ref.label} ({dtype}, {self.device}{how})")
+        self._models[ref.key] = scorer.load_model(ref.model, self.device, dtype)
+        self.usage.loaded(ref.label)
         return self._models[ref.key]
 
     def sample(
@@ -75,11 +88,11 @@ class HFBackend(BackendBase):
         from forgetbench.backends.hf.lm_eval import lm_eval_model
         from forgetbench.backends.lm_eval_tasks import run_task
 
-        key = model.fingerprint.digest
-        if key not in self._lm_eval:
-            reporter.message(f"loading {model.name} (hf, {self.dtype}, {self.device})")
-            self._lm_eval[key] = lm_eval_model(model, self.device, self.dtype, self.runtime.batch_size)
-        return run_task(self._lm_eval[key], request, reporter)
+        ref = ModelRef(model)
+        lm = self._load(ref, reporter)
+        if ref.key not in self._lm_eval:
+            self._lm_eval[ref.key] = lm_eval_model(lm, model, self.runtime.batch_size)
+        return run_task(self._lm_eval[ref.key], request, reporter)
 
     def close(self) -> None:
         self._models.clear()

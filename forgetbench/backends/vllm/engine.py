@@ -9,8 +9,12 @@ e.g. a top_k in generation_config.json, never leak into sampling).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from forgetbench.backends.vllm.protocol import Lora
 
 CHUNK = 64  # requests per `generate` call: progress granularity (vLLM batches within a call)
 ENGINES: list = []  # every engine this process started, shut down explicitly by `shutdown_all`
@@ -39,8 +43,24 @@ def engine(kwargs: dict, max_logprobs: int):
     return llm
 
 
+def lora_request(lora: Lora | None):
+    """vLLM's LoRARequest for an adapter (None: the engine's model itself)."""
+    if lora is None:
+        return None
+    from vllm.lora.request import LoRARequest
+
+    return LoRARequest(lora.name, lora.id, lora.path)
+
+
 def sample(
-    llm, prompts: list[list[int]], n: int, max_tokens: int, seeds: list[int], stop_ids: list[int], advance: Callable[[int], None]
+    llm,
+    prompts: list[list[int]],
+    n: int,
+    max_tokens: int,
+    seeds: list[int],
+    stop_ids: list[int],
+    advance: Callable[[int], None],
+    lora=None,
 ) -> list[list[int]]:
     """`n` responses per prompt (prompt-major), temperature 1, no top-p/top-k/min-p/penalties, each
     prompt with its own seed (so a response does not depend on how requests were batched). A response
@@ -67,11 +87,22 @@ def sample(
             )
             for i in idx
         ]
-        results = llm.generate([TokensPrompt(prompt_token_ids=prompts[i]) for i in idx], params, use_tqdm=False)
+        results = llm.generate(
+            [TokensPrompt(prompt_token_ids=prompts[i]) for i in idx], params, use_tqdm=False, lora_request=lora
+        )
         for res in results:
             out += [list(c.token_ids) for c in sorted(res.outputs, key=lambda c: c.index)]
         advance(len(idx) * n)
     return out
+
+
+def prompt_logprobs_chunk(llm) -> int:
+    """Sequences per prompt-log-prob call: one on a LoRA-enabled CPU engine, whose LoRA logits step maps
+    one LoRA index per request instead of per prompt token and fails on several requests at once
+    (vllm-project/vllm#16668; one request's index broadcasts over its tokens, which is exact)."""
+    from vllm.platforms import current_platform
+
+    return 1 if llm.llm_engine.vllm_config.lora_config is not None and current_platform.is_cpu() else CHUNK
 
 
 def prompt_logprobs(
@@ -81,6 +112,7 @@ def prompt_logprobs(
     full: bool,
     advance: Callable[[int], None],
     on_rows: Callable[[int, np.ndarray], None] | None = None,
+    lora=None,
 ) -> list[list[float]]:
     """log p(token_t | tokens_<t) for t ≥ start of each sequence, from the engine's prompt log-probs.
 
@@ -92,9 +124,12 @@ def prompt_logprobs(
     vocab = llm.llm_engine.model_config.get_vocab_size()
     params = SamplingParams(max_tokens=1, temperature=1.0, prompt_logprobs=-1 if full else 0, detokenize=False)
     out: list[list[float]] = []
-    for start in range(0, len(sequences), CHUNK):
-        idx = range(start, min(len(sequences), start + CHUNK))
-        results = llm.generate([TokensPrompt(prompt_token_ids=sequences[i]) for i in idx], params, use_tqdm=False)
+    chunk = prompt_logprobs_chunk(llm)
+    for start in range(0, len(sequences), chunk):
+        idx = range(start, min(len(sequences), start + chunk))
+        results = llm.generate(
+            [TokensPrompt(prompt_token_ids=sequences[i]) for i in idx], params, use_tqdm=False, lora_request=lora
+        )
         for i, res in zip(idx, results):
             seq, s = sequences[i], starts[i]
             positions = res.prompt_logprobs[s:]
@@ -110,7 +145,8 @@ def prompt_logprobs(
 
 
 def lm_eval_model(kwargs: dict, batch_size: int | str):
-    """lm-eval's own `vllm` model over one engine (the prior suite under `--backend vllm`)."""
+    """lm-eval's own `vllm` model over one engine (the prior suite under `--backend vllm`). The engine
+    options in `kwargs` (LoRA and KL ones included) pass through it to `vllm.LLM`."""
     from lm_eval.models.vllm_causallms import VLLM
 
     args = dict(kwargs)

@@ -86,6 +86,32 @@ def engine_kwargs(
     return kwargs
 
 
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+"""The `max_lora_rank` values vLLM accepts."""
+
+
+def lora_rank(needed: int, option: int | None) -> int:
+    """`max_lora_rank` for adapters of rank up to `needed`: `--max-lora-rank` when given (BackendError when
+    it is below an adapter's rank), else the smallest value vLLM accepts that covers them."""
+    if option is not None:
+        if option < needed:
+            raise BackendError(f"--max-lora-rank {option} is below an adapter's rank {needed}")
+        return option
+    fits = [r for r in LORA_RANKS if r >= needed]
+    if not fits:
+        raise BackendError(f"an adapter of rank {needed} is beyond the largest LoRA rank vLLM serves ({LORA_RANKS[-1]})")
+    return fits[0]
+
+
+def context_length(folder: Path) -> int | None:
+    """The model's own context (`max_position_embeddings`) from its config.json, when it says."""
+    import json
+
+    cfg = json.loads((folder / "config.json").read_text())
+    value = cfg.get("max_position_embeddings") or (cfg.get("text_config") or {}).get("max_position_embeddings")
+    return value if isinstance(value, int) and value > 0 else None
+
+
 class WorkerProcess:
     """One vLLM engine in its own process (`python -m forgetbench.backends.vllm.worker`), spoken to in
     `protocol` messages. The process runs in its own session, so Ctrl-C reaches only the parent,

@@ -22,7 +22,7 @@ from forgetbench.backends.base import TaskOutput, TaskRequest
 from forgetbench.core.errors import BackendError, ResultFileError
 from forgetbench.core.results_io import build
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: LoRA adapters (`Lora` on Sample, PromptLogprobs and RunTask)
 PREFIX = "@forgetbench-worker "
 
 
@@ -35,9 +35,21 @@ class StartEngine:
     max_logprobs: int
     """0, or -1 when full next-token distributions will be read (`FullRows`)."""
     lm_eval: bool
-    """Wrap the engine in lm-eval's own `vllm` model (for `RunTask`) instead of a bare `vllm.LLM`."""
+    """Wrap the engine in lm-eval's own `vllm` model (for `RunTask`; it then serves every request) instead
+    of a bare `vllm.LLM`."""
     lm_eval_batch_size: str
     """lm-eval's batch size for its vllm model (`auto`)."""
+
+
+@dataclass(frozen=True)
+class Lora:
+    """A LoRA adapter served by an engine started with `enable_lora` (vLLM's `LoRARequest`)."""
+
+    name: str
+    id: int
+    """vLLM's adapter id: unique per adapter within one engine, ≥ 1."""
+    path: str
+    """Local adapter folder."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,8 @@ class Sample:
     seeds: list[int]
     """One seed per prompt: a response does not depend on how requests are batched."""
     stop_ids: list[int]
+    lora: Lora | None = None
+    """Sample from the base with this adapter applied (None: the engine's model itself)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +82,7 @@ class PromptLogprobs:
     sequences: list[list[int]]
     starts: list[int]
     full: FullRows | None
+    lora: Lora | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +90,7 @@ class RunTask:
     """One lm-eval task through lm-eval's vllm model (the engine must have started with `lm_eval`)."""
 
     request: TaskRequest
+    lora: Lora | None = None
 
 
 @dataclass(frozen=True)
@@ -127,7 +143,20 @@ Request = StartEngine | Sample | PromptLogprobs | RunTask | Shutdown
 Reply = Ready | Sampled | Logprobs | TaskDone | Failed | Progress
 TYPES: dict[str, type] = {
     cls.__name__: cls
-    for cls in (StartEngine, Sample, PromptLogprobs, RunTask, Shutdown, Ready, Sampled, Logprobs, TaskDone, Failed, Progress)
+    for cls in (
+        StartEngine,
+        Lora,
+        Sample,
+        PromptLogprobs,
+        RunTask,
+        Shutdown,
+        Ready,
+        Sampled,
+        Logprobs,
+        TaskDone,
+        Failed,
+        Progress,
+    )
 }
 
 

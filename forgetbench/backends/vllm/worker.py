@@ -93,6 +93,7 @@ class Worker:
         send(Progress(message=f"starting a vLLM engine for {req.engine.get('model')}"))
         if req.lm_eval:
             self.lm = engine.lm_eval_model(req.engine, req.lm_eval_batch_size)
+            self.llm = self.lm.model  # the one engine also serves sampling and log-probs
         else:
             self.llm = engine.engine(req.engine, req.max_logprobs)
         return Ready(engine.version())
@@ -101,7 +102,8 @@ class Worker:
         from forgetbench.backends.vllm import engine
 
         send(Progress(step="sampling (vLLM)", total=len(req.prompts) * req.n))
-        return Sampled(engine.sample(self.llm, req.prompts, req.n, req.max_tokens, req.seeds, req.stop_ids, advance))
+        lora = engine.lora_request(req.lora)
+        return Sampled(engine.sample(self.llm, req.prompts, req.n, req.max_tokens, req.seeds, req.stop_ids, advance, lora))
 
     def logprobs(self, req: PromptLogprobs) -> Logprobs:
         from forgetbench.backends.vllm import engine
@@ -109,7 +111,8 @@ class Worker:
         vocab = self.llm.llm_engine.model_config.get_vocab_size()
         on_rows, kl = _full_rows(req.full, req.sequences, req.starts, vocab)
         send(Progress(step="log-probs (vLLM)", total=len(req.sequences)))
-        lp = engine.prompt_logprobs(self.llm, req.sequences, req.starts, on_rows is not None, advance, on_rows)
+        lora = engine.lora_request(req.lora)
+        lp = engine.prompt_logprobs(self.llm, req.sequences, req.starts, on_rows is not None, advance, on_rows, lora)
         compared = (
             [kl[i] for i in range(len(req.sequences))] if kl is not None and req.full and req.full.mode == "compare" else None
         )
@@ -117,7 +120,9 @@ class Worker:
 
     def run_task(self, req: RunTask) -> TaskDone:
         from forgetbench.backends.lm_eval_tasks import run_task
+        from forgetbench.backends.vllm import engine
 
+        self.lm.lora_request = engine.lora_request(req.lora)  # lm-eval's vllm model applies it to every request
         return TaskDone(run_task(self.lm, req.request, ProgressToParent()))
 
     def serve(self, line: str) -> bool:

@@ -1,0 +1,190 @@
+"""PEFT (LoRA) adapter folders as checkpoints: validate one, match it to its base, fingerprint it.
+
+An adapter folder holds `adapter_config.json` and `adapter_model.safetensors` (or `.bin`), and
+maybe the tokenizer it was trained with. It becomes a `ResolvedModel` whose `path` is the base's
+folder and whose `adapter` says what to apply on top. Checked here, cheaply and before any model is
+loaded (headers only):
+
+- the method is LoRA (what both backends apply: transformers through peft, vLLM natively);
+- the weights are there and whole (a checkpoint still being written has no weight file yet);
+- the declared base (`base_model_name_or_path`) is the base: by **name** (the spec as typed, its
+  folder, or the name the base's config records) or, when the declared base is a local folder, by
+  **config+tokenizer** (equal config and tokenizer digests); which one matched is recorded;
+- every module the adapter targets exists in the base, with the shapes its LoRA matrices need;
+- a tokenizer saved with the adapter is the base's (same vocabulary, special tokens, chat template).
+
+The fingerprint is the base's with the adapter's digest (config without bookkeeping, and weight
+tensors) folded into `digest` and `weights`, so the store keys an adapter's results by base and
+adapter contents.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from forgetbench.core.errors import BackendUnavailable, ModelSpecError
+from forgetbench.core.hashing import digest
+from forgetbench.core.model import Adapter, Fingerprint, ModelSpec, ResolvedModel
+from forgetbench.models.fingerprint import BOOKKEEPING, TOKENIZER_FILES, VERSION, config_digest, file_content, tokenizer_digest
+from forgetbench.models.validate import check_weight_file, tensor_shapes
+
+CONFIG = "adapter_config.json"
+WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+PEFT_INSTALL = "adapters are applied with peft: pip install peft (or pip install 'forgetbench[peft]')"
+ADAPTER_BOOKKEEPING = BOOKKEEPING | {"base_model_name_or_path", "revision", "inference_mode", "peft_version"}
+
+
+def is_adapter(folder: Path) -> bool:
+    """Whether `folder` is a PEFT adapter folder (it has adapter_config.json)."""
+    return (folder / CONFIG).is_file()
+
+
+def _config(folder: Path, name: str) -> dict[str, Any]:
+    try:
+        cfg = json.loads((folder / CONFIG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ModelSpecError(f"{name}: {CONFIG} is not valid JSON") from None
+    if not isinstance(cfg, dict):
+        raise ModelSpecError(f"{name}: {CONFIG} is not a PEFT adapter config")
+    if cfg.get("peft_type") != "LORA":
+        raise ModelSpecError(f"{name}: a {cfg.get('peft_type') or 'untyped'} adapter; forgetbench applies LoRA adapters only")
+    if not isinstance(cfg.get("base_model_name_or_path"), str) or not cfg["base_model_name_or_path"]:
+        raise ModelSpecError(f"{name}: {CONFIG} does not say which base it was trained on (base_model_name_or_path)")
+    return cfg
+
+
+def _weights(folder: Path, name: str) -> Path:
+    found = [folder / w for w in WEIGHTS if (folder / w).is_file()]
+    if not found:
+        raise ModelSpecError(
+            f"{name}: adapter weights missing ({' or '.join(WEIGHTS)}): a checkpoint still being written, or an incomplete copy"
+        )
+    check_weight_file(found[0])
+    return found[0]
+
+
+def declared_base(folder: Path, name: str) -> str:
+    """The base an adapter folder says it was trained on."""
+    return str(_config(folder, name)["base_model_name_or_path"])
+
+
+def _base_names(base: ResolvedModel) -> set[str]:
+    names = {base.spec.raw, base.spec.location, str(base.path)}
+    recorded = json.loads((base.path / "config.json").read_text()).get("_name_or_path")
+    if isinstance(recorded, str) and recorded:
+        names.add(recorded)
+    return {n.rstrip("/") for n in names}
+
+
+def match_base(declared: str, base: ResolvedModel, name: str) -> str:
+    """`name` or `config+tokenizer`: how `declared` is `base`; ModelSpecError (exit 2) when it is not."""
+    if declared.rstrip("/") in _base_names(base):
+        return "name"
+    local = Path(declared).expanduser()
+    if local.is_dir() and local.resolve() == base.path.resolve():
+        return "name"
+    if local.is_dir() and (local / "config.json").is_file():
+        fp = base.fingerprint
+        if (config_digest(local), tokenizer_digest(local)) == (fp.config, fp.tokenizer):
+            return "config+tokenizer"
+        raise ModelSpecError(f"{name}: an adapter for {declared}, whose config or tokenizer differs from the base {base.name}")
+    raise ModelSpecError(
+        f"{name}: an adapter for {declared!r}, not for the base {base.name} (neither its name nor a local folder "
+        "with the base's config and tokenizer)"
+    )
+
+
+def _module_of(key: str) -> tuple[str, str]:
+    """(module path in the base, LoRA part) of a saved adapter tensor name; part '' for a saved whole module."""
+    key = key.removeprefix("base_model.model.")
+    for part in ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B"):
+        marker = f".{part}"
+        if marker in key:
+            return key.split(marker)[0], part
+    return key.removesuffix(".weight").removesuffix(".bias"), ""
+
+
+def _lora_shapes_fit(part: str, shape: list[int], base_shape: list[int]) -> bool:
+    """Whether a LoRA factor of `shape` fits a base weight of `base_shape` ([out, in]; embeddings [num, dim])."""
+    if len(base_shape) != 2 or len(shape) != 2:
+        return True  # convolutions and other layouts: peft checks them when it applies the adapter
+    return {
+        "lora_A": shape[1] == base_shape[1],
+        "lora_B": shape[0] == base_shape[0],
+        "lora_embedding_A": shape[1] == base_shape[0],
+        "lora_embedding_B": shape[0] == base_shape[1],
+    }.get(part, True)
+
+
+def check_modules(weights: Path, cfg: dict[str, Any], base: ResolvedModel, name: str) -> None:
+    """Every module the adapter changes exists in the base with fitting shapes (safetensors bases only:
+    a PyTorch-pickle base is checked by peft when it is applied)."""
+    shapes = tensor_shapes(base.path)
+    if shapes is None:
+        return
+    modules = {n.removesuffix(".weight") for n in shapes if n.endswith(".weight")}
+    targets = cfg.get("target_modules")
+    if isinstance(targets, list):
+        suffixes = {m.rsplit(".", 1)[-1] for m in modules} | modules
+        absent = sorted(t for t in targets if t not in suffixes and not any(m.endswith("." + t) for m in modules))
+        if absent:
+            raise ModelSpecError(f"{name}: targets modules the base {base.name} lacks: {', '.join(absent)}")
+    adapter_shapes = tensor_shapes(weights.parent, [weights]) if weights.suffix == ".safetensors" else {}
+    tied = json.loads((base.path / "config.json").read_text()).get("tie_word_embeddings", False)
+    for key, shape in sorted((adapter_shapes or {}).items()):
+        module, part = _module_of(key)
+        if module not in modules:
+            if tied and module.endswith("lm_head"):
+                continue  # tied output head: its weight is the input embedding's
+            raise ModelSpecError(f"{name}: changes module {module}, which the base {base.name} lacks")
+        base_shape = shapes[module + ".weight"]
+        if (part and not _lora_shapes_fit(part, shape, base_shape)) or (
+            not part and key.endswith(".weight") and shape != base_shape
+        ):
+            raise ModelSpecError(
+                f"{name}: {key} has shape {shape}, which does not fit {module} {base_shape} of the base {base.name}"
+            )
+
+
+def _changed(weights: Path, cfg: dict[str, Any]) -> tuple[str, ...]:
+    """Last path components of the modules the adapter changes: from its weights (safetensors), else its config."""
+    shapes = tensor_shapes(weights.parent, [weights]) if weights.suffix == ".safetensors" else None
+    if shapes is not None:
+        return tuple(sorted({_module_of(k)[0].rsplit(".", 1)[-1] for k in shapes}))
+    targets = cfg.get("target_modules")
+    names = list(targets) if isinstance(targets, list) else []
+    return tuple(sorted(set(names) | set(cfg.get("modules_to_save") or [])))
+
+
+def _check_tokenizer(folder: Path, base: ResolvedModel, name: str) -> None:
+    """A tokenizer saved with the adapter must be the base's: the adapter runs with the base's."""
+    if not any((folder / n).is_file() for n in TOKENIZER_FILES) or tokenizer_digest(folder) == base.fingerprint.tokenizer:
+        return  # none saved, or the base's
+    from forgetbench.models.tokenizer import load_tokenizer_at, tokenizer_difference
+
+    difference = tokenizer_difference(load_tokenizer_at(base.path, base.name), load_tokenizer_at(folder, name), templates=True)
+    if difference:
+        raise ModelSpecError(f"{name}: mixed tokenizers: the adapter was saved with a tokenizer unlike the base's ({difference})")
+
+
+def resolve_adapter(spec: ModelSpec, folder: Path, base: ResolvedModel) -> ResolvedModel:
+    """The adapter in `folder` on `base`, validated and fingerprinted (no model is loaded)."""
+    name = spec.raw
+    if find_spec("peft") is None:
+        raise BackendUnavailable(f"{name}: {PEFT_INSTALL}")
+    if base.adapter is not None:
+        raise ModelSpecError(f"{base.name}: an adapter cannot be the base of another adapter ({name})")
+    cfg = _config(folder, name)
+    weights = _weights(folder, name)
+    matched = match_base(str(cfg["base_model_name_or_path"]), base, name)
+    check_modules(weights, cfg, base, name)
+    _check_tokenizer(folder, base, name)
+    own = digest([{k: v for k, v in cfg.items() if k not in ADAPTER_BOOKKEEPING}, file_content(weights)])
+    ranks = [cfg.get("r", 8), *(cfg.get("rank_pattern") or {}).values()]
+    adapter = Adapter(folder, own, "LORA", int(max(ranks)), str(cfg["base_model_name_or_path"]), matched, _changed(weights, cfg))
+    fp = base.fingerprint
+    fingerprint = Fingerprint(digest([VERSION, "adapter", fp.digest, own]), fp.config, fp.tokenizer, digest([fp.weights, own]))
+    return ResolvedModel(spec, base.path, fingerprint, base.trust_remote_code, adapter)

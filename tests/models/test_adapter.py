@@ -1,0 +1,145 @@
+"""PEFT (LoRA) adapters as checkpoints, on tiny models with adapters made on the spot with peft: the
+adapter on its base computes what the merged full-weight folder computes (KL within 1e-5, suite items
+identical), and bad adapters are refused before any model is loaded."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forgetbench.core.config import EvalConfig, KLConfig, Runtime
+from forgetbench.core.errors import BackendUnavailable, ModelSpecError
+from forgetbench.models import adapter as adapter_mod
+from forgetbench.models.spec import resolve
+from forgetbench.pipeline.kl import measure_kl
+from forgetbench.prior.run import evaluate
+from tests.tiny import make_lora, make_tiny_model, merge_lora
+
+
+@pytest.fixture(scope="module")
+def lora(tiny_model, tmp_path_factory) -> dict[str, Path]:
+    """A random LoRA on the tiny model, and the full-weight folder with it merged."""
+    root = tmp_path_factory.mktemp("lora")
+    adapter = make_lora(tiny_model, root / "adapter")
+    return {"adapter": adapter, "merged": merge_lora(tiny_model, adapter, root / "merged")}
+
+
+def _edit(src: Path, dst: Path, **changes) -> Path:
+    shutil.copytree(src, dst)
+    cfg = json.loads((dst / "adapter_config.json").read_text())
+    (dst / "adapter_config.json").write_text(json.dumps({**cfg, **changes}))
+    return dst
+
+
+def test_an_adapter_resolves_on_its_base_with_its_own_fingerprint(tiny_model, lora):
+    base = resolve(str(tiny_model))
+    ckpt = resolve(str(lora["adapter"]), base=base)
+    merged = resolve(str(lora["merged"]))
+    assert ckpt.path == base.path and ckpt.adapter is not None
+    assert ckpt.adapter.matched_by == "name" and ckpt.adapter.rank == 4 and ckpt.adapter.peft_type == "LORA"
+    assert len({base.fingerprint.digest, ckpt.fingerprint.digest, merged.fingerprint.digest}) == 3
+    assert ckpt.fingerprint.tokenizer == base.fingerprint.tokenizer
+    info = ckpt.info()
+    assert (
+        info.adapter is not None and info.adapter.path == str(lora["adapter"]) and info.adapter.declared_base == str(tiny_model)
+    )
+    # Without a base, an adapter runs on the base it declares.
+    assert resolve(str(lora["adapter"])).fingerprint == ckpt.fingerprint
+
+
+def test_kl_to_the_adapter_equals_kl_to_the_merged_folder(tiny_model, lora, tmp_path, store):
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("\n".join(json.dumps({"prompt": t}) for t in ["The quick brown fox", "Seven red apples", "Fog forms"]))
+
+    def kl(ckpt: Path):
+        config = KLConfig(str(tiny_model), str(ckpt), prompts=str(prompts), n_prompts=3, max_new_tokens=10,
+                          samples_per_prompt=2, noise_floor_prompts=0, runtime=Runtime(batch_size=4))  # fmt: skip
+        return measure_kl(config, store)
+
+    a, m = kl(lora["adapter"]), kl(lora["merged"])
+    assert a.result.samples_cached is False and m.result.samples_cached is True  # one base, one set of samples
+    assert {e.name: e.mean for e in a.result.estimates}["full"] > 1e-3  # the adapter changes the model
+    for name in ("full", "k1", "k3"):
+        np.testing.assert_allclose([r[name] for r in a.rows], [r[name] for r in m.rows], atol=1e-5, rtol=0)
+    assert a.result.ckpt.adapter is not None and m.result.ckpt.adapter is None
+
+
+def test_suite_outcomes_of_the_adapter_are_item_identical_to_the_merged_folder(tiny_model, lora, custom_suites, store):
+    suite = custom_suites("one", {"fb_piqa_lite": "acc"})
+
+    def items(model: Path, base: Path | None):
+        config = EvalConfig(str(model), base=str(base) if base else None, suite=suite, limit=12, runtime=Runtime(batch_size=4))
+        return [(i.doc_id, i.score) for i in evaluate(config, store).tasks[0].items]
+
+    assert items(lora["adapter"], tiny_model) == items(lora["merged"], None)
+
+
+def test_an_adapter_for_another_base_is_refused(tiny_model, lora, tmp_path):
+    base = resolve(str(tiny_model))
+    elsewhere = _edit(lora["adapter"], tmp_path / "hub", base_model_name_or_path="org/another-model")
+    with pytest.raises(ModelSpecError, match="an adapter for 'org/another-model', not for the base"):
+        resolve(str(elsewhere), base=base)
+    wider = make_tiny_model(tmp_path / "wider", hidden_size=64, heads=2)
+    local = _edit(lora["adapter"], tmp_path / "local", base_model_name_or_path=str(wider))
+    with pytest.raises(ModelSpecError, match="config or tokenizer differs from the base"):
+        resolve(str(local), base=base)
+
+
+def test_a_local_base_with_the_same_config_and_tokenizer_matches(tiny_model, lora, tmp_path):
+    copy = Path(shutil.copytree(tiny_model, tmp_path / "copy"))
+    ckpt = resolve(str(lora["adapter"]), base=resolve(str(copy)))
+    assert ckpt.adapter is not None and ckpt.adapter.matched_by == "config+tokenizer"
+
+
+def test_modules_the_base_lacks_are_refused(tiny_model, lora, tmp_path):
+    base = resolve(str(tiny_model))
+    named = _edit(lora["adapter"], tmp_path / "named", target_modules=["q_proj", "wq"])
+    with pytest.raises(ModelSpecError, match=r"targets modules the base .* lacks: wq"):
+        resolve(str(named), base=base)
+    wider = make_tiny_model(tmp_path / "wider", hidden_size=64, heads=2)
+    declared_wider = _edit(lora["adapter"], tmp_path / "declared", base_model_name_or_path=str(wider))
+    with pytest.raises(ModelSpecError, match=r"lora_A.weight has shape \[4, 32\], which does not fit"):
+        resolve(str(declared_wider), base=resolve(str(wider)))
+
+
+def test_mixed_tokenizers_are_refused(tiny_model, lora, tmp_path):
+    other_tok = make_tiny_model(tmp_path / "smallvocab", vocab_size=300)
+    mixed = Path(shutil.copytree(lora["adapter"], tmp_path / "mixed"))
+    for f in other_tok.glob("tokenizer*"):
+        shutil.copy(f, mixed / f.name)
+    with pytest.raises(ModelSpecError, match="mixed tokenizers"):
+        resolve(str(mixed), base=resolve(str(tiny_model)))
+    same = Path(shutil.copytree(lora["adapter"], tmp_path / "same"))
+    for f in tiny_model.glob("tokenizer*"):
+        shutil.copy(f, same / f.name)
+    assert resolve(str(same), base=resolve(str(tiny_model))).adapter is not None
+
+
+def test_a_checkpoint_still_being_written_is_refused(tiny_model, lora, tmp_path):
+    partial = Path(shutil.copytree(lora["adapter"], tmp_path / "partial"))
+    (partial / "adapter_model.safetensors").unlink()
+    with pytest.raises(ModelSpecError, match="adapter weights missing"):
+        resolve(str(partial), base=resolve(str(tiny_model)))
+    data = (lora["adapter"] / "adapter_model.safetensors").read_bytes()
+    (partial / "adapter_model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelSpecError, match="truncated"):
+        resolve(str(partial), base=resolve(str(tiny_model)))
+
+
+def test_other_peft_methods_and_an_adapter_on_an_adapter_are_refused(tiny_model, lora, tmp_path):
+    base = resolve(str(tiny_model))
+    ia3 = _edit(lora["adapter"], tmp_path / "ia3", peft_type="IA3")
+    with pytest.raises(ModelSpecError, match="IA3 adapter; forgetbench applies LoRA adapters only"):
+        resolve(str(ia3), base=base)
+    with pytest.raises(ModelSpecError, match="cannot be the base of another adapter"):
+        resolve(str(lora["adapter"]), base=resolve(str(lora["adapter"]), base=base))
+
+
+def test_without_peft_an_adapter_is_the_install_line(tiny_model, lora, monkeypatch):
+    monkeypatch.setattr(adapter_mod, "find_spec", lambda name: None)
+    with pytest.raises(BackendUnavailable, match="pip install peft"):
+        resolve(str(lora["adapter"]), base=resolve(str(tiny_model)))
