@@ -14,6 +14,7 @@ from forgetbench.report.verdict import significant
 
 if TYPE_CHECKING:
     from forgetbench.pipeline.plan import SuitePlan
+    from forgetbench.pipeline.sweep import SweepOutcome
     from forgetbench.prior.catalog import DataInfo, SuiteInfo
 
 
@@ -241,3 +242,38 @@ def plan_table(plan: SuitePlan) -> Table:
         table.add_row(escape(r.rule), f"{r.limit:g}", "–" if r.size is None else str(r.size),
                       "–" if r.mde is None else f"{r.mde:.1f}", "–" if r.needed is None else str(r.needed), escape(r.spread))  # fmt: skip
     return table
+
+
+def _ci_text(mean: float, low: float, high: float, digits: int) -> str:
+    return "–" if mean != mean else f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+
+def sweep_summary(outcome: SweepOutcome) -> Group:
+    """The trajectory table, what this call ran or reused, what is missing, model loads and engine starts."""
+    table = Table(title=f"sweep {escape(str(outcome.folder))}", box=box.SIMPLE_HEAVY)
+    for col in ("checkpoint", "step", "forgetting F [95% CI]", "KL [95% CI]", "new-task gain [95% CI]", "verdict"):
+        table.add_column(col, justify="left" if col in ("checkpoint", "verdict") else "right")
+    for p in outcome.points:
+        table.add_row(escape(p.checkpoint), "" if p.step is None else str(p.step),
+                      _ci_text(p.forgetting, p.forgetting_low, p.forgetting_high, 2), _ci_text(p.kl, p.kl_low, p.kl_high, 3),
+                      _ci_text(p.new_task_gain, p.new_task_gain_low, p.new_task_gain_high, 2), escape(p.verdict))  # fmt: skip
+    lines: list[Any] = [table]
+    if outcome.ran or outcome.reused:
+        lines.append(f"ran {len(outcome.ran)} checkpoint(s); {len(outcome.reused)} already finished in the sweep folder")
+    if outcome.missing:
+        lines.append(f"[yellow]not run yet[/yellow] (other shards, or still to run): {escape(', '.join(outcome.missing))}")
+    if outcome.usage is not None:
+        loads = ", ".join(f"{escape(k)} ×{v}" for k, v in outcome.usage.loads.items()) or "none (all from the store)"
+        lines.append(f"model loads: {loads}; vLLM engines started: {outcome.usage.engines}")
+    if outcome.files:
+        lines.append("wrote " + escape(", ".join(str(f) for f in outcome.files)))
+    return Group(*lines)
+
+
+def sweep_json(outcome: SweepOutcome) -> dict:
+    """A sweep outcome as JSON: the trajectory points, ran / reused / missing, usage and files."""
+    from dataclasses import asdict
+
+    usage = {"loads": outcome.usage.loads, "engines": outcome.usage.engines} if outcome.usage else None
+    return {"folder": str(outcome.folder), "points": [asdict(p) for p in outcome.points], "missing": outcome.missing,
+            "ran": outcome.ran, "reused": outcome.reused, "usage": usage, "files": [str(f) for f in outcome.files]}  # fmt: skip

@@ -1,0 +1,202 @@
+"""`forgetbench sweep`: score every checkpoint of a training run against one base, with one backend.
+
+1. The checkpoints: each CKPT argument is a model (full weights or a PEFT adapter) or a training output
+   folder, whose `checkpoint-<step>` folders are taken in step order (`models.training`). `--shard I/N`
+   keeps checkpoints I, I+N, I+2N, ... (0 ≤ I < N): a deterministic share for job arrays or machines
+   sharing a store.
+2. Every check of every checkpoint of the share before any compute (`plan_score` each): a bad one —
+   an adapter for another base, a checkpoint still being written — **stops the sweep** with one line
+   (exit 2), before anything is computed or written. A partial trajectory silently missing a
+   checkpoint is worse than a rerun; rerun once the checkpoint is whole, or without it.
+3. One backend for the share: the base is evaluated and sampled once (the store serves it to every
+   later checkpoint, and its loaded model stays loaded), and under vLLM one engine serves a base and
+   its adapters. Each checkpoint gets its own run folder, exactly what `score` writes, named after it.
+4. Resumable: a checkpoint whose run folder already holds its report (same base and checkpoint
+   fingerprints) is not run again; within a checkpoint the store keeps finished suite tasks and the
+   base's samples. A killed sweep, rerun, does only what is missing and ends with the same numbers.
+5. `collect` assembles the trajectory (CSV, Markdown, plot) from the run folders present, whichever
+   shard wrote them, lists the checkpoints not yet run and, with `to`, upserts their leaderboard rows.
+
+The sweep folder's `sweep.json` records the base, the settings' digest and the checkpoint list: a sweep
+with other settings or checkpoints is refused there rather than mixed in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from forgetbench.backends.base import Usage
+from forgetbench.backends.registry import open_backend
+from forgetbench.core.config import ScoreConfig
+from forgetbench.core.errors import DataError, ResultFileError, UserInputError
+from forgetbench.core.fs import atomic_write_bytes
+from forgetbench.core.hashing import digest
+from forgetbench.core.progress import Reporter
+from forgetbench.core.results_io import load_report
+from forgetbench.core.store import Store
+from forgetbench.leaderboard.table import add
+from forgetbench.models.training import Checkpoint, expand
+from forgetbench.pipeline.run_folder import default_folder, prepare, write_score
+from forgetbench.pipeline.score import ScorePlan, plan_score, run_score
+from forgetbench.report import trajectory
+
+SWEEP_FILE = "sweep.json"
+SWEEP_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a sweep (or `collect`) found and did."""
+
+    folder: Path
+    points: list[trajectory.Point]
+    """The trajectory: one point per checkpoint with a finished run folder, in sweep order."""
+    missing: list[str]
+    """Checkpoints without a finished run folder (other shards', or not run yet)."""
+    ran: list[str]
+    """Checkpoints this call computed (empty for `collect`)."""
+    reused: list[str]
+    """Checkpoints of this call's share already finished in the sweep folder."""
+    usage: Usage | None
+    """Model loads and engine starts of this call (None for `collect`)."""
+    files: list[Path]
+    """Trajectory files written."""
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """`I/N` with 0 ≤ I < N (UserInputError otherwise); None for no sharding."""
+    if text is None:
+        return None
+    try:
+        i, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise UserInputError(f"--shard must be I/N, e.g. 0/4 (got {text!r})") from None
+    if not 0 <= i < n:
+        raise UserInputError(f"--shard {text}: needs 0 ≤ I < N")
+    return i, n
+
+
+def _settings_digest(config: ScoreConfig) -> str:
+    """The sweep's settings: everything of a score run but the checkpoint."""
+    blank = replace(config, kl=replace(config.kl, ckpt=""))
+    return digest(json.loads(json.dumps(dataclasses.asdict(blank), default=str)))
+
+
+def _record(folder: Path, config: ScoreConfig, checkpoints: list[Checkpoint]) -> None:
+    """Write `sweep.json`, or check that the one there describes this sweep."""
+    record = {
+        "sweep_version": SWEEP_VERSION,
+        "base": config.base,
+        "new_task": config.new_task,
+        "suite": config.eval.suite,
+        "settings": _settings_digest(config),
+        "checkpoints": [{"name": c.name, "spec": c.spec, "step": c.step} for c in checkpoints],
+    }
+    path = folder / SWEEP_FILE
+    if path.is_file():
+        old = _read_record(folder)
+        for key in ("base", "settings", "checkpoints"):
+            if old.get(key) != record[key]:
+                raise UserInputError(
+                    f"{folder} holds a sweep with another {key.replace('settings', 'set of settings')}; "
+                    "give another --out (or remove it)"
+                )
+        return
+    atomic_write_bytes(path, json.dumps(record, indent=2).encode())
+
+
+def _read_record(folder: Path) -> dict:
+    path = folder / SWEEP_FILE
+    try:
+        record = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserInputError(f"{folder}: not a sweep folder (no {SWEEP_FILE})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ResultFileError(f"{path} is not valid JSON") from None
+    if not isinstance(record, dict) or record.get("sweep_version") != SWEEP_VERSION or "checkpoints" not in record:
+        raise ResultFileError(f"{path}: not a sweep record of version {SWEEP_VERSION}")
+    return record
+
+
+def _finished(run: Path, plan: ScorePlan) -> bool:
+    """Whether `run` holds the finished report of this checkpoint against this base."""
+    if not (run / "report.json").is_file():
+        return False
+    report = load_report(run)
+    return (report.base.fingerprint, report.ckpt.fingerprint) == (
+        plan.kl.base.fingerprint.digest,
+        plan.kl.ckpt.fingerprint.digest,
+    )
+
+
+def sweep(
+    config: ScoreConfig,
+    checkpoints: list[str],
+    *,
+    store: Store,
+    out: Path | None = None,
+    shard: tuple[int, int] | None = None,
+    to: Path | None = None,
+    reporter: Reporter | None = None,
+) -> SweepOutcome:
+    """Score each checkpoint (of this shard) against `config`'s base (its `ckpt` is ignored), write a run
+    folder per checkpoint into the sweep folder `out`, then `collect` it."""
+    reporter = reporter or Reporter()
+    found = expand(checkpoints)
+    folder = prepare(out or default_folder("sweep"))
+    _record(folder, config, found)
+    share = found[shard[0] :: shard[1]] if shard else found
+    ran: list[str] = []
+    reused: list[str] = []
+    with open_backend(config.eval.runtime) as backend:
+        plans = []
+        for c in share:  # every check of every checkpoint before any compute
+            reporter.message(f"checking {c.name}")
+            plans.append(plan_score(replace(config, kl=replace(config.kl, ckpt=c.spec)), store, backend, reporter))
+        todo = []
+        for c, plan in zip(share, plans):
+            if _finished(folder / c.name, plan):
+                reused.append(c.name)
+            else:
+                todo.append((c, plan))
+        if todo:
+            backend.expect([todo[0][1].base.model] + [plan.ckpt.model for _, plan in todo])
+        for i, (c, plan) in enumerate(todo, 1):
+            reporter.message(f"checkpoint {i}/{len(todo)}: {c.name}")
+            run = run_score(plan, backend, store, reporter)
+            write_score(run, prepare(folder / c.name))
+            ran.append(c.name)
+        usage = backend.usage
+    return replace(collect(folder, to=to), ran=ran, reused=reused, usage=usage)
+
+
+def collect(folder: Path, *, to: Path | None = None) -> SweepOutcome:
+    """The trajectory of the sweep in `folder` from the run folders present (trajectory.csv, .md, .png,
+    .svg), the checkpoints still missing, and with `to` their leaderboard rows upserted."""
+    folder = Path(folder)
+    record = _read_record(folder)
+    points, missing, runs = [], [], []
+    for c in record["checkpoints"]:
+        run = folder / str(c["name"])
+        if not (run / "report.json").is_file():
+            missing.append(str(c["name"]))
+            continue
+        points.append(trajectory.point(str(c["name"]), c.get("step"), str(run), load_report(run)))
+        runs.append(run)
+    files: list[Path] = []
+    if points:
+        for name, data in (
+            ("trajectory.csv", trajectory.to_csv(points)),
+            ("trajectory.md", trajectory.to_markdown(points).encode()),
+        ):
+            atomic_write_bytes(folder / name, data)
+            files.append(folder / name)
+        files += trajectory.plot(points, folder / "trajectory")
+    if to is not None:
+        if not runs:
+            raise DataError(f"{folder}: no finished checkpoint to add to {to}")
+        add(runs, to, label=folder.name)
+    return SweepOutcome(folder, points, missing, [], [], None, files)
