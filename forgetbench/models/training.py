@@ -19,16 +19,27 @@ CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """One checkpoint of a sweep: its spec (what `score` would take), and its training step when known."""
+    """One checkpoint of a sweep: its spec (what `score` would take), its training step when known, and
+    its name in the sweep (its run folder's)."""
 
     spec: str
     step: int | None
     """The step of a `checkpoint-<step>` folder; None for a checkpoint given on its own."""
+    name: str
+    """The spec's last part (`checkpoint-<step>`), prefixed by its parent folder's name where two would clash."""
 
-    @property
-    def name(self) -> str:
-        """A short, unique-within-a-run label: `checkpoint-<step>`, or the spec's last part."""
-        return f"checkpoint-{self.step}" if self.step is not None else Path(self.spec.rstrip("/")).name or self.spec
+
+def _names(found: list[tuple[str, int | None]]) -> list[Checkpoint]:
+    short = [Path(spec.rstrip("/")).name or spec for spec, _ in found]
+    out = []
+    for (spec, step), name in zip(found, short):
+        if short.count(name) > 1:
+            name = f"{Path(spec.rstrip('/')).parent.name}-{name}"
+        out.append(Checkpoint(spec, step, name))
+    if len({c.name for c in out}) < len(out):
+        clash = next(c.name for c in out if [d.name for d in out].count(c.name) > 1)
+        raise ModelSpecError(f"two checkpoints would share the run folder name {clash}; give them distinct folder names")
+    return out
 
 
 def checkpoint_folders(folder: Path) -> list[tuple[int, Path]]:
@@ -56,21 +67,22 @@ def check_not_a_training_folder(folder: Path, raw: str) -> None:
 def expand(specs: list[str]) -> list[Checkpoint]:
     """The checkpoints named by `specs`: a training output folder becomes its `checkpoint-*` folders (by
     step), anything else is one checkpoint. A folder with neither a model nor checkpoints is refused."""
-    out: list[Checkpoint] = []
+    out: list[tuple[str, int | None]] = []
     for raw in specs:
         folder = Path(raw).expanduser()
         found = checkpoint_folders(folder)
         if found:
-            out += [Checkpoint(str(p), step) for step, p in found]
+            out += [(str(p), step) for step, p in found]
             continue
         model_files = ("config.json", "adapter_config.json")
         if folder.is_dir() and not any((folder / f).is_file() for f in model_files):
             what = "empty" if not any(folder.iterdir()) else "no config.json, adapter_config.json or checkpoint-* folders"
             raise ModelSpecError(f"{raw}: not a model folder nor a training output folder ({what})")
-        out.append(Checkpoint(raw, None))
+        out.append((raw, None))
     seen: set[str] = set()
-    for c in out:
-        if c.spec in seen:
-            raise ModelSpecError(f"checkpoint {c.spec} is named twice")
-        seen.add(c.spec)
-    return out
+    for spec, _ in out:
+        key = str(Path(spec).expanduser().resolve()) if Path(spec).expanduser().exists() else spec
+        if key in seen:
+            raise ModelSpecError(f"checkpoint {spec} is named twice")
+        seen.add(key)
+    return _names(out)

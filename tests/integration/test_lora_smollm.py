@@ -1,0 +1,46 @@
+"""A real LoRA checkpoint: SmolLM2-135M trained for a few steps with peft (`pipeline.demo.ensure_lora_run`,
+cached in the test home and shared with the vLLM stage), scored with `score` on the transformers backend."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from forgetbench.core.progress import Reporter
+from forgetbench.pipeline.demo import ensure_lora_run
+
+pytestmark = pytest.mark.integration
+LEAN = ["--new-task", "fb_asdiv_heldout_lite", "--suite", "task:fb_piqa_lite", "--limit", "8", "--n-prompts", "6",
+        "--max-new-tokens", "24", "--noise-floor-prompts", "2"]  # fmt: skip
+
+
+def score_lora(backend: str, tmp_path) -> dict:
+    """`score smollm2-135m RUN/checkpoint-8` (lean sizes) on `backend`; the report as JSON."""
+    run = ensure_lora_run(Reporter())
+    ckpt = run / "checkpoint-8"
+    args = ["score", "smollm2-135m", str(ckpt), *LEAN, "--backend", backend, "--store", str(tmp_path / "store"),
+            "--out", str(tmp_path / backend), "--json"]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "forgetbench.cli", *args], capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_a_training_run_leaves_four_adapter_checkpoints():
+    run = ensure_lora_run(Reporter())
+    assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4", "checkpoint-6", "checkpoint-8"]
+    assert all(
+        (p / "adapter_config.json").is_file() and (p / "adapter_model.safetensors").is_file() for p in run.glob("checkpoint-*")
+    )
+
+
+def test_score_a_smollm2_lora_checkpoint_on_the_transformers_backend(tmp_path):
+    report = score_lora("hf", tmp_path)
+    adapter = report["ckpt"]["adapter"]
+    assert adapter is not None and adapter["matched_by"] == "name" and adapter["rank"] == 8
+    assert report["ckpt"]["path"] == report["base"]["path"]  # the base's folder, with the adapter on top
+    kl = {e["name"]: e for e in report["kl"]["estimates"]}["full"]
+    assert kl["mean"] > report["kl"]["noise_floor"]["ci_high"] and kl["ci_low"] > 0  # the adapter moved the model
+    assert report["new_task_score"] is not None and report["retention"]["tasks"][0]["n_items"] == 8
