@@ -28,6 +28,8 @@ _API = {
     "decide": "forgetbench.gate.decide:decide",
     "load_policy": "forgetbench.gate.policy:load_policy",
     "run_demo": "forgetbench.pipeline.demo:run_demo",
+    "sweep": "forgetbench.pipeline.sweep:sweep",
+    "collect": "forgetbench.pipeline.sweep:collect",
     # results
     "load_report": "forgetbench.core.results_io:load_report",
     "load_kl": "forgetbench.core.results_io:load_kl",
@@ -36,6 +38,7 @@ _API = {
     "EvalResult": "forgetbench.core.results:EvalResult",
     "GateVerdict": "forgetbench.core.results:GateVerdict",
     "ScoreOutcome": "forgetbench.pipeline.score:ScoreOutcome",
+    "SweepOutcome": "forgetbench.pipeline.sweep:SweepOutcome",
     # configs
     "EvalConfig": "forgetbench.core.config:EvalConfig",
     "KLConfig": "forgetbench.core.config:KLConfig",

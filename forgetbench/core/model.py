@@ -11,6 +11,8 @@ from typing import Literal
 from forgetbench.core.results import AdapterInfo, ModelInfo
 
 SpecKind = Literal["embedded", "dir", "gguf", "hub"]
+EMBEDDING_MODULES = frozenset({"lm_head", "embed_tokens", "embed_out", "wte", "output", "tok_embeddings", "word_embeddings"})
+"""Module names of input embeddings and output heads across common architectures."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,13 @@ class Adapter:
     """`name` or `config+tokenizer`: how the declared base was matched to the base model."""
     modules: tuple[str, ...] = ()
     """Names of the base's modules it changes (last path component: `q_proj`, `lm_head`, ...)."""
+    extras: tuple[str, ...] = ()
+    """PEFT features beyond plain LoRA it uses (`use_dora`, `modules_to_save`), which not every backend serves."""
+
+    @property
+    def embeddings(self) -> tuple[str, ...]:
+        """The input-embedding or output-head modules it changes."""
+        return tuple(m for m in self.modules if m in EMBEDDING_MODULES)
 
     def info(self) -> AdapterInfo:
         return AdapterInfo(str(self.path), self.digest, self.peft_type, self.rank, self.declared_base, self.matched_by)

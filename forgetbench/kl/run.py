@@ -236,6 +236,7 @@ def summarise(plan: Plan, passes: Passes, backend: Backend, elapsed_s: float) ->
 def execute(plan: Plan, backend: Backend, store: Store, reporter: Reporter) -> KLRun:
     """Run `plan` (models loaded as needed; the caller owns the backend and closes it) and return the typed result."""
     started = time.perf_counter()
+    backend.expect([plan.base, plan.ckpt])
     try:
         passes = run_passes(plan, backend, store, reporter)
     finally:

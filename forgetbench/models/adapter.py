@@ -27,7 +27,7 @@ from typing import Any
 
 from forgetbench.core.errors import BackendUnavailable, ModelSpecError
 from forgetbench.core.hashing import digest
-from forgetbench.core.model import Adapter, Fingerprint, ModelSpec, ResolvedModel
+from forgetbench.core.model import EMBEDDING_MODULES, Adapter, Fingerprint, ModelSpec, ResolvedModel
 from forgetbench.models.fingerprint import BOOKKEEPING, TOKENIZER_FILES, VERSION, config_digest, file_content, tokenizer_digest
 from forgetbench.models.validate import check_weight_file, tensor_shapes
 
@@ -100,23 +100,32 @@ def match_base(declared: str, base: ResolvedModel, name: str) -> str:
 def _module_of(key: str) -> tuple[str, str]:
     """(module path in the base, LoRA part) of a saved adapter tensor name; part '' for a saved whole module."""
     key = key.removeprefix("base_model.model.")
-    for part in ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B"):
-        marker = f".{part}"
-        if marker in key:
-            return key.split(marker)[0], part
+    marker = next((m for m in (".lora_", ".token_adapter.") if m in key), None)
+    if marker is not None:
+        module, _, rest = key.partition(marker)
+        return module, (marker.strip(".") + rest).split(".")[0]
     return key.removesuffix(".weight").removesuffix(".bias"), ""
 
 
 def _lora_shapes_fit(part: str, shape: list[int], base_shape: list[int]) -> bool:
     """Whether a LoRA factor of `shape` fits a base weight of `base_shape` ([out, in]; embeddings [num, dim])."""
     if len(base_shape) != 2 or len(shape) != 2:
-        return True  # convolutions and other layouts: peft checks them when it applies the adapter
+        return True  # convolutions, DoRA magnitudes and other layouts: peft checks them when it applies the adapter
     return {
         "lora_A": shape[1] == base_shape[1],
         "lora_B": shape[0] == base_shape[0],
         "lora_embedding_A": shape[1] == base_shape[0],
         "lora_embedding_B": shape[0] == base_shape[1],
     }.get(part, True)
+
+
+def _find(module: str, modules: set[str]) -> str | None:
+    """The base module `module` names: the same path, or one that differs by a leading model prefix
+    (`transformer.h.0.attn` in peft's keys, `h.0.attn` in a GPT-2 checkpoint)."""
+    if module in modules:
+        return module
+    found = [m for m in modules if module.endswith("." + m) or m.endswith("." + module)]
+    return found[0] if len(found) == 1 else None
 
 
 def check_modules(weights: Path, cfg: dict[str, Any], base: ResolvedModel, name: str) -> None:
@@ -126,27 +135,35 @@ def check_modules(weights: Path, cfg: dict[str, Any], base: ResolvedModel, name:
     if shapes is None:
         return
     modules = {n.removesuffix(".weight") for n in shapes if n.endswith(".weight")}
+    tied = not any(n.endswith(("lm_head.weight", "embed_out.weight")) for n in shapes)  # the head reuses the embedding
     targets = cfg.get("target_modules")
     if isinstance(targets, list):
-        suffixes = {m.rsplit(".", 1)[-1] for m in modules} | modules
-        absent = sorted(t for t in targets if t not in suffixes and not any(m.endswith("." + t) for m in modules))
+        suffixes = {m.rsplit(".", 1)[-1] for m in modules} | ({"lm_head"} if tied else set())
+        absent = sorted(t for t in targets if t not in suffixes and not any(m.endswith("." + t) or m == t for m in modules))
         if absent:
             raise ModelSpecError(f"{name}: targets modules the base {base.name} lacks: {', '.join(absent)}")
     adapter_shapes = tensor_shapes(weights.parent, [weights]) if weights.suffix == ".safetensors" else {}
-    tied = json.loads((base.path / "config.json").read_text()).get("tie_word_embeddings", False)
     for key, shape in sorted((adapter_shapes or {}).items()):
         module, part = _module_of(key)
-        if module not in modules:
+        found = _find(module, modules)
+        if found is None:
             if tied and module.endswith("lm_head"):
                 continue  # tied output head: its weight is the input embedding's
             raise ModelSpecError(f"{name}: changes module {module}, which the base {base.name} lacks")
-        base_shape = shapes[module + ".weight"]
+        base_shape = shapes[found + ".weight"]
+        if cfg.get("fan_in_fan_out"):
+            base_shape = base_shape[::-1]  # GPT-2's Conv1D stores [in, out]
         if (part and not _lora_shapes_fit(part, shape, base_shape)) or (
             not part and key.endswith(".weight") and shape != base_shape
         ):
             raise ModelSpecError(
                 f"{name}: {key} has shape {shape}, which does not fit {module} {base_shape} of the base {base.name}"
             )
+    if tied and EMBEDDING_MODULES.intersection(_changed(weights, cfg)):
+        raise ModelSpecError(
+            f"{name}: changes the embeddings of a base whose output head shares them (tied): merging would change both "
+            "sides, which the adapter does not; not supported"
+        )
 
 
 def _changed(weights: Path, cfg: dict[str, Any]) -> tuple[str, ...]:
@@ -165,7 +182,9 @@ def _check_tokenizer(folder: Path, base: ResolvedModel, name: str) -> None:
         return  # none saved, or the base's
     from forgetbench.models.tokenizer import load_tokenizer_at, tokenizer_difference
 
-    difference = tokenizer_difference(load_tokenizer_at(base.path, base.name), load_tokenizer_at(folder, name), templates=True)
+    difference = tokenizer_difference(  # a trainer often sets a pad token where the base has none: never encoded
+        load_tokenizer_at(base.path, base.name), load_tokenizer_at(folder, name), templates=True, ignore=("pad_token",)
+    )
     if difference:
         raise ModelSpecError(f"{name}: mixed tokenizers: the adapter was saved with a tokenizer unlike the base's ({difference})")
 
@@ -184,7 +203,9 @@ def resolve_adapter(spec: ModelSpec, folder: Path, base: ResolvedModel) -> Resol
     _check_tokenizer(folder, base, name)
     own = digest([{k: v for k, v in cfg.items() if k not in ADAPTER_BOOKKEEPING}, file_content(weights)])
     ranks = [cfg.get("r", 8), *(cfg.get("rank_pattern") or {}).values()]
-    adapter = Adapter(folder, own, "LORA", int(max(ranks)), str(cfg["base_model_name_or_path"]), matched, _changed(weights, cfg))
+    extras = tuple(k for k in ("use_dora", "modules_to_save") if cfg.get(k))
+    declared = str(cfg["base_model_name_or_path"])
+    adapter = Adapter(folder, own, "LORA", int(max(ranks)), declared, matched, _changed(weights, cfg), extras)
     fp = base.fingerprint
     fingerprint = Fingerprint(digest([VERSION, "adapter", fp.digest, own]), fp.config, fp.tokenizer, digest([fp.weights, own]))
     return ResolvedModel(spec, base.path, fingerprint, base.trust_remote_code, adapter)

@@ -126,9 +126,16 @@ def file_digest(path: Path, cache_dir: Path | None = None) -> str:
     return str(_cached(path, "bytes", file_sha256, cache_dir))
 
 
+TRAINER_STATE = ("optimizer.pt", "scheduler.pt", "scaler.pt", "training_args.bin", "rng_state")
+"""What transformers' Trainer saves beside a checkpoint's weights (optimizer and scheduler state, RNG
+states `rng_state*.pth`, its arguments): not part of what the model computes."""
+
+
 def weight_files(folder: Path) -> list[Path]:
-    """Weight files directly inside `folder`, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+    """Weight files directly inside `folder`, sorted by name (a trainer's saved state excluded)."""
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES) and not p.name.startswith(TRAINER_STATE)
+    )
 
 
 def _named(folder: Path, names: tuple[str, ...], cache_dir: Path | None) -> str:

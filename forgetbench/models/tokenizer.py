@@ -29,15 +29,17 @@ def load_tokenizer(model: ResolvedModel) -> PreTrainedTokenizerBase:
     return load_tokenizer_at(model.path, model.name, model.trust_remote_code)
 
 
-def tokenizer_difference(a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase, templates: bool = False) -> str | None:
-    """How two tokenizers differ in what they encode: the vocabulary, the special tokens and, with
-    `templates`, the chat template; None when they do not."""
+def tokenizer_difference(
+    a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase, templates: bool = False, ignore: tuple[str, ...] = ()
+) -> str | None:
+    """How two tokenizers differ in what they encode: the vocabulary, the special tokens (but those in
+    `ignore`) and, with `templates`, the chat template; None when they do not."""
     va, vb = a.get_vocab(), b.get_vocab()
     if va != vb:
         only = sorted(set(va.items()) ^ set(vb.items()))[:1]
         return f"different vocabularies ({len(va)} vs {len(vb)} tokens, e.g. {only[0] if only else '?'})"
-    sa = {k: str(v) for k, v in a.special_tokens_map.items()}
-    sb = {k: str(v) for k, v in b.special_tokens_map.items()}
+    sa = {k: str(v) for k, v in a.special_tokens_map.items() if k not in ignore}
+    sb = {k: str(v) for k, v in b.special_tokens_map.items() if k not in ignore}
     if sa != sb:
         return f"different special tokens ({sa} vs {sb})"
     if templates:

@@ -70,10 +70,10 @@ def plan_score(config: ScoreConfig, store: Store, backend: Backend, reporter: Re
     ckpt = plan_eval(config.eval_of(config.ckpt), store, backend, reporter)
     new_task = None
     if config.kl.task is not None:
-        one = replace(config.eval, suite=f"task:{config.kl.task}", limit=None)
+        task = f"task:{config.kl.task}"
         new_task = (
-            plan_eval(one, store, backend, reporter),
-            plan_eval(replace(one, model=config.ckpt), store, backend, reporter),
+            plan_eval(replace(config.eval, suite=task, limit=None), store, backend, reporter),
+            plan_eval(replace(config.eval_of(config.ckpt), suite=task, limit=None), store, backend, reporter),
         )
     return ScorePlan(config, kl_plan, base, ckpt, new_task, law_rows)
 

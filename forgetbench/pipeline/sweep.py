@@ -6,19 +6,20 @@
    sharing a store.
 2. Every check of every checkpoint of the share before any compute (`plan_score` each): a bad one —
    an adapter for another base, a checkpoint still being written — **stops the sweep** with one line
-   (exit 2), before anything is computed or written. A partial trajectory silently missing a
+   (exit 2), before anything is computed or written (`sweep.json` included). A partial trajectory silently missing a
    checkpoint is worse than a rerun; rerun once the checkpoint is whole, or without it.
 3. One backend for the share: the base is evaluated and sampled once (the store serves it to every
    later checkpoint, and its loaded model stays loaded), and under vLLM one engine serves a base and
    its adapters. Each checkpoint gets its own run folder, exactly what `score` writes, named after it.
 4. Resumable: a checkpoint whose run folder already holds its report (same base and checkpoint
-   fingerprints) is not run again; within a checkpoint the store keeps finished suite tasks and the
+   fingerprints, suite contents, prompts, KL sizes, seed, backend and dtype) is not run again; within a checkpoint the store keeps finished suite tasks and the
    base's samples. A killed sweep, rerun, does only what is missing and ends with the same numbers.
 5. `collect` assembles the trajectory (CSV, Markdown, plot) from the run folders present, whichever
    shard wrote them, lists the checkpoints not yet run and, with `to`, upserts their leaderboard rows.
 
 The sweep folder's `sweep.json` records the base, the settings' digest and the checkpoint list: a sweep
-with other settings or checkpoints is refused there rather than mixed in.
+with another base or other settings is refused there rather than mixed in; the list may grow (a run
+that saved more checkpoints since) but not lose a checkpoint.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from forgetbench.backends.base import Usage
 from forgetbench.backends.registry import open_backend
@@ -41,6 +43,7 @@ from forgetbench.leaderboard.table import add
 from forgetbench.models.training import Checkpoint, expand
 from forgetbench.pipeline.run_folder import default_folder, prepare, write_score
 from forgetbench.pipeline.score import ScorePlan, plan_score, run_score
+from forgetbench.prior.run import suite_hash
 from forgetbench.report import trajectory
 
 SWEEP_FILE = "sweep.json"
@@ -87,29 +90,36 @@ def _settings_digest(config: ScoreConfig) -> str:
 
 def _record(folder: Path, config: ScoreConfig, checkpoints: list[Checkpoint]) -> None:
     """Write `sweep.json`, or check that the one there describes this sweep."""
-    record = {
+    listed = [{"name": c.name, "spec": c.spec, "step": c.step} for c in checkpoints]
+    record: dict[str, Any] = {
         "sweep_version": SWEEP_VERSION,
         "base": config.base,
         "new_task": config.new_task,
         "suite": config.eval.suite,
         "settings": _settings_digest(config),
-        "checkpoints": [{"name": c.name, "spec": c.spec, "step": c.step} for c in checkpoints],
+        "checkpoints": listed,
     }
     path = folder / SWEEP_FILE
     if path.is_file():
         old = _read_record(folder)
-        for key in ("base", "settings", "checkpoints"):
+        for key, what in (("base", "base"), ("settings", "set of settings")):
             if old.get(key) != record[key]:
-                raise UserInputError(
-                    f"{folder} holds a sweep with another {key.replace('settings', 'set of settings')}; "
-                    "give another --out (or remove it)"
-                )
-        return
+                raise UserInputError(f"{folder} holds a sweep with another {what}; give another --out")
+        names = {c["name"]: c["step"] for c in listed}
+        lost = [c["name"] for c in old["checkpoints"] if names.get(c["name"], -1) != c.get("step")]
+        if lost:  # a run that saved more checkpoints since may grow the sweep; one that lost some is another sweep
+            raise UserInputError(
+                f"{folder} holds a sweep with checkpoints this one lacks ({', '.join(lost[:3])}); give another --out"
+            )
+        if old["checkpoints"] == record["checkpoints"]:
+            return
     atomic_write_bytes(path, json.dumps(record, indent=2).encode())
 
 
 def _read_record(folder: Path) -> dict:
     path = folder / SWEEP_FILE
+    if not folder.is_dir():
+        raise UserInputError(f"{folder}: not a sweep folder (not a folder)")
     try:
         record = json.loads(path.read_text())
     except FileNotFoundError:
@@ -122,14 +132,17 @@ def _read_record(folder: Path) -> dict:
 
 
 def _finished(run: Path, plan: ScorePlan) -> bool:
-    """Whether `run` holds the finished report of this checkpoint against this base."""
+    """Whether `run` holds the finished report of this checkpoint against this base, with these settings
+    (suite contents, prompts, KL sizes, seed, backend and dtype)."""
     if not (run / "report.json").is_file():
         return False
-    report = load_report(run)
-    return (report.base.fingerprint, report.ckpt.fingerprint) == (
-        plan.kl.base.fingerprint.digest,
-        plan.kl.ckpt.fingerprint.digest,
-    )
+    r, kl, c = load_report(run), plan.kl, plan.config.kl
+    made = (r.base.fingerprint, r.ckpt.fingerprint, r.suite_hash, r.kl.prompts_hash, r.kl.n_prompts, r.kl.samples_per_prompt,
+            r.kl.max_new_tokens, r.kl.seed, r.kl.direction, r.settings.backend, r.settings.dtype, r.settings.limit)  # fmt: skip
+    wanted = (kl.base.fingerprint.digest, kl.ckpt.fingerprint.digest, suite_hash(plan.base.hashes), kl.prompts_hash,
+              len(kl.prompt_ids), c.samples_per_prompt, c.max_new_tokens, c.seed, c.direction, plan.base.settings.backend,
+              plan.base.settings.dtype, plan.base.settings.limit)  # fmt: skip
+    return made == wanted
 
 
 def sweep(
@@ -147,7 +160,6 @@ def sweep(
     reporter = reporter or Reporter()
     found = expand(checkpoints)
     folder = prepare(out or default_folder("sweep"))
-    _record(folder, config, found)
     share = found[shard[0] :: shard[1]] if shard else found
     ran: list[str] = []
     reused: list[str] = []
@@ -156,6 +168,7 @@ def sweep(
         for c in share:  # every check of every checkpoint before any compute
             reporter.message(f"checking {c.name}")
             plans.append(plan_score(replace(config, kl=replace(config.kl, ckpt=c.spec)), store, backend, reporter))
+        _record(folder, config, found)
         todo = []
         for c, plan in zip(share, plans):
             if _finished(folder / c.name, plan):

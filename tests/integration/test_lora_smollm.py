@@ -17,11 +17,11 @@ LEAN = ["--new-task", "fb_asdiv_heldout_lite", "--suite", "task:fb_piqa_lite", "
         "--max-new-tokens", "24", "--noise-floor-prompts", "2"]  # fmt: skip
 
 
-def score_lora(backend: str, tmp_path) -> dict:
+def score_lora(backend: str, tmp_path, *extra: str) -> dict:
     """`score smollm2-135m RUN/checkpoint-8` (lean sizes) on `backend`; the report as JSON."""
     run = ensure_lora_run(Reporter())
     ckpt = run / "checkpoint-8"
-    args = ["score", "smollm2-135m", str(ckpt), *LEAN, "--backend", backend, "--store", str(tmp_path / "store"),
+    args = ["score", "smollm2-135m", str(ckpt), *LEAN, *extra, "--backend", backend, "--store", str(tmp_path / "store"),
             "--out", str(tmp_path / backend), "--json"]  # fmt: skip
     proc = subprocess.run([sys.executable, "-m", "forgetbench.cli", *args], capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]

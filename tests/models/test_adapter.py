@@ -143,3 +143,36 @@ def test_without_peft_an_adapter_is_the_install_line(tiny_model, lora, monkeypat
     monkeypatch.setattr(adapter_mod, "find_spec", lambda name: None)
     with pytest.raises(BackendUnavailable, match="pip install peft"):
         resolve(str(lora["adapter"]), base=resolve(str(tiny_model)))
+
+
+def test_an_adapter_on_tied_embeddings_is_refused(tiny_model, tmp_path):
+    """Merging a LoRA on the embedding of a base whose output head shares it would change both sides."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    tied = Path(shutil.copytree(tiny_model, tmp_path / "tied"))
+    cfg = json.loads((tied / "config.json").read_text())
+    (tied / "config.json").write_text(json.dumps({**cfg, "tie_word_embeddings": True}))
+    tensors = {k: v for k, v in load_file(tied / "model.safetensors").items() if k != "lm_head.weight"}
+    save_file(tensors, tied / "model.safetensors", metadata={"format": "pt"})
+    torch.manual_seed(0)
+    adapter = make_lora(tied, tmp_path / "embed", targets=("embed_tokens", "q_proj"))
+    with pytest.raises(ModelSpecError, match="tied"):
+        resolve(str(adapter), base=resolve(str(tied)))
+
+
+def test_vllm_refuses_what_its_lora_would_serve_wrongly(tiny_model, lora, tmp_path):
+    from dataclasses import replace
+
+    from forgetbench.backends.vllm.backend import check_servable
+    from forgetbench.core.errors import UserInputError
+
+    ckpt = resolve(str(lora["adapter"]), base=resolve(str(tiny_model)))
+    assert ckpt.adapter is not None and ckpt.adapter.modules == ("q_proj", "v_proj")
+    check_servable(ckpt, None)
+    for change, needle in ((dict(modules=("lm_head", "q_proj")), "vllm#51594"), (dict(extras=("use_dora",)), "use_dora"),
+                           (dict(rank=1024), "largest LoRA rank")):  # fmt: skip
+        with pytest.raises(UserInputError, match=needle):
+            check_servable(replace(ckpt, adapter=replace(ckpt.adapter, **change)), None)
+    with pytest.raises(UserInputError, match="--max-lora-rank 1 is below"):
+        check_servable(ckpt, 1)

@@ -66,6 +66,10 @@ def test_a_training_run_is_swept_in_step_order_with_the_base_loaded_once(setup, 
     pd.testing.assert_frame_equal(
         _numbers(tmp_path / "sweep"), pd.DataFrame([p.__dict__ for p in out.points]).drop(columns="folder")
     )
+    # Other settings are another sweep: refused in this folder, not mixed in.
+    other = ScoreConfig.build(str(setup.base), str(setup.base), setup.new_task, **{**OPTIONS, "n_prompts": 2})
+    with pytest.raises(UserInputError, match="another set of settings"):
+        sweep(other, [str(run_folder)], store=store, out=tmp_path / "sweep")
 
 
 def test_shards_share_a_sweep_folder_and_collect_assembles_them(setup, run_folder, tmp_path):
@@ -92,7 +96,7 @@ def test_bad_checkpoints_stop_the_sweep_before_any_compute(setup, run_folder, tm
     (run / "checkpoint-40" / "adapter_model.safetensors").unlink()  # still being written
     with pytest.raises(ModelSpecError, match="checkpoint-40: adapter weights missing"):
         sweep(setup, [str(run)], store=Store(tmp_path / "store"), out=tmp_path / "sweep")
-    assert not any(p.is_dir() for p in (tmp_path / "sweep").iterdir())  # no checkpoint was run
+    assert list((tmp_path / "sweep").iterdir()) == []  # no checkpoint was run, and no sweep.json pins this list
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelSpecError, match="empty"):
         sweep(setup, [str(tmp_path / "empty")], store=Store(tmp_path / "store"), out=tmp_path / "sweep2")

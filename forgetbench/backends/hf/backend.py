@@ -1,8 +1,8 @@
 """`HFBackend`: the `Backend` protocol on transformers, in this process. Loaded models are kept per
 `ModelRef` (a replica is a second, separate load; a `dtype` override loads the model in that dtype),
-the `KEEP_LOADED` most recently used ones, until `close`: a KL pass needs the sampler, the other model
-and the sampler's second copy at once, and a sweep then moves on to its next checkpoint while the base
-stays loaded."""
+the `KEEP_LOADED` most recently used ones, until `close`: a KL pass needs the sampler, the other model,
+the sampler's second copy and (below float32) its float32 copy, and a sweep then moves on to its next
+checkpoint while the base stays loaded (in either KL direction)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from forgetbench.backends.base import BackendBase, ModelRef, SamplingRequest, TaskOutput, TaskRequest, TokenScores, Usage
 from forgetbench.backends.device import resolve_device, resolve_dtype
 
-KEEP_LOADED = 3
+KEEP_LOADED = 4
 
 if TYPE_CHECKING:
     from forgetbench.core.config import Runtime

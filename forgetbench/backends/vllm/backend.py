@@ -69,20 +69,20 @@ def prompt_seeds(seed: int, n: int) -> list[int]:
     return [int(np.random.SeedSequence([seed, i]).generate_state(1)[0]) for i in range(n)]
 
 
-OUTPUT_MODULES = frozenset({"lm_head", "embed_tokens", "embed_out", "wte", "output"})
-"""Modules whose LoRA delta vLLM's prompt log-probs drop (vllm-project/vllm#51594): the output head
-and the (tied) input embedding."""
-
-
-def check_servable(model: ResolvedModel) -> None:
-    """Refuse (exit 2) an adapter whose log-probs vLLM would get wrong: one that changes the output head."""
+def check_servable(model: ResolvedModel, rank_option: int | None) -> None:
+    """Refuse (exit 2) an adapter vLLM would serve wrongly or not at all: one that changes the output head
+    or embeddings (vLLM's prompt log-probs leave that delta out, vllm-project/vllm#51594), DoRA or
+    `modules_to_save` (vLLM's LoRA serves neither), or a rank beyond `--max-lora-rank`."""
     assert model.adapter is not None
-    changed = sorted(OUTPUT_MODULES.intersection(model.adapter.modules))
-    if changed:
+    a = model.adapter
+    if a.embeddings:
         raise UserInputError(
-            f"{model.name}: the adapter changes {', '.join(changed)}, whose LoRA delta vLLM's prompt log-probs "
+            f"{model.name}: the adapter changes {', '.join(a.embeddings)}, whose LoRA delta vLLM's prompt log-probs "
             "leave out (vllm-project/vllm#51594); use --backend hf for it"
         )
+    if a.extras:
+        raise UserInputError(f"{model.name}: vLLM's LoRA does not serve {', '.join(a.extras)}; use --backend hf for it")
+    process.lora_rank(a.rank, rank_option)
 
 
 class VLLMBackend(BackendBase):
@@ -123,7 +123,7 @@ class VLLMBackend(BackendBase):
         """Adapters among `models` are served, with their base, by one LoRA engine on the base's folder."""
         for m in models:
             if m.adapter is not None:
-                check_servable(m)
+                check_servable(m, self.options.max_lora_rank)
                 self._lora_paths.add(str(m.path))
                 self._lora_rank = max(self._lora_rank, m.adapter.rank)
 
@@ -131,7 +131,7 @@ class VLLMBackend(BackendBase):
         """The LoRARequest fields of an adapter checkpoint (None for a full-weight model)."""
         if model.adapter is None:
             return None
-        check_servable(model)
+        check_servable(model, self.options.max_lora_rank)
         path = str(model.adapter.path)
         ident = self._lora_ids.setdefault(path, len(self._lora_ids) + 1)
         return Lora(f"adapter-{model.fingerprint.short}", ident, path)

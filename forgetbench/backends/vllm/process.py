@@ -21,7 +21,7 @@ from typing import Any
 
 from forgetbench.backends.vllm.protocol import PREFIX, Failed, Progress, Ready, Shutdown, StartEngine, decode, encode
 from forgetbench.core.config import VLLMOptions
-from forgetbench.core.errors import BackendError, BackendUnavailable
+from forgetbench.core.errors import BackendError, BackendUnavailable, UserInputError
 from forgetbench.core.home import forgetbench_home
 from forgetbench.core.model import ResolvedModel
 from forgetbench.core.progress import Reporter
@@ -91,15 +91,15 @@ LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
 def lora_rank(needed: int, option: int | None) -> int:
-    """`max_lora_rank` for adapters of rank up to `needed`: `--max-lora-rank` when given (BackendError when
+    """`max_lora_rank` for adapters of rank up to `needed`: `--max-lora-rank` when given (UserInputError when
     it is below an adapter's rank), else the smallest value vLLM accepts that covers them."""
     if option is not None:
         if option < needed:
-            raise BackendError(f"--max-lora-rank {option} is below an adapter's rank {needed}")
+            raise UserInputError(f"--max-lora-rank {option} is below an adapter's rank {needed}")
         return option
     fits = [r for r in LORA_RANKS if r >= needed]
     if not fits:
-        raise BackendError(f"an adapter of rank {needed} is beyond the largest LoRA rank vLLM serves ({LORA_RANKS[-1]})")
+        raise UserInputError(f"an adapter of rank {needed} is beyond the largest LoRA rank vLLM serves ({LORA_RANKS[-1]})")
     return fits[0]
 
 
