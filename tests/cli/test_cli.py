@@ -374,3 +374,43 @@ def test_the_score_table_fits_80_columns(score_runs):
     table = [line for line in out.getvalue().splitlines() if line.strip().startswith("fb_")]
     assert len(table) == 2 and all(len(line) <= 80 and line.rstrip().endswith(tuple("0123456789")) for line in table)
     assert all("…" not in line and line.count("[") == 1 and "]" in line for line in table)  # CI cells whole
+
+
+@pytest.fixture
+def bad_checkpoints(tmp_path, tiny_model):
+    """An adapter declaring another base, one targeting a module the base lacks, one still being written,
+    an empty folder: each a CKPT that must stop `score` and `sweep` with one line."""
+    import shutil
+
+    from tests.tiny import make_lora
+
+    good = make_lora(tiny_model, tmp_path / "good")
+
+    def edited(name: str, **changes) -> str:
+        folder = Path(shutil.copytree(good, tmp_path / name))
+        cfg = json.loads((folder / "adapter_config.json").read_text())
+        (folder / "adapter_config.json").write_text(json.dumps({**cfg, **changes}))
+        return str(folder)
+
+    partial = Path(shutil.copytree(good, tmp_path / "run" / "checkpoint-20"))
+    (partial / "adapter_model.safetensors").unlink()
+    shutil.copytree(good, tmp_path / "run" / "checkpoint-10")
+    (tmp_path / "empty").mkdir()
+    return {
+        "another base": (edited("other", base_model_name_or_path="org/another-model"), "not for the base"),
+        "modules": (edited("modules", target_modules=["q_proj", "wq"]), "targets modules the base"),
+        "being written": (str(tmp_path / "run"), "checkpoint-20: adapter weights missing"),
+        "empty": (str(tmp_path / "empty"), "empty"),
+    }
+
+
+@pytest.mark.parametrize("case", ["another base", "modules", "being written", "empty"])
+def test_bad_checkpoints_are_one_line_exit_2_and_nothing_written(fresh, bad_checkpoints, case, tmp_path):
+    ckpt, needle = bad_checkpoints[case]
+    command = "sweep" if case in ("being written", "empty") else "score"
+    out = tmp_path / "out"
+    proc = fb(
+        command, fresh["model"], ckpt, "--new-task", str(fresh["prompts"]), "--store", str(fresh["store"]), "--out", str(out)
+    )
+    _assert_one_line_error(proc, 2, needle)
+    assert _entries(fresh["store"]) == [] and (not out.exists() or list(out.iterdir()) == [])
