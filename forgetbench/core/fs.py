@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from forgetbench.core.errors import UserInputError
 
@@ -187,3 +188,15 @@ def write_output(path: Path, data: bytes, what: str) -> None:
         atomic_write_bytes(Path(path), data)
     except OSError as exc:
         raise UserInputError(f"{what} {path}: cannot write ({os_reason(exc)})") from None
+
+
+def write_figure(fig: Any, out: Path, what: str) -> list[Path]:
+    """A matplotlib figure (anything with `savefig`) as OUT.png and OUT.svg, each with `write_output`."""
+    import io
+
+    paths = [out.with_suffix(".png"), out.with_suffix(".svg")]
+    for path in paths:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=path.suffix[1:])
+        write_output(path, buf.getvalue(), what)
+    return paths

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from forgetbench.core.fs import check_output_path, write_output
+from forgetbench.core.fs import check_output_path, write_figure
 from forgetbench.leaderboard.law import Law, select
 
 
@@ -45,12 +44,7 @@ def plot(frame: Any, law: Law, out: Path) -> list[Path]:
     ax.set_title(title + (", weighted by 1/se²" if law.weighted else "") + (" (too few to trust)" if law.warning else ""))
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    paths = [out.with_suffix(".png"), out.with_suffix(".svg")]
     try:
-        for path in paths:
-            buf = io.BytesIO()
-            fig.savefig(buf, format=path.suffix[1:])
-            write_output(path, buf.getvalue(), "--out")
+        return write_figure(fig, out, "--out")
     finally:
         plt.close(fig)
-    return paths

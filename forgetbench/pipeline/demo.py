@@ -25,6 +25,12 @@ BASE = "smollm2-135m"
 SFT = SFTConfig(steps=20, batch_size=8, lr=3e-5, seed=0, max_length=256)
 
 
+def recipe(config: SFTConfig) -> dict:
+    """A fine-tune's settings as a cache key: fields left at None (added later: LoRA, checkpoint saving)
+    are left out, so checkpoints made before they existed keep their key."""
+    return {k: v for k, v in asdict(config).items() if v is not None}
+
+
 def demo_config(ckpt: Path) -> ScoreConfig:
     """The demo's score settings (small enough for a few minutes on 2 CPU cores)."""
     return ScoreConfig.build(
@@ -46,7 +52,7 @@ def ensure_checkpoint(reporter: Reporter) -> Path:
     from forgetbench.models.fingerprint import fingerprint
 
     base = embedded.ensure(BASE)
-    key = digest({"base": fingerprint(base).digest, "sft": asdict(SFT), "data": "asdiv-even", "v": 1})[:16]
+    key = digest({"base": fingerprint(base).digest, "sft": recipe(SFT), "data": "asdiv-even", "v": 1})[:16]
     final = models_dir() / f"demo-{BASE}-asdiv-sft-{key}"
 
     def build(tmp: Path) -> None:
@@ -70,7 +76,7 @@ def ensure_lora_run(reporter: Reporter, config: SFTConfig = LORA_SFT) -> Path:
     from forgetbench.models.fingerprint import fingerprint
 
     base = embedded.ensure(BASE)
-    key = digest({"base": fingerprint(base).digest, "sft": asdict(config), "data": "asdiv-even", "v": 1})[:16]
+    key = digest({"base": fingerprint(base).digest, "sft": recipe(config), "data": "asdiv-even", "v": 1})[:16]
     final = models_dir() / f"lora-run-{BASE}-asdiv-{key}"
 
     def build(tmp: Path) -> None:

@@ -10,7 +10,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from forgetbench.core.fs import write_output
+from forgetbench.core.fs import write_figure
 from forgetbench.core.results import ScoreReport
 
 NAN = float("nan")
@@ -108,12 +108,7 @@ def plot(points: list[Point], out: Path) -> list[Path]:
     right.set_ylabel("forgetting F (points)")
     right.set_title("forgetting against KL")
     fig.tight_layout()
-    paths = [out.with_suffix(".png"), out.with_suffix(".svg")]
     try:
-        for path in paths:
-            buf = io.BytesIO()
-            fig.savefig(buf, format=path.suffix[1:])
-            write_output(path, buf.getvalue(), "sweep folder")
+        return write_figure(fig, out, "sweep folder")
     finally:
         plt.close(fig)
-    return paths

@@ -1,4 +1,5 @@
-"""`forgetbench kl` on the real SmolLM2-135M: zero against itself, positive against a noised copy."""
+"""`forgetbench kl` on the real SmolLM2-135M: zero against itself, positive against a noised copy; `score`
+against a real LoRA checkpoint of it."""
 
 from __future__ import annotations
 
@@ -85,9 +86,14 @@ def test_smollm2_against_a_noised_copy_is_positive(prompts, noised_copy, tmp_pat
     assert r["noise_floor"]["mean"] == 0.0
 
 
-def test_score_cli_writes_the_run_directory(noised_copy, tmp_path):
-    """`forgetbench score` on the real model, lean: 4 items per prior task, 4 KL prompts."""
+def test_score_cli_on_a_real_lora_checkpoint_writes_the_run_directory(tmp_path):
+    """`forgetbench score` on the real model against a real LoRA checkpoint of it (SmolLM2 trained for 8
+    steps with peft, `ensure_lora_run`), lean: 4 items per prior task, 4 KL prompts."""
+    from forgetbench.core.progress import Reporter
     from forgetbench.core.results_io import load_report
+    from forgetbench.pipeline.demo import ensure_lora_run
+
+    ckpt = ensure_lora_run(Reporter()) / "checkpoint-8"
 
     proc = subprocess.run(
         [
@@ -96,7 +102,7 @@ def test_score_cli_writes_the_run_directory(noised_copy, tmp_path):
             "forgetbench.cli",
             "score",
             "smollm2-135m",
-            str(noised_copy),
+            str(ckpt),
             "--new-task",
             "task:fb_asdiv_heldout_lite",
             "--suite",
@@ -122,6 +128,8 @@ def test_score_cli_writes_the_run_directory(noised_copy, tmp_path):
     report = load_report(tmp_path / "run")
     assert len(report.retention.tasks) == 7 and all(t.n_items == 4 for t in report.retention.tasks)
     assert report.new_task_score.n_items == 40 and report.kl.estimates[0].mean > 0
+    adapter = report.ckpt.adapter
+    assert adapter is not None and adapter.matched_by == "name" and adapter.rank == 8 and report.ckpt.path == report.base.path
     assert "forgetting F" in proc.stdout and "KL (full, forward)" in proc.stdout
 
 

@@ -1,5 +1,6 @@
-"""A real LoRA checkpoint: SmolLM2-135M trained for a few steps with peft (`pipeline.demo.ensure_lora_run`,
-cached in the test home and shared with the vLLM stage), scored with `score` on the transformers backend."""
+"""A real LoRA training run: SmolLM2-135M trained for a few steps with peft (`pipeline.demo.ensure_lora_run`,
+cached in the test home and shared with the vLLM stage). `score_lora` scores its last checkpoint (the
+vLLM stage's test); `test_kl_smollm` scores it on the transformers backend."""
 
 from __future__ import annotations
 
@@ -34,13 +35,3 @@ def test_a_training_run_leaves_four_adapter_checkpoints():
     assert all(
         (p / "adapter_config.json").is_file() and (p / "adapter_model.safetensors").is_file() for p in run.glob("checkpoint-*")
     )
-
-
-def test_score_a_smollm2_lora_checkpoint_on_the_transformers_backend(tmp_path):
-    report = score_lora("hf", tmp_path)
-    adapter = report["ckpt"]["adapter"]
-    assert adapter is not None and adapter["matched_by"] == "name" and adapter["rank"] == 8
-    assert report["ckpt"]["path"] == report["base"]["path"]  # the base's folder, with the adapter on top
-    kl = {e["name"]: e for e in report["kl"]["estimates"]}["full"]
-    assert kl["mean"] > report["kl"]["noise_floor"]["ci_high"] and kl["ci_low"] > 0  # the adapter moved the model
-    assert report["new_task_score"] is not None and report["retention"]["tasks"][0]["n_items"] == 8
