@@ -131,7 +131,9 @@ def merge_lora(base: Path, adapter: Path, folder: Path) -> Path:
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     merged = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     merged.save_pretrained(folder, safe_serialization=True)
-    for f in base.iterdir():
-        if f.name.startswith(("tokenizer", "special_tokens")) or f.name == "generation_config.json":
-            shutil.copy(f, folder / f.name)
+    from forgetbench.models.fingerprint import TOKENIZER_FILES
+
+    for name in (*TOKENIZER_FILES, "generation_config.json"):
+        if (base / name).is_file():
+            shutil.copy(base / name, folder / name)
     return folder

