@@ -244,19 +244,17 @@ def plan_table(plan: SuitePlan) -> Table:
     return table
 
 
-def _ci_text(mean: float, low: float, high: float, digits: int) -> str:
-    return "–" if mean != mean else f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
-
-
 def sweep_summary(outcome: SweepOutcome) -> Group:
     """The trajectory table, what this call ran or reused, what is missing, model loads and engine starts."""
+    from forgetbench.report.trajectory import ci_text
+
     table = Table(title=f"sweep {escape(str(outcome.folder))}", box=box.SIMPLE_HEAVY)
     for col in ("checkpoint", "step", "forgetting F [95% CI]", "KL [95% CI]", "new-task gain [95% CI]", "verdict"):
         table.add_column(col, justify="left" if col in ("checkpoint", "verdict") else "right")
     for p in outcome.points:
         table.add_row(escape(p.checkpoint), "" if p.step is None else str(p.step),
-                      _ci_text(p.forgetting, p.forgetting_low, p.forgetting_high, 2), _ci_text(p.kl, p.kl_low, p.kl_high, 3),
-                      _ci_text(p.new_task_gain, p.new_task_gain_low, p.new_task_gain_high, 2), escape(p.verdict))  # fmt: skip
+                      ci_text(p.forgetting, p.forgetting_low, p.forgetting_high, 2), ci_text(p.kl, p.kl_low, p.kl_high, 3),
+                      ci_text(p.new_task_gain, p.new_task_gain_low, p.new_task_gain_high, 2), escape(p.verdict))  # fmt: skip
     lines: list[Any] = [table]
     if outcome.ran or outcome.reused:
         lines.append(f"ran {len(outcome.ran)} checkpoint(s); {len(outcome.reused)} already finished in the sweep folder")

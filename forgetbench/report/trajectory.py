@@ -52,7 +52,8 @@ def to_csv(points: list[Point]) -> bytes:
     return buf.getvalue().encode()
 
 
-def _ci(mean: float, low: float, high: float, digits: int) -> str:
+def ci_text(mean: float, low: float, high: float, digits: int) -> str:
+    """`mean [low, high]` to `digits` places; `–` for a missing value (NaN)."""
     if math.isnan(mean):
         return "–"
     return f"{mean:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
@@ -66,8 +67,8 @@ def to_markdown(points: list[Point]) -> str:
     for p in points:
         step = "" if p.step is None else str(p.step)
         lines.append(
-            f"| {p.checkpoint} | {step} | {_ci(p.forgetting, p.forgetting_low, p.forgetting_high, 2)} | "
-            f"{_ci(p.kl, p.kl_low, p.kl_high, 3)} | {_ci(p.new_task_gain, p.new_task_gain_low, p.new_task_gain_high, 2)} | "
+            f"| {p.checkpoint} | {step} | {ci_text(p.forgetting, p.forgetting_low, p.forgetting_high, 2)} | "
+            f"{ci_text(p.kl, p.kl_low, p.kl_high, 3)} | {ci_text(p.new_task_gain, p.new_task_gain_low, p.new_task_gain_high, 2)} | "
             f"{p.verdict} |"
         )
     return "\n".join(lines) + "\n"
