@@ -59,11 +59,15 @@ def _engine(folder) -> dict:
     }
 
 
-def _engine_job(folder, label: str, request):
-    """One request to a fresh worker process speaking the typed protocol (as the backend does)."""
-    worker = vllm.WorkerProcess(label, StartEngine(_engine(folder), 0, False, "auto"), Reporter())
+def _engine_jobs(folder, label: str, *requests):
+    """Requests, in order, to one fresh worker process speaking the typed protocol (as the backend does);
+    a request may be a function of the previous reply."""
+    worker = vllm.WorkerProcess(label, StartEngine(_engine(folder), 0, False, "auto"), Reporter(), engine_in_worker=True)
     try:
-        return worker.request(request, Reporter())
+        replies = []
+        for r in requests:
+            replies.append(worker.request(r(replies[-1]) if callable(r) else r, Reporter()))
+        return replies
     finally:
         worker.close()
 
@@ -77,10 +81,16 @@ def runs(tmp_path_factory):
     seqs = [PROMPT + y for y in ys]
     starts = [len(PROMPT)] * len(ys)
     seeds = [int(x) for x in np.random.SeedSequence(2026).generate_state(4)]
-    sampled = _engine_job(root / "base", "tiny base", Sample([PROMPT] * 4, N // 4, T, seeds, [EOS])).responses
+    drawn, scored = _engine_jobs(  # one engine of the base samples and scores its samples
+        root / "base",
+        "tiny base",
+        Sample([PROMPT] * 4, N // 4, T, seeds, [EOS]),
+        lambda reply: PromptLogprobs([PROMPT + r for r in reply.responses], [len(PROMPT)] * N, None),
+    )
+    sampled, base_lp = drawn.responses, scored.logprobs
     sampled_seqs = [PROMPT + r for r in sampled]
-    base_lp = _engine_job(root / "base", "tiny base", PromptLogprobs(sampled_seqs, [len(PROMPT)] * N, None)).logprobs
-    c = _engine_job(root / "ckpt", "tiny ckpt", PromptLogprobs(seqs + sampled_seqs, starts + [len(PROMPT)] * N, None)).logprobs
+    (c_reply,) = _engine_jobs(root / "ckpt", "tiny ckpt", PromptLogprobs(seqs + sampled_seqs, starts + [len(PROMPT)] * N, None))
+    c = c_reply.logprobs
     hf = hf_scorer.score(base, ckpt, [(PROMPT, y) for y in ys], PAD, batch_size=64)
     return {
         "ys": ys,

@@ -142,7 +142,8 @@ class VLLMBackend(BackendBase):
         self._stop()
         if self._hf is not None and self.device != "cpu":
             self._hf.close()  # its models would compete with the engine for accelerator memory
-        self._worker = process.WorkerProcess(ref.label, StartEngine(kwargs, max_logprobs, lm_eval, batch), reporter)
+        in_worker = self.device == "cpu" and kwargs.get("tensor_parallel_size", 1) == 1  # not checked on a GPU yet
+        self._worker = process.WorkerProcess(ref.label, StartEngine(kwargs, max_logprobs, lm_eval, batch), reporter, in_worker)
         self.usage.engines += 1
         self.usage.loaded(ref.label if ref.model.adapter is None else f"{ref.label} (LoRA engine)")
         return self._worker
