@@ -234,10 +234,17 @@ class KLConfig:
         return self.prompts if self.prompts is not None else f"task:{self.task}"
 
 
+PROMPT_FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+"""Prompts-file suffix → how it is read (`kl.prompts.read_prompt_file`)."""
+
+
 def new_task_source(new_task: str) -> dict[str, Any]:
-    """`--new-task` as KLConfig fields: an existing file is a prompts file, anything else an lm-eval
-    task name (`task:` prefix optional; checked against lm-eval's registry before any compute)."""
-    if Path(new_task).is_file():
+    """`--new-task` as KLConfig fields: an existing file, or a name with a prompts-file suffix or a path
+    separator (no lm-eval task has either; a missing file is then said at once, without searching lm-eval's
+    task registry), is a prompts file; anything else an lm-eval task name (`task:` prefix optional; checked
+    against lm-eval's registry before any compute)."""
+    looks_like_file = Path(new_task).suffix.lower() in PROMPT_FORMATS or "/" in new_task
+    if Path(new_task).is_file() or (looks_like_file and not new_task.startswith("task:")):
         return {"prompts": new_task, "task": None}
     return {"prompts": None, "task": new_task.removeprefix("task:")}
 

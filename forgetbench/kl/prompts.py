@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from forgetbench.core.config import PROMPT_FORMATS
 from forgetbench.core.errors import DataError
 from forgetbench.data.sampling import lite_indices
-
-FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,7 @@ def read_prompt_file(path: Path, field: str) -> list[str]:
 
     if not path.is_file():
         raise DataError(f"prompts file {path} does not exist")
-    kind = FORMATS.get(path.suffix.lower())
+    kind = PROMPT_FORMATS.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"prompts file {path}: unknown format (use .jsonl, .csv or .parquet)")
     try:

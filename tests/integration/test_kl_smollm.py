@@ -151,4 +151,4 @@ def test_score_refuses_an_unknown_new_task(tmp_path):
         text=True,
         timeout=300,
     )
-    assert proc.returncode == 2 and "neither a prompts file nor a registered lm-eval task" in proc.stderr
+    assert proc.returncode == 2 and "prompts file nope.jsonl does not exist" in proc.stderr
