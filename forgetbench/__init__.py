@@ -28,6 +28,8 @@ _API = {
     "decide": "forgetbench.gate.decide:decide",
     "load_policy": "forgetbench.gate.policy:load_policy",
     "run_demo": "forgetbench.pipeline.demo:run_demo",
+    "compare": "forgetbench.pipeline.compare:compare",
+    "compute_compare": "forgetbench.pipeline.compare:compute_compare",
     "sweep": "forgetbench.pipeline.sweep:sweep",
     "collect": "forgetbench.pipeline.sweep:collect",
     # results
@@ -43,6 +45,7 @@ _API = {
     "EvalConfig": "forgetbench.core.config:EvalConfig",
     "KLConfig": "forgetbench.core.config:KLConfig",
     "ScoreConfig": "forgetbench.core.config:ScoreConfig",
+    "CompareConfig": "forgetbench.core.config:CompareConfig",
     "Runtime": "forgetbench.core.config:Runtime",
     "VLLMOptions": "forgetbench.core.config:VLLMOptions",
     "GatePolicy": "forgetbench.gate.policy:GatePolicy",

@@ -1,5 +1,5 @@
 """The `forgetbench` command: thin Typer commands (parse, build a config, call one library function,
-render, exit), split by group — `jobs` (eval, kl, score, demo), `gate`, `board` (leaderboard),
+render, exit), split by group — `jobs` (eval, kl, score, demo), `compare`, `sweep`, `gate`, `board` (leaderboard),
 `catalog` (suites, models) — over one table of options (`options`). Heavy libraries are imported
 inside commands, so `forgetbench --help` is instant. Every error prints one line and exits with its
 code (0 ok, 1 gate failed, 2 usage or input, 3 runtime, 130 interrupted)."""
@@ -17,7 +17,7 @@ __all__ = ["app", "main"]
 
 def _register() -> None:
     """Import the command modules in --help order (each registers its commands), then the groups."""
-    from forgetbench.cli import jobs, sweep, gate, catalog, board  # noqa: F401, I001  (order is --help order)
+    from forgetbench.cli import jobs, compare, sweep, gate, catalog, board  # noqa: F401, I001  (order is --help order)
 
     app.add_typer(board_app, name="leaderboard", rich_help_panel="Decide and publish (no model loaded)")
     app.add_typer(models_app, name="models", rich_help_panel="Look up")

@@ -79,9 +79,7 @@ def show_outcome(outcome, as_json: bool) -> None:
         c.print_json((outcome.gate or outcome.report or outcome.kl).to_dict())
     else:
         c.console().print(score_summary(outcome.report) if outcome.report else kl_table(outcome.kl))
-        files = (
-            "report.json, report.md, items.parquet, kl.parquet, leaderboard_row.csv" if outcome.report else "kl.json, kl.parquet"
-        )
+        files = ", ".join(sorted(p.name for p in outcome.folder.iterdir() if not p.name.startswith(".")))
         c.console(stderr=True).print(f"wrote {outcome.folder}/ ({files})")
         if outcome.gate is not None:
             c.console().print(gate_table(outcome.gate))

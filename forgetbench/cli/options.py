@@ -33,12 +33,12 @@ class Opt:
     default: Any = EMPTY
 
 
-def _arg(name: str, help_: str) -> Opt:
+def arg(name: str, help_: str) -> Opt:
     return Opt(name, Annotated[str, typer.Argument(help=help_, metavar=name.upper(), show_default=False)])
 
 
-MODEL = (_arg("model", "Embedded name, HF folder, GGUF file or hub id org/name[@rev]."),)
-PAIR = (_arg("base", "Base model π₀ (embedded name, folder, GGUF or hub id)."), _arg("ckpt", "Fine-tuned checkpoint π."))
+MODEL = (arg("model", "Embedded name, HF folder, GGUF file or hub id org/name[@rev]."),)
+PAIR = (arg("base", "Base model π₀ (embedded name, folder, GGUF or hub id)."), arg("ckpt", "Fine-tuned checkpoint π."))
 
 SUITE = (
     Opt(

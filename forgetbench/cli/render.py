@@ -137,7 +137,7 @@ def score_summary(report: ScoreReport) -> Group:
     """Per-task table (base, ckpt, Δ ± CI, flips, Holm-adjusted p; significant changes coloured), the KL
     line and the verdict."""
     table = Table(
-        title=f"{report.ckpt.spec} vs {report.base.spec} on {report.suite}",
+        title=f"{escape(report.ckpt.spec)} vs {escape(report.base.spec)} on {escape(report.suite)}",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
         collapse_padding=True,
@@ -157,17 +157,11 @@ def score_summary(report: ScoreReport) -> Group:
             "–" if t.p_adjusted is None else f"{t.p_adjusted:.2g}",
         )
     ret, kl = report.retention, report.kl
-    head = kl.headline_estimate
     lines: list[Any] = [
         table,
         f"forgetting F = {ret.forgetting:.2f} points [{ret.forgetting_low:.2f}, {ret.forgetting_high:.2f}] · "
         f"retention ratio {ret.retention_ratio:.3f}",
-        f"KL ({head.name}, {kl.direction}) = {head.mean:.4f} nats/seq [{head.ci_low:.4f}, {head.ci_high:.4f}] · "
-        f"{head.per_token:.5f} nats/token · noise floor "
-        + ("skipped" if kl.noise_floor is None else f"{kl.noise_floor.mean:.1e}")
-        + ("" if kl.precision_floor is None else f" · precision floor {kl.precision_floor.mean:.1e} ({kl.dtype})")
-        + (" [yellow](not resolvable at this precision)[/yellow]" if kl.precision_resolvable is False else "")
-        + f" · {kl.n_prompts} prompts",
+        _kl_line(kl),
     ]
     if report.new_task_score is not None:
         n = report.new_task_score
@@ -181,6 +175,20 @@ def score_summary(report: ScoreReport) -> Group:
     lines += [f"[yellow]warning:[/yellow] {escape(w)}" for w in report.warnings]
     lines.append(f"[bold]{escape(report.verdict)}[/bold]")
     return Group(*lines)
+
+
+def _kl_line(kl: KLResult | None) -> str:
+    if kl is None:
+        return "KL: not measured (lm-eval logs; --kl joins a `forgetbench kl` run of the pair)"
+    head = kl.headline_estimate
+    return (
+        f"KL ({head.name}, {kl.direction}) = {head.mean:.4f} nats/seq [{head.ci_low:.4f}, {head.ci_high:.4f}] · "
+        f"{head.per_token:.5f} nats/token · noise floor "
+        + ("skipped" if kl.noise_floor is None else f"{kl.noise_floor.mean:.1e}")
+        + ("" if kl.precision_floor is None else f" · precision floor {kl.precision_floor.mean:.1e} ({kl.dtype})")
+        + (" [yellow](not resolvable at this precision)[/yellow]" if kl.precision_resolvable is False else "")
+        + f" · {kl.n_prompts} prompts"
+    )
 
 
 STATUS_STYLE = {

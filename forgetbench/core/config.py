@@ -307,3 +307,23 @@ class ScoreConfig:
         kl_options: dict[str, Any] = {k: v for k, v in options.items() if k in kl_keys}
         kl = KLConfig(base=base, ckpt=ckpt, runtime=runtime, **new_task_source(new_task), **kl_options)
         return cls(ev, kl, law)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """`forgetbench compare`: two lm-eval output folders (or results files) of the same tasks."""
+
+    base: str
+    """What `lm_eval --output_path DIR --log_samples` wrote for the base: DIR, the model's folder in it,
+    or one `results_<date>.json`."""
+    ckpt: str
+    """The same for the checkpoint."""
+    tasks: tuple[str, ...] | None = None
+    """Compare these tasks only (default: every task, which must then be in both runs)."""
+    metrics: dict[str, str] = field(default_factory=dict)
+    """Task → metric, overriding the first metric of the task's logged metric_list."""
+    run: str | None = None
+    """Read, on the side(s) that have it, the run whose `<date>` starts with this; each other side reads its
+    newest run (default: both newest). The report records which run each side read."""
+    kl: str | None = None
+    """A `forgetbench kl` (or `score`) run folder of the same pair, joined as the report's KL."""

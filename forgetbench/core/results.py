@@ -20,13 +20,16 @@ Version history:
   intervals as they were, and their digest checked on the file as written.
 - 5: `ModelInfo.adapter`: a checkpoint may be a PEFT adapter on the base (None for full-weight models,
   and in migrated files).
+- 6: reports of `compare` (retention from existing lm-eval logs): `ScoreReport.source` (`forgetbench` or
+  `lm-eval logs`), `base_logs` / `ckpt_logs` (`LogSource`), and `ScoreReport.kl` may be None (a
+  comparison of logs without `--kl`). Version-5 files migrate unchanged (source `forgetbench`).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 @dataclass(frozen=True)
@@ -48,19 +51,39 @@ class AdapterInfo:
 
 
 @dataclass(frozen=True)
+class LogSource:
+    """One side of a `compare`: the lm-eval output its items were read from."""
+
+    results_file: str
+    """lm-eval's results file (`results_<date>.json`)."""
+    run_id: str
+    """The run's `<date>` in its file names (empty for lm-eval ≤ 0.4.2's `results.json`)."""
+    lm_eval_model: str
+    """lm-eval's `--model` (`hf`, `vllm`, `openai-completions`, ...)."""
+    model_args: str
+    """lm-eval's `--model_args` as logged."""
+    lm_eval_version: str | None
+    """The lm-eval version that wrote the logs (recorded since 0.4.9)."""
+    samples_files: dict[str, str]
+    """Task → the samples file read (beside the results file)."""
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """Which model was evaluated."""
 
     spec: str
-    """The model spec as the user typed it (embedded name, path, GGUF file or hub id)."""
+    """The model spec as the user typed it (embedded name, path, GGUF file or hub id); for `lm-eval`, the
+    model as lm-eval's model_args name it (`pretrained`, `+ peft` when an adapter was applied)."""
     kind: str
-    """`embedded`, `dir`, `gguf` or `hub`."""
+    """`embedded`, `dir`, `gguf` or `hub`; `lm-eval` for a model known only from lm-eval logs."""
     path: str
-    """Local Hugging Face folder that was loaded."""
+    """Local Hugging Face folder that was loaded (for `lm-eval`: the logged folder when it exists here, else empty)."""
     fingerprint: str
-    """sha256 over config, tokenizer and weight digests: the model's identity in the store."""
+    """sha256 over config, tokenizer and weight digests: the model's identity in the store. For `lm-eval`
+    (no weights read): sha256 of the logged identity (lm-eval model type, name, adapter, revision, hub sha)."""
     tokenizer_digest: str
-    """sha256 of the tokenizer files alone (two models with equal digests share a tokenizer)."""
+    """sha256 of the tokenizer files alone (two models with equal digests share a tokenizer); empty for `lm-eval`."""
     adapter: AdapterInfo | None = None
     """The PEFT adapter applied to the model at `path`, when the checkpoint is an adapter (schema 5)."""
 
@@ -122,11 +145,13 @@ class EvalSettings:
     chat_template: bool
     """Whether prompts were rendered with the model's chat template."""
     batch_size: int
-    """Batch size (not part of the cache key: it does not change results beyond float noise)."""
+    """Batch size (not part of the cache key: it does not change results beyond float noise); 0 when
+    lm-eval chose it (`auto`, in logs read by `compare`)."""
     seeds: dict[str, int]
     """lm-eval's random, numpy, torch and few-shot seeds."""
     lm_eval_version: str
-    """Installed lm-eval version."""
+    """Installed lm-eval version (for `compare`: the one that wrote the logs, `unknown (< 0.4.9)` when they
+    do not say)."""
 
 
 @dataclass(frozen=True)
@@ -410,8 +435,9 @@ class ScoreReport:
     """The new task: a prompts file, or `task:NAME`."""
     new_task_score: NewTaskScore | None
     """Present when the new task is an lm-eval task with a metric."""
-    kl: KLResult
-    """KL between base and checkpoint on the new task prompts."""
+    kl: KLResult | None
+    """KL between base and checkpoint on the new task prompts; None for a `compare` of lm-eval logs
+    without `--kl`."""
     verdict: str
     """One sentence for a person."""
     elapsed_s: float
@@ -428,6 +454,13 @@ class ScoreReport:
     digest: str = ""
     """sha256 of this report's canonical JSON with `digest` empty (`core.results_io.seal`): a report
     edited after it was written (a fingerprint, a score) is refused."""
+    source: str = "forgetbench"
+    """Where the per-item outcomes come from: `forgetbench` (`score` ran the suites) or `lm-eval logs`
+    (`compare` read two existing `lm_eval --log_samples` runs: `base_logs`, `ckpt_logs`)."""
+    base_logs: LogSource | None = None
+    """The base's lm-eval output (source `lm-eval logs`)."""
+    ckpt_logs: LogSource | None = None
+    """The checkpoint's lm-eval output (source `lm-eval logs`)."""
 
     def to_dict(self) -> dict:
         return asdict(self)

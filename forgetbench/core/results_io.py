@@ -201,10 +201,21 @@ def _gate_v4_to_v5(verdict: dict) -> dict:
     return {**verdict, "schema_version": 5}
 
 
+def _v5_to_v6(result: dict) -> dict:
+    """Version 6 added what `compare` reports (a report's `source`, its logs); earlier results are `score`'s."""
+    return {**result, "schema_version": 6}
+
+
+def _report_v5_to_v6(report: dict) -> dict:
+    kl = report.get("kl")
+    return {**_v5_to_v6(report), "source": "forgetbench", "base_logs": None, "ckpt_logs": None,
+            "kl": _v5_to_v6(kl) if isinstance(kl, dict) else kl}  # fmt: skip
+
+
 MIGRATIONS: dict[type, dict[int, Callable[[dict], dict]]] = {
-    KLResult: {1: _kl_v1_to_v2, 2: _kl_v2_to_v3, 3: _kl_v3_to_v4, 4: _models_v4_to_v5},
-    ScoreReport: {1: _report_v1_to_v2, 2: _report_v2_to_v3, 3: _report_v3_to_v4, 4: _report_v4_to_v5},
-    GateVerdict: {1: _gate_v1_to_v2, 2: _gate_v2_to_v3, 3: _gate_v3_to_v4, 4: _gate_v4_to_v5},
+    KLResult: {1: _kl_v1_to_v2, 2: _kl_v2_to_v3, 3: _kl_v3_to_v4, 4: _models_v4_to_v5, 5: _v5_to_v6},
+    ScoreReport: {1: _report_v1_to_v2, 2: _report_v2_to_v3, 3: _report_v3_to_v4, 4: _report_v4_to_v5, 5: _report_v5_to_v6},
+    GateVerdict: {1: _gate_v1_to_v2, 2: _gate_v2_to_v3, 3: _gate_v3_to_v4, 4: _gate_v4_to_v5, 5: _v5_to_v6},
 }
 """Per result type: version N → a function returning the same data at version N + 1."""
 

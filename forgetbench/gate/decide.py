@@ -43,9 +43,9 @@ class GateInputs:
     ckpt: str
     tasks: dict[str, tuple[np.ndarray, np.ndarray]] | None
     """Paired per-item scores (base, ckpt) per task, or None for a KL-only run."""
-    kl_name: str
-    """The headline KL estimator."""
-    kl_direction: str
+    kl_name: str | None
+    """The headline KL estimator (None: the run has no KL, a `compare` of lm-eval logs without `--kl`)."""
+    kl_direction: str | None
     kl_values: np.ndarray
     """Per-sample values of the headline estimator."""
     kl_clusters: np.ndarray
@@ -78,7 +78,9 @@ def load_inputs(run: Path) -> GateInputs:
         verify_files(kl, run)
         base, ckpt = kl.base.spec, kl.ckpt.spec
     else:
-        raise DataError(f"{run} holds neither report.json nor kl.json (give a folder written by `score` or `kl`)")
+        raise DataError(f"{run} holds neither report.json nor kl.json (give a folder written by `score`, `compare` or `kl`)")
+    if kl is None:  # a `compare` of lm-eval logs without --kl
+        return GateInputs(run, base, ckpt, tasks, None, None, np.zeros(0), np.zeros(0, dtype=int))
     head = kl.headline_estimate
     rows = _read(run / "kl.parquet", ("prompt_index", head.name))
     values, clusters = rows[head.name].to_numpy(np.float64), rows["prompt_index"].to_numpy()
@@ -153,6 +155,8 @@ def decide(inputs: GateInputs, policy: GatePolicy, policy_path: Path | None = No
     """Apply every rule of `policy` to the run (`policy_path`, when given, is recorded with its hash)."""
     if policy.wants_tasks and inputs.tasks is None:
         raise DataError(f"{inputs.run} is a KL-only run, but the policy has task or aggregate rules")
+    if policy.max_kl is not None and inputs.kl_name is None:
+        raise DataError(f"{inputs.run} has no KL (a comparison of lm-eval logs without --kl); the policy has a max_kl rule")
     if policy.max_kl is not None and inputs.kl_direction != "forward":
         raise DataError(f"{inputs.run} measured {inputs.kl_direction} KL; the policy's max_kl is a forward-KL limit")
     unknown = sorted(set(policy.task_drop) - set(inputs.tasks or {}))

@@ -61,13 +61,15 @@ COLUMNS = (
     "torch",
     "vllm",
 )
+KL_COLUMNS = COLUMNS[COLUMNS.index("kl_direction") : COLUMNS.index("backend")]
+"""Empty in the row of a comparison of lm-eval logs without KL."""
 TASK_COLUMNS = ("base", "ckpt", "delta", "base_adjusted", "ckpt_adjusted", "delta_adjusted")
 KEY = ("base_fingerprint", "ckpt_fingerprint", "suite_hash", "new_task_hash")
 
 
 def _identity(r: ScoreReport, label: str | None) -> dict:
     return {
-        "run_id": r.kl.prompts_hash[:8] + r.ckpt.fingerprint[:8] + r.base.fingerprint[:8],
+        "run_id": (r.kl.prompts_hash if r.kl else r.suite_hash)[:8] + r.ckpt.fingerprint[:8] + r.base.fingerprint[:8],
         "date": r.created, "label": label or "",
         "base": r.base.spec, "base_fingerprint": r.base.fingerprint, "ckpt": r.ckpt.spec, "ckpt_fingerprint": r.ckpt.fingerprint,
         "suite": r.suite, "suite_hash": r.suite_hash, "n_tasks": len(r.retention.tasks), "n_items": r.retention.n_items,
@@ -77,7 +79,7 @@ def _identity(r: ScoreReport, label: str | None) -> dict:
 def _new_task(r: ScoreReport) -> dict:
     new = r.new_task_score
     return {
-        "new_task": r.new_task, "new_task_hash": r.kl.prompts_hash,
+        "new_task": r.new_task or None, "new_task_hash": r.kl.prompts_hash if r.kl else None,
         "new_task_metric": new.metric if new else None, "new_task_base": new.base if new else None,
         "new_task_ckpt": new.ckpt if new else None, "new_task_gain": new.gain if new else None,
         "new_task_gain_low": new.gain_low if new else None, "new_task_gain_high": new.gain_high if new else None,
@@ -85,10 +87,15 @@ def _new_task(r: ScoreReport) -> dict:
 
 
 def _outcome(r: ScoreReport) -> dict:
-    ret, kl, head = r.retention, r.kl, r.kl.headline_estimate
-    return {
+    ret, kl = r.retention, r.kl
+    out = {
         "forgetting": ret.forgetting, "forgetting_low": ret.forgetting_low, "forgetting_high": ret.forgetting_high,
         "forgetting_weighted": ret.forgetting_weighted, "retention_ratio": ret.retention_ratio,
+    }  # fmt: skip
+    if kl is None:  # a comparison of lm-eval logs: the KL columns are empty
+        return out | dict.fromkeys(KL_COLUMNS)
+    head = kl.headline_estimate
+    return out | {
         "kl_direction": kl.direction, "kl_estimator": head.name, "kl": head.mean, "kl_low": head.ci_low,
         "kl_high": head.ci_high, "kl_per_token": head.per_token,
         "kl_noise_floor": kl.noise_floor.mean if kl.noise_floor else None,
@@ -101,7 +108,8 @@ def _provenance(r: ScoreReport) -> dict:
     return {
         "backend": r.settings.backend, "dtype": r.settings.dtype, "seed": r.seed,
         "forgetbench": r.forgetbench_version, "lm_eval": r.settings.lm_eval_version,
-        "transformers": r.versions.get("transformers"), "torch": r.versions.get("torch"), "vllm": r.kl.engine_version,
+        "transformers": r.versions.get("transformers"), "torch": r.versions.get("torch"),
+        "vllm": r.kl.engine_version if r.kl else None,
     }  # fmt: skip
 
 
@@ -174,8 +182,8 @@ def add_rows(rows: list[dict], to: Path, allow_suite_change: bool = False) -> Ad
                 f"{to}: rows of different suites ({', '.join(sorted(h[:12] for h in suites))}); a leaderboard holds one "
                 "suite (pass --allow-suite-change to mix them)"
             )
-        keys = set(map(tuple, old[list(KEY)].astype(str).to_numpy()))
-        new_keys = [tuple(str(r[k]) for k in KEY) for r in rows]
+        keys = set(map(tuple, old[list(KEY)].fillna("").astype(str).to_numpy()))
+        new_keys = [tuple("" if r[k] is None else str(r[k]) for k in KEY) for r in rows]  # no KL: no new-task hash
         updated = sum(k in keys for k in set(new_keys))
         merged = pd.concat([old, new], ignore_index=True) if len(old) else new
         merged = merged.drop_duplicates(subset=list(KEY), keep="last")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import platform
 import subprocess
 from pathlib import Path
+from typing import Any
 
 
 def versions() -> dict[str, str]:
@@ -27,3 +29,17 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
+def provenance() -> dict[str, Any]:
+    """The fields every report opens with: schema and tool versions, creation time, git commit, library versions."""
+    from forgetbench import __version__
+    from forgetbench.core.results import SCHEMA_VERSION
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "forgetbench_version": __version__,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": git_commit(),
+        "versions": versions(),
+    }

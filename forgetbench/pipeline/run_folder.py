@@ -25,7 +25,8 @@ class ScoreRun:
     report: ScoreReport
     base_eval: EvalResult
     ckpt_eval: EvalResult
-    kl: KLRun
+    kl: KLRun | None
+    """None for a `compare` of lm-eval logs without `--kl` (the folder then has no kl.parquet)."""
 
 
 def default_folder(kind: str) -> Path:
@@ -73,14 +74,16 @@ def item_rows(run: ScoreRun) -> list[dict]:
 
 
 def write_score(run: ScoreRun, folder: Path) -> ScoreReport:
-    """items.parquet, kl.parquet, leaderboard_row.csv, report.md and, last, report.json (sealed with the
-    parquets' hashes and its own digest); returns the sealed report."""
+    """items.parquet, kl.parquet (when there is a KL), leaderboard_row.csv, report.md and, last,
+    report.json (sealed with the parquets' hashes and its own digest); returns the sealed report."""
     import pandas as pd
 
     from forgetbench.leaderboard.table import row
     from forgetbench.report.markdown import markdown
 
-    rows = {"items.parquet": _parquet(item_rows(run)), "kl.parquet": _parquet(run.kl.rows)}
+    rows = {"items.parquet": _parquet(item_rows(run))}
+    if run.kl is not None:
+        rows["kl.parquet"] = _parquet(run.kl.rows)
     report = seal(run.report, rows)
     for name, data in rows.items():
         atomic_write_bytes(folder / name, data)

@@ -12,17 +12,15 @@ A KL-only policy (`max_kl` alone) skips the suites: the folder then holds `kl.js
 
 from __future__ import annotations
 
-import datetime
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from forgetbench import __version__
 from forgetbench.backends.base import Backend
 from forgetbench.backends.registry import open_backend
 from forgetbench.core.config import ScoreConfig
 from forgetbench.core.progress import Reporter
-from forgetbench.core.results import SCHEMA_VERSION, GateVerdict, KLResult, NewTaskScore, ScoreReport
+from forgetbench.core.results import GateVerdict, KLResult, NewTaskScore, ScoreReport
 from forgetbench.core.store import Store
 from forgetbench.gate.policy import GatePolicy, load_policy
 from forgetbench.kl.plan import Plan
@@ -30,7 +28,7 @@ from forgetbench.kl.run import execute
 from forgetbench.pipeline import law as law_job
 from forgetbench.pipeline.gate import check_outputs, gate_run
 from forgetbench.pipeline.kl import plan_kl
-from forgetbench.pipeline.meta import git_commit, versions
+from forgetbench.pipeline.meta import provenance
 from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_kl, write_score
 from forgetbench.prior.retention import compare, pair, paired_change
 from forgetbench.prior.run import EvalPlan, plan_eval, run_eval, suite_hash
@@ -39,12 +37,13 @@ from forgetbench.report.verdict import small_task_warnings, template_warnings, u
 
 @dataclass(frozen=True)
 class ScoreOutcome:
-    """What `score` did: the run folder, its report (None when a KL-only gate skipped the suites), the
-    KL result, and the gate's verdict when a policy was given."""
+    """What `score` (or `compare`) did: the run folder, its report (None when a KL-only gate skipped the
+    suites), the KL result (None for a `compare` without `--kl`), and the gate's verdict when a policy
+    was given."""
 
     folder: Path
     report: ScoreReport | None
-    kl: KLResult
+    kl: KLResult | None
     gate: GateVerdict | None
 
 
@@ -107,11 +106,7 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
     suite = suite_hash(task_hashes)
     law = law_job.predict(config.law, plan.law_rows, suite, head.mean) if config.law else None
     report = ScoreReport(
-        schema_version=SCHEMA_VERSION,
-        forgetbench_version=__version__,
-        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        git_commit=git_commit(),
-        versions=versions(),
+        **provenance(),
         seed=config.kl.seed,
         base=base_eval.model,
         ckpt=ckpt_eval.model,
@@ -155,6 +150,7 @@ def score(
         policy_path, gate = Path(gate), load_policy(Path(gate))  # a bad policy stops here, before any compute
     check_outputs(junit)
     folder = prepare(out or default_folder("score"))
+    kl_result: KLResult | None
     if gate is not None and gate.kl_only:
         with open_backend(config.kl.runtime) as backend:
             kl_run = execute(plan_kl(config.kl, store, backend, reporter), backend, store, reporter)

@@ -137,6 +137,8 @@ def _finished(run: Path, plan: ScorePlan) -> bool:
     if not (run / "report.json").is_file():
         return False
     r, kl, c = load_report(run), plan.kl, plan.config.kl
+    if r.kl is None:  # a `compare` folder under the sweep's name: not this checkpoint's score run
+        return False
     made = (r.base.fingerprint, r.ckpt.fingerprint, r.suite_hash, r.kl.prompts_hash, r.kl.n_prompts, r.kl.samples_per_prompt,
             r.kl.max_new_tokens, r.kl.seed, r.kl.direction, r.settings.backend, r.settings.dtype, r.settings.limit)  # fmt: skip
     wanted = (kl.base.fingerprint.digest, kl.ckpt.fingerprint.digest, suite_hash(plan.base.hashes), kl.prompts_hash,

@@ -31,11 +31,11 @@ def pair(base: TaskResult, ckpt: TaskResult) -> tuple[np.ndarray, np.ndarray]:
     return np.array([b[k].score for k in keys]), np.array([c[k].score for k in keys])
 
 
-def check_comparable(base: EvalResult, ckpt: EvalResult) -> None:
-    """Refuse comparisons whose halves were made differently (backend, dtype, limit, ...)."""
+def check_comparable(base: EvalResult, ckpt: EvalResult, settings: tuple[str, ...] = SHARED_SETTINGS) -> None:
+    """Refuse comparisons whose halves were made differently (`settings`: backend, dtype, limit, ...)."""
     if base.suite != ckpt.suite:
         raise DataError(f"suites differ: {base.suite} vs {ckpt.suite}")
-    for name in SHARED_SETTINGS:
+    for name in settings:
         a, b = getattr(base.settings, name), getattr(ckpt.settings, name)
         if a != b:
             raise DataError(f"base and checkpoint were evaluated with different {name} ({a} vs {b}); refusing to compare")
@@ -81,10 +81,10 @@ def compare_task(base: TaskResult, ckpt: TaskResult) -> tuple[TaskComparison, fl
     return comparison, drop.p_zero()
 
 
-def compare(base: EvalResult, ckpt: EvalResult) -> Retention:
+def compare(base: EvalResult, ckpt: EvalResult, settings: tuple[str, ...] = SHARED_SETTINGS) -> Retention:
     """Per-task comparisons (significance Holm-adjusted across the tasks) and the aggregate forgetting
-    of `ckpt` relative to `base`."""
-    check_comparable(base, ckpt)
+    of `ckpt` relative to `base` (whose `settings` must agree)."""
+    check_comparable(base, ckpt, settings)
     compared = [compare_task(tb, tc) for tb, tc in zip(base.tasks, ckpt.tasks)]
     adjusted = holm([p for _, p in compared])
     tasks = tuple(replace(t, p_adjusted=p) for (t, _), p in zip(compared, adjusted))

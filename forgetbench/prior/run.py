@@ -72,7 +72,7 @@ def _cache_key(model: ResolvedModel, st: SuiteTask, thash: str, settings: EvalSe
     )
 
 
-def _metric_key(results: dict[str, float], metric: str, task: str) -> str:
+def metric_key(results: dict[str, float], metric: str, task: str) -> str:
     keys = [k for k in results if k.split(",")[0] == metric]
     if not keys:
         raise SuiteError(f"task {task!r} reported no metric {metric!r} (it reported: {', '.join(results)})")
@@ -81,7 +81,7 @@ def _metric_key(results: dict[str, float], metric: str, task: str) -> str:
 
 def extract(output: TaskOutput, st: SuiteTask) -> tuple[float, list[ItemOutcome], float | None]:
     """Score, per-item outcomes and chance level (mean 1/#options for multiple choice, else None)."""
-    key = _metric_key(output.results, st.metric, st.name)
+    key = metric_key(output.results, st.metric, st.name)
     filt = key.split(",", 1)[1] if "," in key else "none"
     samples = [s for s in output.samples if s.filter == filt]
     missing = next((s.doc_id for s in samples if st.metric not in s.metrics), None)

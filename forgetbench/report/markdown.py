@@ -10,8 +10,10 @@ def _fmt(x: float | None, spec: str = ".1f") -> str:
     return "–" if x is None else format(x, spec)
 
 
-def _kl_section(kl: KLResult) -> list[str]:
+def _kl_section(kl: KLResult | None) -> list[str]:
     """The KL table: every estimator, the noise floors, the precision floor."""
+    if kl is None:
+        return ["**KL**: not measured (a comparison of lm-eval logs; `--kl` joins a `forgetbench kl` run of the pair)."]
     lines = [
         f"**KL** ({kl.direction}) on {kl.n_prompts} prompts × {kl.samples_per_prompt}, mean response {kl.mean_response_tokens:.1f} tokens:",
         "",
@@ -35,6 +37,13 @@ def _kl_section(kl: KLResult) -> list[str]:
     return lines
 
 
+def _sources(r: ScoreReport) -> list[str]:
+    """Where a `compare` read its items (nothing for `score`)."""
+    if r.base_logs is None or r.ckpt_logs is None:
+        return []
+    return [f"Items from lm-eval logs: base `{r.base_logs.results_file}`, checkpoint `{r.ckpt_logs.results_file}`.", ""]
+
+
 def markdown(r: ScoreReport) -> str:
     """report.md: the human table."""
     kl = r.kl
@@ -44,9 +53,10 @@ def markdown(r: ScoreReport) -> str:
         r.verdict,
         "",
         *[f"> **Warning:** {w}\n" for w in r.warnings],
-        f"Suite `{r.suite}` (hash `{r.suite_hash[:12]}`), new task `{r.new_task}`, "
+        f"Suite `{r.suite}` (hash `{r.suite_hash[:12]}`), new task `{r.new_task or '–'}`, "
         f"{r.settings.backend}/{r.settings.dtype}, seed {r.seed}, {r.created}.",
         "",
+        *_sources(r),
         "| task | metric | items | base | ckpt | Δ (points) | 95% CI | forgotten | gained | p | Holm p |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]

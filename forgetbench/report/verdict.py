@@ -38,6 +38,13 @@ def small_task_warnings(ret: Retention, alpha: float = ALPHA) -> tuple[str, ...]
     return tuple(out)
 
 
+def graded_warnings(ret: Retention) -> tuple[str, ...]:
+    """One sentence per task whose metric is not 0/1 on every item: its change is tested with the paired
+    t test (the continuous-metric method), not McNemar, and it has no flips."""
+    return tuple(f"{t.task}: {t.metric} is not 0/1 on every item, so its change is tested with the paired t test "
+                 "(the continuous-metric method), not exact McNemar" for t in ret.tasks if t.forgotten is None)  # fmt: skip
+
+
 def unresolved_floor(kl: KLResult) -> Estimate | None:
     """The precision floor when the headline KL is not resolvable at the run's dtype, else None."""
     return kl.precision_floor if kl.precision_resolvable is False else None
@@ -51,9 +58,10 @@ def template_warnings(kl: KLResult) -> tuple[str, ...]:
             "pair see different prompts or stop rules",)  # fmt: skip
 
 
-def verdict(ret: Retention, kl: Estimate, new: NewTaskScore | None, unresolved: Estimate | None = None) -> str:
-    """One sentence for a person (stored in the report as `verdict`). `unresolved`: the precision floor
-    when the KL is within it (`KLResult.precision_resolvable` False; `unresolved_floor`), else None."""
+def verdict(ret: Retention, kl: Estimate | None, new: NewTaskScore | None, unresolved: Estimate | None = None) -> str:
+    """One sentence for a person (stored in the report as `verdict`). `kl`: None when the run has no KL (a
+    comparison of lm-eval logs). `unresolved`: the precision floor when the KL is within it
+    (`KLResult.precision_resolvable` False; `unresolved_floor`), else None."""
     dropped = [t.task for t in ret.tasks if significant(t) and t.delta < 0]
     gained = [t.task for t in ret.tasks if significant(t) and t.delta > 0]
     if ret.forgetting_low > 0:
@@ -69,10 +77,13 @@ def verdict(ret: Retention, kl: Estimate, new: NewTaskScore | None, unresolved: 
         parts.append(f"significant drops on {', '.join(dropped)}")
     if gained:
         parts.append(f"significant gains on {', '.join(gained)}")
-    parts.append(
-        f"forward KL {kl.mean:.3g} nats/sequence [{kl.ci_low:.3g}, {kl.ci_high:.3g}]"
-        + ("" if unresolved is None else f", not resolvable at this precision (precision floor {unresolved.mean:.3g})")
-    )
+    if kl is None:
+        parts.append("no KL measured (lm-eval logs only; --kl joins a KL run)")
+    else:
+        parts.append(
+            f"forward KL {kl.mean:.3g} nats/sequence [{kl.ci_low:.3g}, {kl.ci_high:.3g}]"
+            + ("" if unresolved is None else f", not resolvable at this precision (precision floor {unresolved.mean:.3g})")
+        )
     if new is not None:
         parts.append(f"new task {new.task} {new.gain:+.1f} points [{new.gain_low:+.1f}, {new.gain_high:+.1f}]")
     return "; ".join(parts) + "."

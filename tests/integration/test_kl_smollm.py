@@ -86,51 +86,18 @@ def test_smollm2_against_a_noised_copy_is_positive(prompts, noised_copy, tmp_pat
     assert r["noise_floor"]["mean"] == 0.0
 
 
-def test_score_cli_on_a_real_lora_checkpoint_writes_the_run_directory(tmp_path):
-    """`forgetbench score` on the real model against a real LoRA checkpoint of it (SmolLM2 trained for 8
-    steps with peft, `ensure_lora_run`), lean: 4 items per prior task, 4 KL prompts."""
-    from forgetbench.core.progress import Reporter
+def test_score_cli_on_a_real_lora_checkpoint_writes_the_run_directory(lora_score):
+    """`forgetbench score` on the real model against a real LoRA checkpoint of it (the `lora_score` fixture:
+    SmolLM2 trained for 8 steps with peft, lean: 4 items per prior task, 4 KL prompts)."""
     from forgetbench.core.results_io import load_report
-    from forgetbench.pipeline.demo import ensure_lora_run
 
-    ckpt = ensure_lora_run(Reporter()) / "checkpoint-8"
-
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "forgetbench.cli",
-            "score",
-            "smollm2-135m",
-            str(ckpt),
-            "--new-task",
-            "task:fb_asdiv_heldout_lite",
-            "--suite",
-            "offline-lite-no-asdiv",
-            "--limit",
-            "4",
-            "--n-prompts",
-            "4",
-            "--max-new-tokens",
-            "16",
-            "--noise-floor-prompts",
-            "2",
-            "--store",
-            str(tmp_path / "store"),
-            "--out",
-            str(tmp_path / "run"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert proc.returncode == 0, proc.stderr
-    report = load_report(tmp_path / "run")
+    folder, stdout = lora_score
+    report = load_report(folder)
     assert len(report.retention.tasks) == 7 and all(t.n_items == 4 for t in report.retention.tasks)
     assert report.new_task_score.n_items == 40 and report.kl.estimates[0].mean > 0
     adapter = report.ckpt.adapter
     assert adapter is not None and adapter.matched_by == "name" and adapter.rank == 8 and report.ckpt.path == report.base.path
-    assert "forgetting F" in proc.stdout and "KL (full, forward)" in proc.stdout
+    assert "forgetting F" in stdout and "KL (full, forward)" in stdout
 
 
 def test_score_refuses_an_unknown_new_task(tmp_path):

@@ -1,0 +1,176 @@
+"""`forgetbench compare`: retention from two existing `lm_eval --log_samples` runs (no model is loaded).
+
+1. Every check before anything is written: the policy of `--gate`, both runs found and parsed, the
+   tasks both have (or `--tasks`), per task the same version, configuration (`prior.logs.task_config`),
+   few-shot and documents; the `--kl` run measured the same pair.
+2. The same paired statistics as `score` (`prior.retention.compare`) on the logged per-item outcomes.
+3. A run folder like `score`'s (report.json with `source: lm-eval logs`, items.parquet, report.md, the
+   leaderboard row; kl.parquet when `--kl` joins a KL run); then `--gate` decides on it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from forgetbench import __version__
+from forgetbench.core.config import CompareConfig
+from forgetbench.core.errors import DataError, UserInputError
+from forgetbench.core.results import SCHEMA_VERSION, EvalResult, KLResult, ScoreReport
+from forgetbench.core.results_io import load_kl, load_report, verify_files
+from forgetbench.gate.policy import GatePolicy, load_policy
+from forgetbench.kl.run import KLRun
+from forgetbench.pipeline.gate import check_outputs, gate_run
+from forgetbench.pipeline.meta import provenance
+from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_score
+from forgetbench.pipeline.score import ScoreOutcome
+from forgetbench.prior import logs
+from forgetbench.prior.retention import compare as compare_retention
+from forgetbench.prior.retention import pair
+from forgetbench.prior.run import suite_hash
+from forgetbench.report.verdict import graded_warnings, small_task_warnings, template_warnings, unresolved_floor, verdict
+
+SETTINGS = ("backend", "dtype", "limit", "chat_template")
+"""What both runs must share besides the tasks (lm-eval versions may differ when the tasks agree)."""
+
+
+def _tasks(base: logs.LoggedRun, ckpt: logs.LoggedRun, wanted: tuple[str, ...] | None) -> list[str]:
+    if wanted:
+        for side, run in (("base", base), ("checkpoint", ckpt)):
+            missing = [t for t in wanted if t not in run.tasks]
+            if missing:
+                raise UserInputError(
+                    f"task {missing[0]} is not in the {side} logs ({run.results_file}; tasks: {', '.join(run.tasks)})"
+                )
+        return list(dict.fromkeys(wanted))
+    for side, run, other in (("base", base, ckpt), ("checkpoint", ckpt, base)):
+        only = [t for t in run.tasks if t not in other.tasks]
+        if only:
+            raise UserInputError(f"task {only[0]} is in the {side} logs only; pass --tasks to compare the tasks both runs have")
+    return list(base.tasks)
+
+
+def _check_task(base: logs.LoggedRun, ckpt: logs.LoggedRun, task: str) -> None:
+    b, c = base.tasks[task], ckpt.tasks[task]
+    if b.version != c.version:
+        raise DataError(
+            f"task {task}: version {b.version} in the base logs, {c.version} in the checkpoint's; refusing to compare"
+        )
+    if b.n_shot != c.n_shot:
+        raise DataError(
+            f"task {task}: {b.n_shot}-shot in the base logs, {c.n_shot}-shot in the checkpoint's; refusing to compare"
+        )
+    cb, cc = logs.task_config(base, task), logs.task_config(ckpt, task)
+    differ = sorted(k for k in cb.keys() | cc.keys() if cb.get(k) != cc.get(k))
+    if differ:
+        raise DataError(f"task {task}: its configuration differs between the two logs ({', '.join(differ)}); refusing to compare")
+
+
+def _check_settings(base: EvalResult, ckpt: EvalResult) -> None:
+    sb, sc = base.settings, ckpt.settings
+    if sb.seeds and sc.seeds and sb.seeds != sc.seeds:
+        raise DataError(f"the two runs used different seeds ({sb.seeds} vs {sc.seeds}); refusing to compare")
+    for tb, tc in zip(base.tasks, ckpt.tasks):
+        pair(tb, tc)  # one side's items, or a document, differ: said per task, before the task hashes are
+
+
+def _evaluation(run: logs.LoggedRun, tasks: list[str], metrics: dict[str, str], suite: str) -> EvalResult:
+    results = tuple(logs.task_result(run, t, metrics.get(t)) for t in tasks)
+    return EvalResult(SCHEMA_VERSION, __version__, logs.model_info(run), suite, logs.settings(run), results, 0.0)
+
+
+def _kl(path: str, base: logs.LoggedRun, ckpt: logs.LoggedRun) -> KLRun:
+    """The KL of a `kl` or `score` run folder, when it measured the logs' pair (checked by name and path)."""
+    import pandas as pd
+
+    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    result: KLResult | None
+    if (folder / "kl.json").is_file():
+        result = load_kl(folder)
+        verify_files(result, folder)
+    elif (folder / "report.json").is_file():
+        report = load_report(folder)
+        verify_files(report, folder)
+        result = report.kl
+    else:
+        raise UserInputError(
+            f"--kl {path}: neither kl.json nor report.json there (give a folder written by `forgetbench kl` or `score`)"
+        )
+    if result is None or not (folder / "kl.parquet").is_file():
+        raise UserInputError(f"--kl {path}: that run has no KL")
+    for side, run, info in (("base", base, result.base), ("checkpoint", ckpt, result.ckpt)):
+        if not logs.same_model(run, info):
+            raise UserInputError(
+                f"--kl {path} measured {result.base.spec} → {result.ckpt.spec}, but the {side} logs are of {run.name}; "
+                "give the KL run of the same pair"
+            )
+    rows = pd.read_parquet(folder / "kl.parquet").to_dict("records")
+    return KLRun(replace(result, files={}, digest=""), rows)
+
+
+def compute_compare(config: CompareConfig, policy: GatePolicy | None = None) -> ScoreRun:
+    """Read, check and compare the two runs (and join `--kl`); nothing is written."""
+    started = time.perf_counter()
+    if policy is not None and policy.max_kl is not None and config.kl is None:
+        raise UserInputError(
+            "the policy has a max_kl rule and lm-eval logs hold no KL: pass --kl with a `forgetbench kl` run of the pair"
+        )
+    found = [logs.find_runs(Path(config.base)), logs.find_runs(Path(config.ckpt))]
+    if config.run and not any(logs.has_run(f, config.run) for f in found):
+        raise UserInputError(f"--run {config.run!r}: no lm-eval run of that date in {config.base} or {config.ckpt}")
+    base, ckpt = (logs.read_run(logs.pick_run(f, config.run)) for f in found)
+    tasks = _tasks(base, ckpt, config.tasks)
+    unknown = sorted(set(config.metrics) - set(tasks))
+    if unknown:
+        raise UserInputError(f"--metric names task {unknown[0]}, which is not compared (tasks: {', '.join(tasks)})")
+    for t in tasks:
+        _check_task(base, ckpt, t)
+    suite = "lm-eval:" + ",".join(tasks)
+    base_eval, ckpt_eval = (_evaluation(r, tasks, config.metrics, suite) for r in (base, ckpt))
+    _check_settings(base_eval, ckpt_eval)
+    retention = compare_retention(base_eval, ckpt_eval, SETTINGS)
+    kl_run = _kl(config.kl, base, ckpt) if config.kl else None
+    kl = kl_run.result if kl_run else None
+    task_hashes = {t.task: t.task_hash for t in base_eval.tasks}
+    report = ScoreReport(
+        **provenance(),
+        seed=kl.seed if kl else 0,
+        base=kl.base if kl else base_eval.model,
+        ckpt=kl.ckpt if kl else ckpt_eval.model,
+        suite=suite,
+        suite_hash=suite_hash(task_hashes),
+        task_hashes=task_hashes,
+        settings=base_eval.settings,
+        retention=retention,
+        new_task=kl.prompts_source if kl else "",
+        new_task_score=None,
+        kl=kl,
+        verdict=verdict(retention, kl.headline_estimate if kl else None, None, unresolved_floor(kl) if kl else None),
+        elapsed_s=time.perf_counter() - started,
+        warnings=(template_warnings(kl) if kl else ()) + small_task_warnings(retention) + graded_warnings(retention),
+        source="lm-eval logs",
+        base_logs=logs.source(base, tasks),
+        ckpt_logs=logs.source(ckpt, tasks),
+    )
+    return ScoreRun(report, base_eval, ckpt_eval, kl_run)
+
+
+def compare(
+    config: CompareConfig,
+    *,
+    out: Path | None = None,
+    gate: Path | GatePolicy | None = None,
+    policy_path: Path | None = None,
+    junit: Path | None = None,
+) -> ScoreOutcome:
+    """The whole `forgetbench compare` job: read and check both runs, write the run folder (`out`, default
+    `runs/compare-<time>/`), and decide `gate` on it."""
+    if gate is not None and not isinstance(gate, GatePolicy):
+        policy_path, gate = Path(gate), load_policy(Path(gate))
+    check_outputs(junit)
+    run = compute_compare(config, gate)  # every refusal before the folder exists
+    folder = prepare(out or default_folder("compare"))
+    report = write_score(run, folder)
+    verdict_ = gate_run(folder, gate, policy_path=policy_path, junit=junit) if gate is not None else None
+    return ScoreOutcome(folder, report, report.kl, verdict_)
