@@ -34,10 +34,34 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def item_value(raw: Any) -> float | None:
+    """One item's metric value as lm-eval gives it — a number, a bool, a numpy scalar, or the text lm-eval
+    < 0.4.13 wrote for numpy scalars in its logs (`"0.6666667"`, `"True"`) — as a float; None when it is
+    not one number (a corpus-level metric's (reference, prediction) pair). Shared by live runs and by
+    `prior.logs`, so both accept the same values."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text in ("True", "False"):
+            return float(text == "True")
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    if isinstance(raw, (bool, int, float)):
+        return float(raw)
+    if getattr(raw, "shape", None) == () and hasattr(raw, "dtype"):  # a numpy scalar
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
 def _records(samples: list[dict]) -> tuple[SampleRecord, ...]:
     out = []
     for s in samples:
-        metrics = {k: float(v) for k, v in s.items() if k in (s.get("metrics") or ()) and _numeric(v)}
+        values = {k: item_value(s[k]) for k in (s.get("metrics") or ()) if k in s}
+        metrics = {k: v for k, v in values.items() if v is not None}
         out.append(
             SampleRecord(
                 int(s["doc_id"]), str(s["doc_hash"]), str(s.get("filter", "none")), metrics, len(s.get("arguments") or ())

@@ -151,17 +151,24 @@ def measure(inputs: GateInputs, policy: GatePolicy) -> list[_Measured]:
     return out
 
 
-def decide(inputs: GateInputs, policy: GatePolicy, policy_path: Path | None = None) -> GateVerdict:
-    """Apply every rule of `policy` to the run (`policy_path`, when given, is recorded with its hash)."""
-    if policy.wants_tasks and inputs.tasks is None:
-        raise DataError(f"{inputs.run} is a KL-only run, but the policy has task or aggregate rules")
-    if policy.max_kl is not None and inputs.kl_name is None:
-        raise DataError(f"{inputs.run} has no KL (a comparison of lm-eval logs without --kl); the policy has a max_kl rule")
-    if policy.max_kl is not None and inputs.kl_direction != "forward":
-        raise DataError(f"{inputs.run} measured {inputs.kl_direction} KL; the policy's max_kl is a forward-KL limit")
-    unknown = sorted(set(policy.task_drop) - set(inputs.tasks or {}))
+def check_policy(policy: GatePolicy, run: Path | str, tasks: set[str] | None, kl_direction: str | None) -> None:
+    """Refuse a policy the run cannot be decided by: task rules on a KL-only run (`tasks` None), a `max_kl`
+    rule on a run without KL (`kl_direction` None) or with reverse KL, `task_drop` naming tasks the run lacks.
+    `decide` calls it; a job calls it before writing its run folder."""
+    if policy.wants_tasks and tasks is None:
+        raise DataError(f"{run} is a KL-only run, but the policy has task or aggregate rules")
+    if policy.max_kl is not None and kl_direction is None:
+        raise DataError(f"{run} has no KL (a comparison of lm-eval logs without --kl); the policy has a max_kl rule")
+    if policy.max_kl is not None and kl_direction != "forward":
+        raise DataError(f"{run} measured {kl_direction} KL; the policy's max_kl is a forward-KL limit")
+    unknown = sorted(set(policy.task_drop) - set(tasks or ()))
     if unknown:
         raise DataError(f"policy task_drop names task(s) not in the run: {', '.join(unknown)}")
+
+
+def decide(inputs: GateInputs, policy: GatePolicy, policy_path: Path | None = None) -> GateVerdict:
+    """Apply every rule of `policy` to the run (`policy_path`, when given, is recorded with its hash)."""
+    check_policy(policy, inputs.run, None if inputs.tasks is None else set(inputs.tasks), inputs.kl_direction)
     measured = measure(inputs, policy)
     adjusted = adjust([m.p_beyond for m in measured], policy.correction)
     fail_alpha = policy.fail_alpha(len(measured))

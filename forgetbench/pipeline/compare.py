@@ -19,9 +19,10 @@ from forgetbench.core.config import CompareConfig
 from forgetbench.core.errors import DataError, UserInputError
 from forgetbench.core.results import SCHEMA_VERSION, EvalResult, KLResult, ScoreReport
 from forgetbench.core.results_io import load_kl, load_report, verify_files
-from forgetbench.gate.policy import GatePolicy, load_policy
+from forgetbench.gate.decide import check_policy
+from forgetbench.gate.policy import GatePolicy
 from forgetbench.kl.run import KLRun
-from forgetbench.pipeline.gate import check_outputs, gate_run
+from forgetbench.pipeline.gate import check_outputs, gate_run, resolve_policy
 from forgetbench.pipeline.meta import provenance
 from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_score
 from forgetbench.pipeline.score import ScoreOutcome
@@ -67,10 +68,18 @@ def _check_task(base: logs.LoggedRun, ckpt: logs.LoggedRun, task: str) -> None:
         raise DataError(f"task {task}: its configuration differs between the two logs ({', '.join(differ)}); refusing to compare")
 
 
-def _check_settings(base: EvalResult, ckpt: EvalResult) -> None:
+PROMPTING = {"system_instruction_sha": "system instruction", "fewshot_as_multiturn": "few-shot as multi-turn"}
+"""What lm-eval 0.4.3+ records of how prompts were built, beyond the task config."""
+
+
+def _check_settings(base: EvalResult, ckpt: EvalResult, runs: tuple[logs.LoggedRun, logs.LoggedRun]) -> None:
     sb, sc = base.settings, ckpt.settings
-    if sb.seeds and sc.seeds and sb.seeds != sc.seeds:
+    if sb.seeds and sc.seeds and sb.seeds != sc.seeds:  # recorded since lm-eval 0.4.3
         raise DataError(f"the two runs used different seeds ({sb.seeds} vs {sc.seeds}); refusing to compare")
+    for key, what in PROMPTING.items():
+        a, b = (r.data.get(key) for r in runs)
+        if key in runs[0].data and key in runs[1].data and a != b:
+            raise DataError(f"the two runs were prompted with a different {what} ({a!r} vs {b!r}); refusing to compare")
     for tb, tc in zip(base.tasks, ckpt.tasks):
         pair(tb, tc)  # one side's items, or a document, differ: said per task, before the task hashes are
 
@@ -84,6 +93,8 @@ def _kl(path: str, base: logs.LoggedRun, ckpt: logs.LoggedRun) -> KLRun:
     """The KL of a `kl` or `score` run folder, when it measured the logs' pair (checked by name and path)."""
     import pandas as pd
 
+    if not Path(path).exists():
+        raise UserInputError(f"--kl {path}: no such run folder")
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
     result: KLResult | None
     if (folder / "kl.json").is_file():
@@ -110,7 +121,8 @@ def _kl(path: str, base: logs.LoggedRun, ckpt: logs.LoggedRun) -> KLRun:
 
 
 def compute_compare(config: CompareConfig, policy: GatePolicy | None = None) -> ScoreRun:
-    """Read, check and compare the two runs (and join `--kl`); nothing is written."""
+    """Read, check and compare the two runs (and join `--kl`); nothing is written. `policy`: the `--gate`
+    policy, checked against what the comparison holds before anything is written."""
     started = time.perf_counter()
     if policy is not None and policy.max_kl is not None and config.kl is None:
         raise UserInputError(
@@ -119,8 +131,13 @@ def compute_compare(config: CompareConfig, policy: GatePolicy | None = None) -> 
     found = [logs.find_runs(Path(config.base)), logs.find_runs(Path(config.ckpt))]
     if config.run and not any(logs.has_run(f, config.run) for f in found):
         raise UserInputError(f"--run {config.run!r}: no lm-eval run of that date in {config.base} or {config.ckpt}")
-    base, ckpt = (logs.read_run(logs.pick_run(f, config.run)) for f in found)
+    picked = [logs.pick_run(f, config.run) for f in found]
+    if picked[0].resolve() == picked[1].resolve():
+        raise UserInputError(f"both sides read the same lm-eval run ({picked[0]}); give the base's and the checkpoint's")
+    base, ckpt = (logs.read_run(p) for p in picked)
     tasks = _tasks(base, ckpt, config.tasks)
+    if not tasks:
+        raise UserInputError(f"{base.results_file} holds no task")
     unknown = sorted(set(config.metrics) - set(tasks))
     if unknown:
         raise UserInputError(f"--metric names task {unknown[0]}, which is not compared (tasks: {', '.join(tasks)})")
@@ -128,10 +145,12 @@ def compute_compare(config: CompareConfig, policy: GatePolicy | None = None) -> 
         _check_task(base, ckpt, t)
     suite = "lm-eval:" + ",".join(tasks)
     base_eval, ckpt_eval = (_evaluation(r, tasks, config.metrics, suite) for r in (base, ckpt))
-    _check_settings(base_eval, ckpt_eval)
+    _check_settings(base_eval, ckpt_eval, (base, ckpt))
     retention = compare_retention(base_eval, ckpt_eval, SETTINGS)
     kl_run = _kl(config.kl, base, ckpt) if config.kl else None
     kl = kl_run.result if kl_run else None
+    if policy is not None:  # what the gate would refuse once the folder is written, refused before
+        check_policy(policy, "this comparison", set(tasks), kl.direction if kl else None)
     task_hashes = {t.task: t.task_hash for t in base_eval.tasks}
     report = ScoreReport(
         **provenance(),
@@ -166,8 +185,7 @@ def compare(
 ) -> ScoreOutcome:
     """The whole `forgetbench compare` job: read and check both runs, write the run folder (`out`, default
     `runs/compare-<time>/`), and decide `gate` on it."""
-    if gate is not None and not isinstance(gate, GatePolicy):
-        policy_path, gate = Path(gate), load_policy(Path(gate))
+    gate, policy_path = resolve_policy(gate, policy_path)
     check_outputs(junit)
     run = compute_compare(config, gate)  # every refusal before the folder exists
     folder = prepare(out or default_folder("compare"))

@@ -40,6 +40,14 @@ def gate_run(
     return verdict
 
 
+def resolve_policy(gate: Path | GatePolicy | None, policy_path: Path | None) -> tuple[GatePolicy | None, Path | None]:
+    """A job's `--gate`: a policy file (loaded now: a bad policy stops the job before any work) or a
+    parsed policy with its path."""
+    if gate is None or isinstance(gate, GatePolicy):
+        return gate, policy_path
+    return load_policy(Path(gate)), Path(gate)
+
+
 def check_outputs(junit: Path | None, summary: Path | None = None) -> None:
     """The gate's output files can be written (checked before any compute)."""
     if junit is not None:

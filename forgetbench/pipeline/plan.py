@@ -87,8 +87,10 @@ def plan_suite(suite: str, policy_path: Path, pilot: Path | None = None, discord
         se = 100 * math.sqrt(sum(variances)) / len(variances)
         out.append(_rule("aggregate", policy.max_aggregate_drop, sum(sizes.values()), se, alpha, "the tasks'"))
     if policy.max_kl is not None:
-        if inputs is None:
-            out.append(_rule("kl", policy.max_kl, None, None, alpha, "needs --pilot"))
+        if inputs is None or inputs.kl_name is None:
+            out.append(
+                _rule("kl", policy.max_kl, None, None, alpha, "needs --pilot" if inputs is None else "needs a pilot with KL")
+            )
         else:
             per = cluster_means(inputs.kl_values, inputs.kl_clusters)
             se = float(np.std(per, ddof=1)) / math.sqrt(len(per))

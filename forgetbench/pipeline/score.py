@@ -22,17 +22,17 @@ from forgetbench.core.config import ScoreConfig
 from forgetbench.core.progress import Reporter
 from forgetbench.core.results import GateVerdict, KLResult, NewTaskScore, ScoreReport
 from forgetbench.core.store import Store
-from forgetbench.gate.policy import GatePolicy, load_policy
+from forgetbench.gate.policy import GatePolicy
 from forgetbench.kl.plan import Plan
 from forgetbench.kl.run import execute
 from forgetbench.pipeline import law as law_job
-from forgetbench.pipeline.gate import check_outputs, gate_run
+from forgetbench.pipeline.gate import check_outputs, gate_run, resolve_policy
 from forgetbench.pipeline.kl import plan_kl
 from forgetbench.pipeline.meta import provenance
 from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_kl, write_score
 from forgetbench.prior.retention import compare, pair, paired_change
 from forgetbench.prior.run import EvalPlan, plan_eval, run_eval, suite_hash
-from forgetbench.report.verdict import small_task_warnings, template_warnings, unresolved_floor, verdict
+from forgetbench.report.verdict import graded_warnings, small_task_warnings, template_warnings, unresolved_floor, verdict
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
         verdict=verdict(retention, head, new_score, unresolved_floor(kl_run.result)),
         elapsed_s=time.perf_counter() - started,
         law=law,
-        warnings=template_warnings(kl_run.result) + small_task_warnings(retention),
+        warnings=template_warnings(kl_run.result) + small_task_warnings(retention) + graded_warnings(retention),
     )
     return ScoreRun(report, base_eval, ckpt_eval, kl_run)
 
@@ -146,8 +146,7 @@ def score(
     """The whole `forgetbench score` job: compute, write the run folder (`out`, default
     `runs/score-<time>/`), and decide `gate` (a policy file, or a parsed policy with its path) on it."""
     reporter = reporter or Reporter()
-    if gate is not None and not isinstance(gate, GatePolicy):
-        policy_path, gate = Path(gate), load_policy(Path(gate))  # a bad policy stops here, before any compute
+    gate, policy_path = resolve_policy(gate, policy_path)  # a bad policy stops here, before any compute
     check_outputs(junit)
     folder = prepare(out or default_folder("score"))
     kl_result: KLResult | None

@@ -18,14 +18,22 @@ def doc_hash(doc: dict) -> str:
     return hash_string(json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False))
 
 
+def content_hash(config: dict, doc_hashes: list[str], drop_metadata: tuple[str, ...] = ()) -> str:
+    """The one task-hash formula: sha256 of a task's config (without `metadata.config_source`, an absolute
+    path, nor the `drop_metadata` keys) and of its evaluated docs' hashes, in order. `task_hash` and
+    `prior.logs` (a task read from lm-eval's logs, whose metadata also holds the run's model_args) both use it."""
+    meta = config.get("metadata")
+    if isinstance(meta, dict):
+        config = {**config, "metadata": {k: v for k, v in meta.items() if k != "config_source" and k not in drop_metadata}}
+    return digest({"config": config, "docs": list(doc_hashes)})
+
+
 def task_hash(task: Task, limit: int | None) -> str:
     """sha256 of the task's config (prompt templates, metrics, helper function sources) and of the
     docs that will be evaluated (the first `limit` of them)."""
     config = task.config.to_dict()
-    meta = dict(config.get("metadata") or {})
-    meta.pop("config_source", None)  # an absolute path: differs between machines, not content
-    config["metadata"] = meta
+    config["metadata"] = config.get("metadata") or {}
     docs = list(task.eval_docs)
     if limit is not None:
         docs = docs[:limit]
-    return digest({"config": config, "docs": [doc_hash(d) for d in docs]})
+    return content_hash(config, [doc_hash(d) for d in docs])

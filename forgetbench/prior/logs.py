@@ -24,17 +24,19 @@ value (a number, a bool, or — lm-eval < 0.4.13 writes numpy floats so — a nu
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from forgetbench.backends.base import SampleRecord, TaskOutput
+from forgetbench.backends.lm_eval_tasks import item_value
 from forgetbench.core.errors import DataError, UserInputError
 from forgetbench.core.hashing import digest
 from forgetbench.core.results import EvalSettings, LogSource, ModelInfo, TaskResult
-from forgetbench.prior.hashing import doc_hash
-from forgetbench.prior.run import extract, metric_key
+from forgetbench.prior.hashing import content_hash, doc_hash
+from forgetbench.prior.run import extract, filter_of, metric_key
 from forgetbench.prior.suites import SuiteTask
 
 DATE = r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d+)?"
@@ -117,8 +119,8 @@ def find_runs(arg: Path) -> list[Path]:
     """The results files of the runs `arg` names, oldest first: the file itself, or those in a folder or one
     level down (the model's folder lm-eval made); a folder with runs of several models is refused."""
     arg = Path(arg)
-    if arg.is_file():
-        if not (RESULTS.match(arg.name) or arg.name == LEGACY):
+    if arg.is_file():  # any name: lm-eval ≤ 0.4.2 wrote `--output_path x.json` as given (read_run checks it)
+        if arg.suffix != ".json":
             raise UserInputError(f"{arg}: not an lm-eval results file (results_<date>.json)")
         return [arg]
     if not arg.is_dir():
@@ -133,6 +135,11 @@ def find_runs(arg: Path) -> list[Path]:
     folders = sorted({str(p.parent) for p in found})
     if len(folders) > 1:
         raise UserInputError(f"{arg} holds lm-eval runs of several models ({', '.join(folders)}); give one model's folder")
+    prefixes = sorted({p.name.removesuffix(".json").removesuffix(_run_id(p)) for p in found})
+    if len(prefixes) > 1:  # `--output_path a.json` and `b.json` (0.4.9+) put two models' runs in one folder
+        raise UserInputError(
+            f"{arg} holds results files of several runs ({', '.join(p + '…' for p in prefixes)}); give the results file"
+        )
     return sorted(found, key=lambda p: (_run_id(p), p.stat().st_mtime))
 
 
@@ -162,13 +169,16 @@ def _json(path: Path) -> Any:
 
 
 def _numeric(results: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in results.items() if "," in k and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    """A task's `metric,filter` aggregates that are numbers (lm-eval < 0.4.13 may have written them as text;
+    `N/A` stderrs are left out)."""
+    values = {k: item_value(v) for k, v in results.items() if "," in k}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _groups(data: dict[str, Any]) -> dict[str, str]:
     """Task → its top-level group (`group_subtasks`, lm-eval 0.4.2+)."""
     subtasks = data.get("group_subtasks") or {}
-    parent = {child: group for group, children in subtasks.items() for child in children or ()}
+    parent = {child: group for group, children in subtasks.items() if isinstance(children, list) for child in children}
 
     def top(name: str) -> str:
         seen = set()
@@ -185,17 +195,24 @@ def read_run(results_file: Path) -> LoggedRun:
     data = _json(results_file)
     if not isinstance(data, dict) or not isinstance(data.get("configs"), dict) or not isinstance(data.get("results"), dict):
         raise DataError(f"{results_file}: not an lm-eval results file (no `configs` / `results`)")
-    config = data.get("config") or {}
+    for key in ("config", "versions", "n-shot", "group_subtasks"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise DataError(f"{results_file}: `{key}` is not an object; not an lm-eval results file")
+        data[key] = data.get(key) or {}
+    config = data["config"]
     groups = _groups(data)
     tasks = {}
     for name, cfg in data["configs"].items():
+        results = data["results"].get(name) or {}
+        if not isinstance(cfg, dict) or not isinstance(results, dict):
+            raise DataError(f"{results_file}: task {name}'s config or results is not an object; not an lm-eval results file")
         tasks[name] = LoggedTask(
             name,
-            cfg if isinstance(cfg, dict) else {},
-            (data.get("versions") or {}).get(name),
-            (data.get("n-shot") or {}).get(name),
-            str((cfg or {}).get("output_type") or ""),
-            _numeric(data["results"].get(name) or {}),
+            cfg,
+            data["versions"].get(name),
+            data["n-shot"].get(name),
+            str(cfg.get("output_type") or ""),
+            _numeric(results),
             groups.get(name, name),
         )
     return LoggedRun(
@@ -213,7 +230,7 @@ def samples_file(run: LoggedRun, task: str) -> Path:
     folder = run.results_file.parent
     if run.run_id:
         return folder / f"samples_{task}_{run.run_id}.jsonl"
-    raw = run.data.get("config", {}).get("model_args") or ""
+    raw = run.data["config"].get("model_args") or ""
     return folder / f"{re.sub('/|=', '__', str(raw))}_{task}.jsonl"
 
 
@@ -249,31 +266,17 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def _value(raw: Any) -> float | None:
-    """A per-item metric value as a float (numbers, bools, numeric strings); None when it is not a scalar."""
-    if isinstance(raw, bool):
-        return float(raw)
-    if isinstance(raw, (int, float)):
-        return float(raw)
-    if isinstance(raw, str):
-        try:
-            return float(raw)
-        except ValueError:
-            return None
-    return None
-
-
 def metric_of(task: LoggedTask, override: str | None) -> str:
     """The task's primary metric: the override, else the first of the config's metric_list, else the first
     metric lm-eval reported."""
     if override:
         return override
-    listed = task.config.get("metric_list") or []
-    if listed and isinstance(listed[0], dict) and isinstance(listed[0].get("metric"), str):
+    listed = task.config.get("metric_list")
+    if isinstance(listed, list) and listed and isinstance(listed[0], dict) and isinstance(listed[0].get("metric"), str):
         return listed[0]["metric"]
     reported = [k.split(",")[0] for k in task.results if not k.split(",")[0].endswith("_stderr")]
     if not reported:
-        raise DataError(f"task {task.name!r} reported no metric in {task.name}'s results")
+        raise DataError(f"task {task.name!r} declares no metric_list and reported no metric")
     return reported[0]
 
 
@@ -286,6 +289,8 @@ def task_output(run: LoggedRun, task: str, metric: str, filt: str) -> TaskOutput
             raise UserInputError(f"{run.results_file.parent}: no per-item samples; re-run lm_eval with --log_samples")
         raise UserInputError(f"{run.results_file.parent}: no samples of task {task} ({path.name} is missing)")
     records = read_samples(path)
+    if not records:
+        raise DataError(f"{path}: no samples (the run was cut short?); re-run lm_eval for task {task}")
     if not any("filter" in r for r in records):  # lm-eval < 0.4.7 does not name the filter
         ids = [r["doc_id"] for r in records]
         if len(set(ids)) != len(ids):
@@ -295,23 +300,25 @@ def task_output(run: LoggedRun, task: str, metric: str, filt: str) -> TaskOutput
         records = [{**r, "filter": filt} for r in records]
     out = []
     for r in records:
-        if r["filter"] != filt:
+        if r.get("filter") != filt:
             continue
         metrics = {}
         if metric in r:
-            value = _value(r[metric])
+            value = item_value(r[metric])
             if value is None:
                 raise DataError(
                     f"task {task}: metric {metric!r} has no per-item value in the samples (lm-eval logs "
                     f"corpus-level metrics as (reference, prediction) pairs); pick another with --metric {task}=NAME"
                 )
-            if value != value:
-                raise DataError(f"{path}: doc {r['doc_id']} has a NaN {metric}")
+            if not math.isfinite(value):
+                raise DataError(f"{path}: doc {r['doc_id']} has {metric} = {value}")
             metrics[metric] = value
         hashed = r.get("doc_hash") or (doc_hash(r["doc"]) if isinstance(r.get("doc"), dict) else None)
         if not hashed:
             raise DataError(f"{path}: doc {r['doc_id']} has neither doc_hash nor doc")
         out.append(SampleRecord(r["doc_id"], str(hashed), filt, metrics, len(r.get("arguments") or ())))
+    if not out:
+        raise DataError(f"{path}: no samples under filter {filt!r} (the filter lm-eval reported {metric} under)")
     ids = [r.doc_id for r in out]
     if len(set(ids)) != len(ids):
         raise DataError(f"{path}: doc {next(i for i in ids if ids.count(i) > 1)} is logged twice under filter {filt!r}")
@@ -335,11 +342,9 @@ def task_result(run: LoggedRun, task: str, override: str | None) -> TaskResult:
     own `tasks/` by the same lm-eval hashes as it does under `score`."""
     logged = run.tasks[task]
     metric = metric_of(logged, override)
-    key = metric_key(logged.results, metric, task)
-    filt = key.split(",", 1)[1] if "," in key else "none"
-    output = task_output(run, task, metric, filt)
+    output = task_output(run, task, metric, filter_of(metric_key(logged.results, metric, task)))
     score, items, chance = extract(output, SuiteTask(task, logged.group, metric))
-    thash = digest({"config": task_config(run, task), "docs": [i.doc_hash for i in items]})
+    thash = content_hash(logged.config, [i.doc_hash for i in items], drop_metadata=tuple(run.model_args))
     return TaskResult(task, logged.group, metric, score, len(items), chance, thash, "", True, tuple(items))
 
 

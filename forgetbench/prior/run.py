@@ -79,10 +79,15 @@ def metric_key(results: dict[str, float], metric: str, task: str) -> str:
     return sorted(keys, key=lambda k: k != f"{metric},none")[0]
 
 
+def filter_of(key: str) -> str:
+    """The filter of a `metric,filter` results key (`none` when it names none)."""
+    return key.split(",", 1)[1] if "," in key else "none"
+
+
 def extract(output: TaskOutput, st: SuiteTask) -> tuple[float, list[ItemOutcome], float | None]:
     """Score, per-item outcomes and chance level (mean 1/#options for multiple choice, else None)."""
     key = metric_key(output.results, st.metric, st.name)
-    filt = key.split(",", 1)[1] if "," in key else "none"
+    filt = filter_of(key)
     samples = [s for s in output.samples if s.filter == filt]
     missing = next((s.doc_id for s in samples if st.metric not in s.metrics), None)
     if missing is not None:

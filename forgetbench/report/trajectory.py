@@ -10,6 +10,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from forgetbench.core.errors import DataError
 from forgetbench.core.fs import write_figure
 from forgetbench.core.results import ScoreReport
 
@@ -39,7 +40,7 @@ class Point:
 def point(name: str, step: int | None, folder: str, r: ScoreReport) -> Point:
     """A sweep's score report as a trajectory point (a score report always has a KL)."""
     if r.kl is None:
-        raise ValueError(f"{folder}: a report without KL is not a sweep point")
+        raise DataError(f"{folder}: a report without KL (a comparison of lm-eval logs) is not a sweep point")
     ret, head, new = r.retention, r.kl.headline_estimate, r.new_task_score
     gain = (new.gain, new.gain_low, new.gain_high) if new else (NAN, NAN, NAN)
     return Point(name, step, ret.forgetting, ret.forgetting_low, ret.forgetting_high, head.mean, head.ci_low, head.ci_high,

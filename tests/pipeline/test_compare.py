@@ -136,6 +136,14 @@ def _no_samples(results, data):
         p.unlink()
 
 
+def _empty_samples(results, data):
+    _samples(results, "fb_piqa_lite").write_text("")
+
+
+def _infinite_value(results, data):
+    _rewrite(_samples(results, "fb_piqa_lite"), lambda i, r: {**r, "acc": "inf"} if i == 0 else r)
+
+
 def _corpus_metric(results, data):
     """What a corpus-level metric looks like in the logs (applied to both runs; compared with --metric)."""
     data["results"]["fb_piqa_lite"]["bleu,none"] = 0.1
@@ -150,6 +158,8 @@ REFUSALS = {
     "doc hash": (_doc_hash, "doc 3 differs between base and checkpoint (doc_hash mismatch)"),
     "broken sample line": (_broken_line, "line 3: not valid JSON"),
     "no samples": (_no_samples, "no per-item samples; re-run lm_eval with --log_samples"),
+    "empty samples file": (_empty_samples, "no samples (the run was cut short?)"),
+    "infinite value": (_infinite_value, "doc 0 has acc = inf"),
     "corpus-level metric": (_corpus_metric, "metric 'bleu' has no per-item value"),
 }
 
@@ -269,3 +279,43 @@ def test_a_kl_run_of_another_pair_and_a_kl_rule_without_kl_are_refused(logs, sco
     proc = fb("compare", str(logs["base"]), str(logs["damaged"]), "--gate", str(policy), "--out", str(tmp_path / "b"))
     _assert_one_line_error(proc, 2, "pass --kl")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_both_sides_reading_one_run_is_refused(logs, tmp_path):
+    proc = fb("compare", str(logs["base"]), str(logs["base"]), "--out", str(tmp_path / "run"))
+    _assert_one_line_error(proc, 2, "both sides read the same lm-eval run")
+
+
+def test_json_output_paths_are_read_by_their_file(logs, tmp_path):
+    """`--output_path out/NAME.json` (lm-eval 0.4.9+): `out/NAME_<date>.json` beside `samples_<task>_<date>.jsonl`,
+    both models' runs in one folder — refused as a folder, read by file; lm-eval ≤ 0.4.2 wrote `NAME.json` as given."""
+    want = compare(str(logs["base"]), str(logs["damaged"]), "--out", str(tmp_path / "want"))
+    out = tmp_path / "out"
+    out.mkdir()
+    files = {}
+    for name in ("base", "damaged"):
+        results = next(logs[name].rglob("results_*.json"))
+        for p in results.parent.iterdir():
+            shutil.copy(p, out / p.name.replace("results_", f"{name}_"))
+        files[name] = out / results.name.replace("results_", f"{name}_")
+    proc = fb("compare", str(out), str(out), "--out", str(tmp_path / "refused"))
+    _assert_one_line_error(proc, 2, "holds results files of several runs")
+    got = compare(str(files["base"]), str(files["damaged"]), "--out", str(tmp_path / "got"))
+    assert got["retention"] == want["retention"]
+    legacy = {name: _legacy(logs[name], tmp_path / f"legacy-{name}", "0.4.2") for name in ("base", "damaged")}
+    for name, folder in legacy.items():
+        (folder / "results.json").rename(folder / f"{name}.json")
+    old = compare(str(legacy["base"] / "base.json"), str(legacy["damaged"] / "damaged.json"), "--out", str(tmp_path / "old"))
+    assert old["retention"] == want["retention"]
+
+
+def test_numbers_written_as_text_read_the_same(logs, tmp_path):
+    """lm-eval < 0.4.13 wrote numpy scalars as text (`"1.0"`, `"True"`), aggregates included."""
+    want = compare(str(logs["base"]), str(logs["damaged"]), "--out", str(tmp_path / "want"))
+    results, data = _copy(logs["damaged"], tmp_path / "ckpt")
+    for task in TASKS:
+        data["results"][task] = {k: str(v) if isinstance(v, float) else v for k, v in data["results"][task].items()}
+        _rewrite(_samples(results, task), lambda i, r: {**r, "acc": str(r["acc"] == 1.0) if i % 2 else str(r["acc"])})
+    _set(results, data)
+    got = compare(str(logs["base"]), str(tmp_path / "ckpt"), "--out", str(tmp_path / "got"))
+    assert got["retention"] == want["retention"]
