@@ -18,6 +18,7 @@ import json
 import re
 from pathlib import Path
 
+from forgetbench.backends import model_config
 from forgetbench.core.errors import BackendError, ModelSpecError
 from forgetbench.core.fs import build_once
 from forgetbench.core.home import models_dir
@@ -92,19 +93,10 @@ def local_folder(spec: ModelSpec) -> Path:
     return Path(spec.location)
 
 
-CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
-
-
 def context_length(model: ResolvedModel) -> int | None:
     """The longest sequence the model was built for (config.json, or its `text_config`), or None when
     the config does not say."""
-    cfg = json.loads((model.path / "config.json").read_text())
-    for section in (cfg, cfg.get("text_config") or {}):
-        for key in CONTEXT_KEYS:
-            value = section.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-                return value
-    return None
+    return model_config.context_length(model.path)
 
 
 def _adapter_base(folder: Path, raw: str, trust_remote_code: bool) -> ResolvedModel:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, cast
 
 import numpy as np
 
+from forgetbench.backends import model_config
 from forgetbench.backends.base import (
     BackendBase,
     ModelRef,
@@ -154,7 +155,7 @@ class VLLMBackend(BackendBase):
         self._lora_rank = max(self._lora_rank, adapter_rank)
         rank = process.lora_rank(self._lora_rank, self.options.max_lora_rank)
         key = ("lora", str(ref.model.path), ref.replica, ref.dtype)
-        length = max(self.options.max_model_len or process.context_length(ref.model.path) or 0, max_len or 0)
+        length = max(self.options.max_model_len or model_config.context_length(ref.model.path) or 0, max_len or 0)
         live = self._worker_key
         if self._worker is not None and live is not None and live[0] == key and live[1] >= rank and live[2] >= length:
             return self._worker

@@ -103,15 +103,6 @@ def lora_rank(needed: int, option: int | None) -> int:
     return fits[0]
 
 
-def context_length(folder: Path) -> int | None:
-    """The model's own context (`max_position_embeddings`) from its config.json, when it says."""
-    import json
-
-    cfg = json.loads((folder / "config.json").read_text())
-    value = cfg.get("max_position_embeddings") or (cfg.get("text_config") or {}).get("max_position_embeddings")
-    return value if isinstance(value, int) and value > 0 else None
-
-
 class WorkerProcess:
     """One vLLM engine in its own process (`python -m forgetbench.backends.vllm.worker`), spoken to in
     `protocol` messages. The process runs in its own session, so Ctrl-C reaches only the parent,
