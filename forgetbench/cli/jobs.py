@@ -40,7 +40,7 @@ def kl_cmd(a: SimpleNamespace) -> None:
         c.console(stderr=True).print(f"wrote {folder}/kl.json and kl.parquet")
 
 
-@o.command(app, "score", o.PAIR, o.NEW_TASK, o.SUITE, o.KL, o.RUNTIME, o.OUT, o.GATE, o.STORE, o.JSON, panel=o.RUN)
+@o.command(app, "score", o.PAIR, o.NEW_TASK, o.SUITE, o.KL, o.RUNTIME, o.EXECUTOR, o.OUT, o.GATE, o.STORE, o.JSON, panel=o.RUN)
 def score_cmd(a: SimpleNamespace) -> None:
     """Retention on the prior suite against KL on the new task, with paired statistics and a report."""
     c.quiet_libraries()
@@ -58,7 +58,7 @@ def score_cmd(a: SimpleNamespace) -> None:
         runtime=o.runtime(a),
         **o.kl_options(a),
     )
-    outcome = score(config, store=o.store_of(a), out=a.out, gate=a.gate, junit=a.junit, reporter=c.reporter())
+    outcome = score(config, store=o.store_of(a), out=a.out, gate=a.gate, junit=a.junit, reporter=c.reporter(), **o.executor_of(a))
     show_outcome(outcome, a.as_json)
 
 

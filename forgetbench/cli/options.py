@@ -17,7 +17,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from forgetbench.core.config import DEFAULTS, Backend, Device, Direction, DType, FullScorer
+from forgetbench.core.config import DEFAULTS, Backend, Device, Direction, DType, Executor, FullScorer
 
 EMPTY = inspect.Parameter.empty
 VLLM_PANEL = "vLLM engine"
@@ -225,6 +225,33 @@ GATE = (
     ),
     *JUNIT,
 )
+
+
+EXECUTOR = (
+    Opt(
+        "executor",
+        Annotated[
+            Executor, typer.Option(help="local (this process) or ray (jobs on a Ray cluster; pip install 'forgetbench[ray]').")
+        ],
+        "local",
+    ),
+    Opt(
+        "ray_address",
+        Annotated[
+            Optional[str], typer.Option(help="Ray cluster for --executor ray \\[default: $RAY_ADDRESS, else a local one].")
+        ],
+        None,
+    ),
+)
+
+
+def executor_of(a: SimpleNamespace) -> dict[str, Any]:
+    """`executor` and `ray_address` keywords of `score` / `sweep` (a --ray-address without ray is refused)."""
+    from forgetbench.core.errors import UserInputError
+
+    if a.ray_address and a.executor != "ray":
+        raise UserInputError("--ray-address needs --executor ray")
+    return {"executor": a.executor, "ray_address": a.ray_address}
 
 
 def command(

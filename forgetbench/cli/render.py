@@ -268,9 +268,14 @@ def sweep_summary(outcome: SweepOutcome) -> Group:
         lines.append(f"ran {len(outcome.ran)} checkpoint(s); {len(outcome.reused)} already finished in the sweep folder")
     if outcome.missing:
         lines.append(f"[yellow]not run yet[/yellow] (other shards, or still to run): {escape(', '.join(outcome.missing))}")
+    if outcome.jobs:
+        slow = sorted(outcome.jobs.items(), key=lambda kv: -kv[1])[:3]
+        lines.append(f"Ray: {len(outcome.jobs)} jobs, {sum(outcome.jobs.values()):.1f} s of job time; slowest: "
+                     + ", ".join(f"{escape(k)} {v:.1f} s" for k, v in slow))  # fmt: skip
     if outcome.usage is not None:
         loads = ", ".join(f"{escape(k)} ×{v}" for k, v in outcome.usage.loads.items()) or "none (all from the store)"
-        lines.append(f"model loads: {loads}; vLLM engines started: {outcome.usage.engines}")
+        where = " (this process; the jobs loaded theirs on the cluster)" if outcome.jobs else ""
+        lines.append(f"model loads{where}: {loads}; vLLM engines started: {outcome.usage.engines}")
     if outcome.files:
         lines.append("wrote " + escape(", ".join(str(f) for f in outcome.files)))
     return Group(*lines)
@@ -282,4 +287,5 @@ def sweep_json(outcome: SweepOutcome) -> dict:
 
     usage = {"loads": outcome.usage.loads, "engines": outcome.usage.engines} if outcome.usage else None
     return {"folder": str(outcome.folder), "points": [asdict(p) for p in outcome.points], "missing": outcome.missing,
-            "ran": outcome.ran, "reused": outcome.reused, "usage": usage, "files": [str(f) for f in outcome.files]}  # fmt: skip
+            "ran": outcome.ran, "reused": outcome.reused, "usage": usage, "files": [str(f) for f in outcome.files],
+            "jobs": outcome.jobs}  # fmt: skip

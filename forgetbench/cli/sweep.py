@@ -45,7 +45,7 @@ SWEEP = (
 )
 
 
-@o.command(app, "sweep", MODELS, SWEEP, o.SUITE, o.KL, o.RUNTIME, o.OUT, o.STORE, o.JSON, panel=o.RUN)
+@o.command(app, "sweep", MODELS, SWEEP, o.SUITE, o.KL, o.RUNTIME, o.EXECUTOR, o.OUT, o.STORE, o.JSON, panel=o.RUN)
 def sweep_cmd(a: SimpleNamespace) -> None:
     """Score every checkpoint of a training run against one base: run folders, a trajectory table and plot."""
     c.quiet_libraries()
@@ -64,5 +64,6 @@ def sweep_cmd(a: SimpleNamespace) -> None:
         config = ScoreConfig.build(a.models[0], a.models[0], a.new_task, suite=a.suite, limit=a.limit,
                                    allow_code_execution=a.allow_code_execution, runtime=o.runtime(a), **o.kl_options(a))  # fmt: skip
         shard = parse_shard(a.shard)
-        outcome = sweep(config, a.models[1:], store=o.store_of(a), out=a.out, shard=shard, to=a.to, reporter=c.reporter())
+        outcome = sweep(config, a.models[1:], store=o.store_of(a), out=a.out, shard=shard, to=a.to, reporter=c.reporter(),
+                        **o.executor_of(a))  # fmt: skip
     c.print_json(sweep_json(outcome)) if a.as_json else c.console().print(sweep_summary(outcome))

@@ -16,6 +16,8 @@ from typing import Any, Literal, get_args
 
 from forgetbench.core.errors import UserInputError
 
+Executor = Literal["local", "ray"]
+"""Where a sweep's work runs: `local` (this process, one backend) or `ray` (jobs on a Ray cluster)."""
 Backend = Literal["hf", "vllm"]
 """`hf`: transformers (and lm-eval's HFLM); `vllm`: vLLM engines in worker processes."""
 Device = Literal["auto", "cpu", "cuda"]

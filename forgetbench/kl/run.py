@@ -109,14 +109,20 @@ def _floors(
 
 def run_passes(plan: Plan, backend: Backend, store: Store, reporter: Reporter) -> Passes:
     """Sampling (unless stored), the main scoring pass, the noise-floor and precision-floor passes."""
-    timings = {}
     t0 = time.perf_counter()
     responses = samples.cached(store, plan.samples_key)
     cached = responses is not None
     if responses is None:
         responses = backend.sample(plan.sampler, plan.prompt_ids, plan.sampling, reporter)
         samples.put(store, plan.samples_key, responses)
-    timings["sampling_s"] = time.perf_counter() - t0
+    return score_passes(plan, backend, responses, cached, time.perf_counter() - t0, reporter)
+
+
+def score_passes(
+    plan: Plan, backend: Backend, responses: list[list[int]], cached: bool, sampling_s: float, reporter: Reporter
+) -> Passes:
+    """The scoring passes on responses already drawn (`run_passes` here; a distributed executor's job)."""
+    timings = {"sampling_s": sampling_s}
     sequences = list(zip(plan.expanded, responses))
     t0 = time.perf_counter()
     scores = _score(plan, backend, ModelRef(plan.other), sequences, reporter)

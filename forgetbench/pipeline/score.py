@@ -18,15 +18,18 @@ from pathlib import Path
 
 from forgetbench.backends.base import Backend
 from forgetbench.backends.registry import open_backend
-from forgetbench.core.config import ScoreConfig
+from forgetbench.core.config import Executor, ScoreConfig
+from forgetbench.core.errors import UserInputError
 from forgetbench.core.progress import Reporter
 from forgetbench.core.results import GateVerdict, KLResult, NewTaskScore, ScoreReport
 from forgetbench.core.store import Store
 from forgetbench.gate.policy import GatePolicy
 from forgetbench.kl.plan import Plan
-from forgetbench.kl.run import execute
+from forgetbench.kl.run import Passes, execute, summarise
 from forgetbench.pipeline import law as law_job
+from forgetbench.pipeline.executor import RayExecutor
 from forgetbench.pipeline.gate import check_outputs, gate_run, resolve_policy
+from forgetbench.pipeline.jobs import Graph
 from forgetbench.pipeline.kl import plan_kl
 from forgetbench.pipeline.meta import provenance
 from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_kl, write_score
@@ -89,8 +92,9 @@ def _new_task_score(plan: ScorePlan, backend: Backend, store: Store, reporter: R
     )
 
 
-def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporter) -> ScoreRun:
-    """Run a planned score: both suites, the new task, the KL; the typed report (nothing written)."""
+def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporter, kl_passes: Passes | None = None) -> ScoreRun:
+    """Run a planned score: both suites, the new task, the KL; the typed report (nothing written). With
+    `kl_passes` (computed elsewhere, e.g. by Ray jobs), the KL is summarised from them instead of run."""
     started = time.perf_counter()
     config = plan.config
     backend.expect([plan.base.model, plan.ckpt.model])
@@ -100,7 +104,10 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
     ckpt_eval = run_eval(plan.ckpt, backend, store, reporter)
     retention = compare(base_eval, ckpt_eval)
     new_score = _new_task_score(plan, backend, store, reporter)
-    kl_run = execute(plan.kl, backend, store, reporter)
+    if kl_passes is None:
+        kl_run = execute(plan.kl, backend, store, reporter)
+    else:
+        kl_run = summarise(plan.kl, kl_passes, backend, sum(kl_passes.timings.values()))
     head = kl_run.result.headline_estimate
     task_hashes = {t.task: t.task_hash for t in base_eval.tasks}
     suite = suite_hash(task_hashes)
@@ -126,11 +133,21 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
     return ScoreRun(report, base_eval, ckpt_eval, kl_run)
 
 
-def compute_score(config: ScoreConfig, store: Store, reporter: Reporter | None = None) -> ScoreRun:
-    """Plan and run a score; nothing is written (see `score` for the whole job)."""
+def compute_score(
+    config: ScoreConfig, store: Store, reporter: Reporter | None = None, ray: RayExecutor | None = None
+) -> ScoreRun:
+    """Plan and run a score; nothing is written (see `score` for the whole job). With `ray`, the work runs
+    as jobs on its cluster and this process assembles the report from their results."""
     reporter = reporter or Reporter()
     with open_backend(config.eval.runtime) as backend:
-        return run_score(plan_score(config, store, backend, reporter), backend, store, reporter)
+        plan = plan_score(config, store, backend, reporter)
+        passes = None
+        if ray is not None:
+            graph = Graph([plan], store)
+            with ray:
+                ray.run(graph, reporter)
+            passes = graph.passes.get(0)
+        return run_score(plan, backend, store, reporter, passes)
 
 
 def score(
@@ -142,11 +159,17 @@ def score(
     policy_path: Path | None = None,
     junit: Path | None = None,
     reporter: Reporter | None = None,
+    executor: Executor = "local",
+    ray_address: str | None = None,
 ) -> ScoreOutcome:
     """The whole `forgetbench score` job: compute, write the run folder (`out`, default
-    `runs/score-<time>/`), and decide `gate` (a policy file, or a parsed policy with its path) on it."""
+    `runs/score-<time>/`), and decide `gate` (a policy file, or a parsed policy with its path) on it.
+    `executor="ray"`: the work runs as jobs on the Ray cluster at `ray_address` (`pipeline.executor`)."""
     reporter = reporter or Reporter()
     gate, policy_path = resolve_policy(gate, policy_path)  # a bad policy stops here, before any compute
+    ray = RayExecutor(config.eval.runtime, ray_address) if executor == "ray" else None  # no Ray: exit 2 now
+    if ray is not None and gate is not None and gate.kl_only:
+        raise UserInputError("a KL-only --gate policy runs the KL alone, here; drop --executor ray for it")
     check_outputs(junit)
     folder = prepare(out or default_folder("score"))
     kl_result: KLResult | None
@@ -155,7 +178,7 @@ def score(
             kl_run = execute(plan_kl(config.kl, store, backend, reporter), backend, store, reporter)
         report, kl_result = None, write_kl(kl_run, folder)
     else:
-        run = compute_score(config, store, reporter)
+        run = compute_score(config, store, reporter, ray)
         report = write_score(run, folder)
         kl_result = report.kl
     verdict_ = gate_run(folder, gate, policy_path=policy_path, junit=junit) if gate is not None else None

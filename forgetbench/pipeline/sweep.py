@@ -26,21 +26,24 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from forgetbench.backends.base import Usage
 from forgetbench.backends.registry import open_backend
-from forgetbench.core.config import ScoreConfig
+from forgetbench.core.config import Executor, ScoreConfig
 from forgetbench.core.errors import DataError, ResultFileError, UserInputError
 from forgetbench.core.fs import atomic_write_bytes
 from forgetbench.core.hashing import digest
 from forgetbench.core.progress import Reporter
 from forgetbench.core.results_io import load_report
 from forgetbench.core.store import Store
+from forgetbench.kl.run import Passes
 from forgetbench.leaderboard.table import add
 from forgetbench.models.training import Checkpoint, expand
+from forgetbench.pipeline.executor import RayExecutor
+from forgetbench.pipeline.jobs import Graph
 from forgetbench.pipeline.run_folder import default_folder, prepare, write_score
 from forgetbench.pipeline.score import ScorePlan, plan_score, run_score
 from forgetbench.prior.run import suite_hash
@@ -64,9 +67,11 @@ class SweepOutcome:
     reused: list[str]
     """Checkpoints of this call's share already finished in the sweep folder."""
     usage: Usage | None
-    """Model loads and engine starts of this call (None for `collect`)."""
+    """Model loads and engine starts of this call (None for `collect`; the driver's own under Ray)."""
     files: list[Path]
     """Trajectory files written."""
+    jobs: dict[str, float] = field(default_factory=dict)
+    """Under `--executor ray`: each job this call ran on the cluster → its seconds, as the driver saw them."""
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -156,10 +161,14 @@ def sweep(
     shard: tuple[int, int] | None = None,
     to: Path | None = None,
     reporter: Reporter | None = None,
+    executor: Executor = "local",
+    ray_address: str | None = None,
 ) -> SweepOutcome:
     """Score each checkpoint (of this shard) against `config`'s base (its `ckpt` is ignored), write a run
-    folder per checkpoint into the sweep folder `out`, then `collect` it."""
+    folder per checkpoint into the sweep folder `out`, then `collect` it. `executor="ray"` runs the work as
+    Ray jobs (`pipeline.executor`) on the cluster at `ray_address` (`RAY_ADDRESS`; else a local one)."""
     reporter = reporter or Reporter()
+    ray = RayExecutor(config.eval.runtime, ray_address) if executor == "ray" else None  # no Ray: exit 2, before any work
     found = expand(checkpoints)
     folder = prepare(out or default_folder("sweep"))
     share = found[shard[0] :: shard[1]] if shard else found
@@ -177,15 +186,22 @@ def sweep(
                 reused.append(c.name)
             else:
                 todo.append((c, plan))
-        if todo:
+        passes: dict[int, Passes] = {}
+        jobs: dict[str, float] = {}
+        if todo and ray is not None:  # the cluster computes; the driver writes the store as results come back
+            graph = Graph([plan for _, plan in todo], store)
+            with ray:
+                ray.run(graph, reporter)
+            passes, jobs = graph.passes, graph.timings
+        elif todo:
             backend.expect([todo[0][1].base.model] + [plan.ckpt.model for _, plan in todo])
-        for i, (c, plan) in enumerate(todo, 1):
-            reporter.message(f"checkpoint {i}/{len(todo)}: {c.name}")
-            run = run_score(plan, backend, store, reporter)
+        for i, (c, plan) in enumerate(todo):
+            reporter.message(f"checkpoint {i + 1}/{len(todo)}: {c.name}")
+            run = run_score(plan, backend, store, reporter, passes.get(i))
             write_score(run, prepare(folder / c.name))
             ran.append(c.name)
         usage = backend.usage
-    return replace(collect(folder, to=to), ran=ran, reused=reused, usage=usage)
+    return replace(collect(folder, to=to), ran=ran, reused=reused, usage=usage, jobs=jobs)
 
 
 def collect(folder: Path, *, to: Path | None = None) -> SweepOutcome:

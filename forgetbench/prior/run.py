@@ -165,11 +165,32 @@ def _request(plan: EvalPlan, task: str) -> TaskRequest:
     )
 
 
+def missing_tasks(plan: EvalPlan, store: Store) -> list[SuiteTask]:
+    """The plan's tasks whose results are not in the store."""
+    return [st for st in plan.suite.tasks if store.get(NAMESPACE, plan.keys[st.name]) is None]
+
+
+def evaluate_task(plan: EvalPlan, st: SuiteTask, backend: Backend, reporter: Reporter) -> TaskResult:
+    """One task of the plan on its model, through the backend (nothing is stored: `store_task` does that)."""
+    try:
+        output = backend.run_task(plan.model, _request(plan, st.name), reporter)
+    except NonFiniteLoglikelihoods as exc:
+        raise BackendError(f"{plan.model.name} produced {exc}") from None
+    score, items, chance = extract(output, st)
+    return TaskResult(st.name, st.member, st.metric, score, len(items), chance, plan.hashes[st.name], plan.keys[st.name],
+                      False, tuple(items))  # fmt: skip
+
+
+def store_task(store: Store, result: TaskResult) -> None:
+    """A task's result as its store entry (atomic; kept by whoever wrote it first)."""
+    store.put(NAMESPACE, result.cache_key, partial(_write_entry, result=result))
+
+
 def run_eval(plan: EvalPlan, backend: Backend, store: Store, reporter: Reporter | None = None) -> EvalResult:
     """Run the plan's tasks that are not in the store, then read every task back from the store."""
     reporter = reporter or Reporter()
     started = time.perf_counter()
-    missing = [st for st in plan.suite.tasks if store.get(NAMESPACE, plan.keys[st.name]) is None]
+    missing = missing_tasks(plan, store)
     if missing:
         reporter.message(
             f"{plan.model.name}: {len(missing)} of {len(plan.suite.tasks)} tasks to run "
@@ -177,24 +198,7 @@ def run_eval(plan: EvalPlan, backend: Backend, store: Store, reporter: Reporter 
         )
     for i, st in enumerate(missing, 1):
         reporter.message(f"[{i}/{len(missing)}] {st.name}")
-        try:
-            output = backend.run_task(plan.model, _request(plan, st.name), reporter)
-        except NonFiniteLoglikelihoods as exc:
-            raise BackendError(f"{plan.model.name} produced {exc}") from None
-        score, items, chance = extract(output, st)
-        result = TaskResult(
-            st.name,
-            st.member,
-            st.metric,
-            score,
-            len(items),
-            chance,
-            plan.hashes[st.name],
-            plan.keys[st.name],
-            False,
-            tuple(items),
-        )
-        store.put(NAMESPACE, plan.keys[st.name], partial(_write_entry, result=result))
+        store_task(store, evaluate_task(plan, st, backend, reporter))
     fresh = {st.name for st in missing}
     tasks = []
     for st in plan.suite.tasks:
