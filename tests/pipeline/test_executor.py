@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from tests.cli.test_cli import _assert_one_line_error, fb
 from tests.memorised import write_prompts
 from tests.tiny import make_tiny_model
 
-pytest.importorskip("ray", reason="the ray extra (pip install -e '.[ray]'; CI installs it)")
+pytestmark = pytest.mark.skipif(find_spec("ray") is None, reason="the ray extra (pip install -e '.[ray]'; CI installs it)")
 
 LEAN = ["--suite", "task:fb_piqa_lite", "--limit", "4", "--n-prompts", "4", "--max-new-tokens", "8",
         "--noise-floor-prompts", "2", "--batch-size", "8"]  # fmt: skip
