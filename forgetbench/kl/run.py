@@ -107,13 +107,18 @@ def _floors(
     return noise, precision
 
 
+def draw(plan: Plan, backend: Backend, reporter: Reporter) -> list[list[int]]:
+    """The KL's responses from the sampling model (a local run, or a distributed executor's job)."""
+    return backend.sample(plan.sampler, plan.prompt_ids, plan.sampling, reporter)
+
+
 def run_passes(plan: Plan, backend: Backend, store: Store, reporter: Reporter) -> Passes:
     """Sampling (unless stored), the main scoring pass, the noise-floor and precision-floor passes."""
     t0 = time.perf_counter()
     responses = samples.cached(store, plan.samples_key)
     cached = responses is not None
     if responses is None:
-        responses = backend.sample(plan.sampler, plan.prompt_ids, plan.sampling, reporter)
+        responses = draw(plan, backend, reporter)
         samples.put(store, plan.samples_key, responses)
     return score_passes(plan, backend, responses, cached, time.perf_counter() - t0, reporter)
 

@@ -30,7 +30,7 @@ from forgetbench.prior import logs
 from forgetbench.prior.retention import compare as compare_retention
 from forgetbench.prior.retention import pair
 from forgetbench.prior.run import suite_hash
-from forgetbench.report.verdict import graded_warnings, small_task_warnings, template_warnings, unresolved_floor, verdict
+from forgetbench.report.verdict import report_warnings, unresolved_floor, verdict
 
 SETTINGS = ("backend", "dtype", "limit", "chat_template")
 """What both runs must share besides the tasks (lm-eval versions may differ when the tasks agree)."""
@@ -167,7 +167,7 @@ def compute_compare(config: CompareConfig, policy: GatePolicy | None = None) -> 
         kl=kl,
         verdict=verdict(retention, kl.headline_estimate if kl else None, None, unresolved_floor(kl) if kl else None),
         elapsed_s=time.perf_counter() - started,
-        warnings=(template_warnings(kl) if kl else ()) + small_task_warnings(retention) + graded_warnings(retention),
+        warnings=report_warnings(retention, kl),
         source="lm-eval logs",
         base_logs=logs.source(base, tasks),
         ckpt_logs=logs.source(ckpt, tasks),

@@ -65,7 +65,7 @@ def run_job(job: Job, runtime: Runtime) -> Any:
     import time
 
     from forgetbench.backends.registry import open_backend
-    from forgetbench.kl.run import nonfinite_error, score_passes
+    from forgetbench.kl.run import draw, score_passes
     from forgetbench.prior.run import evaluate_task
 
     reporter = Reporter()
@@ -74,15 +74,7 @@ def run_job(job: Job, runtime: Runtime) -> Any:
             return [evaluate_task(job.plan, st, backend, reporter) for st in job.plan.suite.tasks if st.name in job.tasks]
         if isinstance(job, SampleJob):
             started = time.perf_counter()
-            try:
-                responses = backend.sample(job.plan.sampler, job.plan.prompt_ids, job.plan.sampling, reporter)
-            except Exception as exc:  # NaN/inf is said with its prompt, as the local run says it
-                from forgetbench.backends.base import NonFiniteLogprobs
-
-                if isinstance(exc, NonFiniteLogprobs):
-                    raise nonfinite_error(job.plan, exc, job.plan.sampler) from None
-                raise
-            return responses, time.perf_counter() - started
+            return draw(job.plan, backend, reporter), time.perf_counter() - started
         backend.expect([job.plan.base, job.plan.ckpt])
         return score_passes(job.plan, backend, job.responses, job.cached, job.sampling_s, reporter)
 

@@ -35,7 +35,7 @@ from forgetbench.pipeline.meta import provenance
 from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_kl, write_score
 from forgetbench.prior.retention import compare, pair, paired_change
 from forgetbench.prior.run import EvalPlan, plan_eval, run_eval, suite_hash
-from forgetbench.report.verdict import graded_warnings, small_task_warnings, template_warnings, unresolved_floor, verdict
+from forgetbench.report.verdict import report_warnings, unresolved_floor, verdict
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
         verdict=verdict(retention, head, new_score, unresolved_floor(kl_run.result)),
         elapsed_s=time.perf_counter() - started,
         law=law,
-        warnings=template_warnings(kl_run.result) + small_task_warnings(retention) + graded_warnings(retention),
+        warnings=report_warnings(retention, kl_run.result),
     )
     return ScoreRun(report, base_eval, ckpt_eval, kl_run)
 

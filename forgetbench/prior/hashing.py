@@ -18,14 +18,19 @@ def doc_hash(doc: dict) -> str:
     return hash_string(json.dumps(doc, indent=2, default=handle_non_serializable, ensure_ascii=False))
 
 
-def content_hash(config: dict, doc_hashes: list[str], drop_metadata: tuple[str, ...] = ()) -> str:
-    """The one task-hash formula: sha256 of a task's config (without `metadata.config_source`, an absolute
-    path, nor the `drop_metadata` keys) and of its evaluated docs' hashes, in order. `task_hash` and
-    `prior.logs` (a task read from lm-eval's logs, whose metadata also holds the run's model_args) both use it."""
+def content_config(config: dict, drop_metadata: tuple[str, ...] = ()) -> dict:
+    """A task's config as its content: without `metadata.config_source` (an absolute path) nor the
+    `drop_metadata` keys (what lm-eval's logs add per run: the model_args)."""
     meta = config.get("metadata")
     if isinstance(meta, dict):
         config = {**config, "metadata": {k: v for k, v in meta.items() if k != "config_source" and k not in drop_metadata}}
-    return digest({"config": config, "docs": list(doc_hashes)})
+    return config
+
+
+def content_hash(config: dict, doc_hashes: list[str], drop_metadata: tuple[str, ...] = ()) -> str:
+    """The one task-hash formula: sha256 of a task's content config (`content_config`) and of its evaluated
+    docs' hashes, in order. `task_hash` and `prior.logs` (a task read from lm-eval's logs) both use it."""
+    return digest({"config": content_config(config, drop_metadata), "docs": list(doc_hashes)})
 
 
 def task_hash(task: Task, limit: int | None) -> str:

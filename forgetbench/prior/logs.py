@@ -35,7 +35,7 @@ from forgetbench.backends.lm_eval_tasks import item_value
 from forgetbench.core.errors import DataError, UserInputError
 from forgetbench.core.hashing import digest
 from forgetbench.core.results import EvalSettings, LogSource, ModelInfo, TaskResult
-from forgetbench.prior.hashing import content_hash, doc_hash
+from forgetbench.prior.hashing import content_config, content_hash, doc_hash
 from forgetbench.prior.run import extract, filter_of, metric_key
 from forgetbench.prior.suites import SuiteTask
 
@@ -329,11 +329,7 @@ def task_output(run: LoggedRun, task: str, metric: str, filt: str) -> TaskOutput
 def task_config(run: LoggedRun, task: str) -> dict[str, Any]:
     """The task's logged config without what lm-eval adds to it per run (0.4.9+ merges the model_args into
     `metadata`, 0.4.12+ the YAML's path): what two runs of the same task must agree on."""
-    config = dict(run.tasks[task].config)
-    meta = config.get("metadata")
-    if isinstance(meta, dict):
-        config["metadata"] = {k: v for k, v in meta.items() if k not in run.model_args and k != "config_source"}
-    return config
+    return content_config(run.tasks[task].config, tuple(run.model_args))
 
 
 def task_result(run: LoggedRun, task: str, override: str | None) -> TaskResult:

@@ -45,6 +45,12 @@ def graded_warnings(ret: Retention) -> tuple[str, ...]:
                  "(the continuous-metric method), not exact McNemar" for t in ret.tasks if t.forgotten is None)  # fmt: skip
 
 
+def report_warnings(ret: Retention, kl: KLResult | None) -> tuple[str, ...]:
+    """A report's warnings: the KL's template difference (when there is a KL), tasks too small to see a
+    drop, tasks tested as graded."""
+    return (template_warnings(kl) if kl else ()) + small_task_warnings(ret) + graded_warnings(ret)
+
+
 def unresolved_floor(kl: KLResult) -> Estimate | None:
     """The precision floor when the headline KL is not resolvable at the run's dtype, else None."""
     return kl.precision_floor if kl.precision_resolvable is False else None
