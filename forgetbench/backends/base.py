@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from forgetbench.core.errors import BackendError
+from forgetbench.core.results import ItemEvidence
 
 if TYPE_CHECKING:
     import numpy as np
@@ -129,6 +130,8 @@ class SampleRecord:
     """Metric name → this item's value."""
     n_choices: int
     """Requests made for the item (the options of a multiple-choice item)."""
+    evidence: ItemEvidence | None = None
+    """The prompt, options, gold and the model's answer, clipped (`lm_eval_samples.evidence`)."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 from unittest.mock import patch
 
 from forgetbench.backends.base import NonFiniteLoglikelihoods, SampleRecord, TaskOutput, TaskRequest
+from forgetbench.backends.lm_eval_samples import evidence, item_value
 from forgetbench.core.errors import BackendError
 from forgetbench.core.progress import Reporter
 
@@ -34,39 +35,17 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def item_value(raw: Any) -> float | None:
-    """One item's metric value as lm-eval gives it — a number, a bool, a numpy scalar, or the text lm-eval
-    < 0.4.13 wrote for numpy scalars in its logs (`"0.6666667"`, `"True"`) — as a float; None when it is
-    not one number (a corpus-level metric's (reference, prediction) pair). Shared by live runs and by
-    `prior.logs`, so both accept the same values."""
-    if isinstance(raw, str):
-        text = raw.strip()
-        if text in ("True", "False"):
-            return float(text == "True")
-        try:
-            return float(text)
-        except ValueError:
-            return None
-    if isinstance(raw, (bool, int, float)):
-        return float(raw)
-    if getattr(raw, "shape", None) == () and hasattr(raw, "dtype"):  # a numpy scalar
-        try:
-            return float(raw)
-        except (TypeError, ValueError):
-            return None
-    return None
-
-
-def _records(samples: list[dict]) -> tuple[SampleRecord, ...]:
+def _records(samples: list[dict], output_type: str) -> tuple[SampleRecord, ...]:
     out = []
     for s in samples:
         values = {k: item_value(s[k]) for k in (s.get("metrics") or ()) if k in s}
         metrics = {k: v for k, v in values.items() if v is not None}
         out.append(
             SampleRecord(
-                int(s["doc_id"]), str(s["doc_hash"]), str(s.get("filter", "none")), metrics, len(s.get("arguments") or ())
+                int(s["doc_id"]), str(s["doc_hash"]), str(s.get("filter", "none")), metrics, len(s.get("arguments") or ()),
+                evidence(s, output_type),
             )
-        )
+        )  # fmt: skip
     return tuple(out)
 
 
@@ -169,4 +148,5 @@ def run_task(lm: Any, request: TaskRequest, reporter: Reporter) -> TaskOutput:
     samples = out["samples"][request.task]
     _check_finite(request.task, samples)
     results = {k: float(v) for k, v in out["results"][request.task].items() if "," in k and _numeric(v)}
-    return TaskOutput(request.task, str(task.config.output_type), results, _records(samples))
+    output_type = str(task.config.output_type)
+    return TaskOutput(request.task, output_type, results, _records(samples, output_type))

@@ -89,6 +89,35 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class ItemEvidence:
+    """What one model did on one item, as lm-eval logged it, clipped to bounded size (`prior.evidence`):
+    what the report shows for a flipped item. Lives in the store's and run folder's parquet files, not in
+    `report.json`."""
+
+    context: str
+    """The end of the prompt the model saw (few-shot examples and template included), its last
+    `prior.evidence.CONTEXT_CHARS` characters; starts with `…` when clipped."""
+    choices: tuple[str, ...]
+    """The continuations scored (multiple choice and log-likelihood tasks), each clipped; empty for
+    generation."""
+    target: str
+    """The gold answer as lm-eval's `doc_to_target` gave it: a choice's text when it was an index, else
+    its text (clipped)."""
+    gold: int | None
+    """Index of the gold choice, when the target is one."""
+    loglikelihoods: tuple[float, ...]
+    """The model's log-likelihood of each choice (nats), in `choices` order; empty for generation."""
+    pick: int | None
+    """The choice the task's metric took (argmax of the log-likelihoods, per character for `acc_norm`);
+    None for generation."""
+    generation: str | None
+    """The model's generation (generative tasks), clipped; None otherwise."""
+    answer: str | None
+    """What the task's filter extracted from the generation and scored (e.g. a number), when it differs
+    from the generation; None otherwise."""
+
+
+@dataclass(frozen=True)
 class ItemOutcome:
     """One benchmark item's outcome under one model (the unit of pairing)."""
 
@@ -100,6 +129,9 @@ class ItemOutcome:
     """lm-eval's sha256 of the doc's JSON: items are paired on (task, doc_id, doc_hash)."""
     score: float
     """Value of the task's primary metric on this item (0/1 for accuracy metrics)."""
+    evidence: ItemEvidence | None = field(default=None, compare=False, repr=False)
+    """What the model did on the item (the report's flips); None in store entries written before
+    forgetbench kept it."""
 
 
 @dataclass(frozen=True)

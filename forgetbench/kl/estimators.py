@@ -16,12 +16,14 @@ import numpy as np
 ESTIMATORS = ("full", "k1", "k3")
 
 
+def token_estimates(kl: np.ndarray | None, logp: np.ndarray, logq: np.ndarray) -> dict[str, np.ndarray | None]:
+    """Each estimator's per-token terms for one sequence (float64; their sums are `sequence_estimates`);
+    `full` is None when the per-token KL was not computed."""
+    log_r = logq.astype(np.float64) - logp.astype(np.float64)
+    return {"full": None if kl is None else kl.astype(np.float64), "k1": -log_r, "k3": np.expm1(log_r) - log_r}
+
+
 def sequence_estimates(kl: np.ndarray | None, logp: np.ndarray, logq: np.ndarray) -> dict[str, float]:
     """The three estimates for one sequence from its per-token arrays (see `TokenScores`); `full` is
     NaN when the per-token KL was not computed (a run that did not ask for it)."""
-    log_r = logq.astype(np.float64) - logp.astype(np.float64)
-    return {
-        "full": float("nan") if kl is None else float(kl.astype(np.float64).sum()),
-        "k1": float(-log_r.sum()),
-        "k3": float(np.sum(np.expm1(log_r) - log_r)),
-    }
+    return {k: float("nan") if v is None else float(v.sum()) for k, v in token_estimates(kl, logp, logq).items()}

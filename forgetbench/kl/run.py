@@ -27,7 +27,8 @@ from forgetbench.backends.device import PRECISION_REFERENCE
 from forgetbench.core.errors import BackendError
 from forgetbench.core.results import SCHEMA_VERSION, Estimate, KLResult
 from forgetbench.kl import samples
-from forgetbench.kl.estimators import sequence_estimates
+from forgetbench.kl.estimators import sequence_estimates, token_estimates
+from forgetbench.models import tokenizer
 from forgetbench.stats.bootstrap import mean_test
 
 PRECISION_MODELS = 2
@@ -48,7 +49,10 @@ class KLRun:
 
     result: KLResult
     rows: list[dict]
-    """prompt_index, source_index, sample_index, response_tokens, eos, and one column per estimator."""
+    """prompt_index, source_index, sample_index, response_tokens, eos, one column per estimator (nats per
+    sequence), `prompt` (the prompt's text before any template), `tokens` (the response as the text each
+    token adds, `models.tokenizer.pieces`) and `token_kl` (the headline estimator's per-token terms,
+    float32, summing to its column up to float32 rounding)."""
 
 
 @dataclass(frozen=True)
@@ -136,12 +140,18 @@ def score_passes(
     return Passes(responses, cached, scores, noise, timings, precision)
 
 
+def _total(terms: np.ndarray | None) -> float:
+    return float("nan") if terms is None else float(terms.sum())
+
+
 def _rows(plan: Plan, passes: Passes) -> list[dict]:
     config, eos = plan.config, set(plan.sampling.stop_ids)
+    tok = tokenizer.load_tokenizer(plan.sampler)
     rows: list[dict] = []
     for n, (ts, resp) in enumerate(zip(passes.scores, passes.responses)):
         p = n // config.samples_per_prompt
-        est = sequence_estimates(ts.kl, ts.logp, ts.logq)
+        terms = token_estimates(ts.kl, ts.logp, ts.logq)
+        head = terms[config.headline]
         rows.append(
             {
                 "prompt_index": p,
@@ -149,7 +159,10 @@ def _rows(plan: Plan, passes: Passes) -> list[dict]:
                 "sample_index": n % config.samples_per_prompt,
                 "response_tokens": len(resp),
                 "eos": bool(resp and resp[-1] in eos),
-                **{e: est[e] for e in config.estimators},
+                **{e: _total(terms[e]) for e in config.estimators},
+                "prompt": plan.prompts.texts[p],
+                "tokens": tokenizer.pieces(tok, list(resp)),
+                "token_kl": [] if head is None else head.astype(np.float32).tolist(),
             }
         )
     return rows

@@ -113,3 +113,31 @@ def stop_ids(model: ResolvedModel, tok: PreTrainedTokenizerBase) -> set[int]:
     if not ids:
         raise ModelSpecError(f"{model.name}: no EOS token; responses could not stop")
     return ids
+
+
+PIECE_WINDOW = 8
+"""Tokens of left context each piece is decoded with (`pieces`)."""
+
+
+def pieces(tok: PreTrainedTokenizerBase, ids: list[int]) -> list[str]:
+    """The text each token adds to the decoded response, so that `"".join(pieces)` is the response's text
+    (special tokens included). Token t's piece is decode(ids[s:t+1]) minus decode(ids[s:t]) with s a few
+    tokens back (linear time; the window keeps a tokenizer's word-start rules). A token that ends inside a
+    multi-byte character gets `""` and the token that completes the character carries it."""
+    out: list[str] = []
+    pending = 0  # tokens whose bytes have not yet made a whole character
+
+    def text(a: int, b: int) -> str:
+        return str(tok.decode(ids[a:b], skip_special_tokens=False, clean_up_tokenization_spaces=False))
+
+    for t in range(len(ids)):
+        s = max(0, t - pending - PIECE_WINDOW)
+        whole = text(s, t + 1)
+        if whole.endswith("\ufffd") and t + 1 < len(ids):
+            out.append("")
+            pending += 1
+            continue
+        before = text(s, t - pending)
+        out.append(whole[len(before) :] if whole.startswith(before) else whole)
+        pending = 0
+    return out

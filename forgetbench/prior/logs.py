@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from forgetbench.backends.base import SampleRecord, TaskOutput
-from forgetbench.backends.lm_eval_tasks import item_value
+from forgetbench.backends.lm_eval_samples import evidence, item_value
 from forgetbench.core.errors import DataError, UserInputError
 from forgetbench.core.hashing import digest
 from forgetbench.core.results import EvalSettings, LogSource, ModelInfo, TaskResult
@@ -298,6 +298,7 @@ def task_output(run: LoggedRun, task: str, metric: str, filt: str) -> TaskOutput
                 f"{path}: doc ids repeat (several filters) and this lm-eval version does not name them; re-run with lm-eval ≥ 0.4.7"
             )
         records = [{**r, "filter": filt} for r in records]
+    output_type = run.tasks[task].output_type
     out = []
     for r in records:
         if r.get("filter") != filt:
@@ -316,14 +317,14 @@ def task_output(run: LoggedRun, task: str, metric: str, filt: str) -> TaskOutput
         hashed = r.get("doc_hash") or (doc_hash(r["doc"]) if isinstance(r.get("doc"), dict) else None)
         if not hashed:
             raise DataError(f"{path}: doc {r['doc_id']} has neither doc_hash nor doc")
-        out.append(SampleRecord(r["doc_id"], str(hashed), filt, metrics, len(r.get("arguments") or ())))
+        args = r.get("arguments") or ()
+        out.append(SampleRecord(r["doc_id"], str(hashed), filt, metrics, len(args), evidence(r, output_type)))
     if not out:
         raise DataError(f"{path}: no samples under filter {filt!r} (the filter lm-eval reported {metric} under)")
     ids = [r.doc_id for r in out]
     if len(set(ids)) != len(ids):
         raise DataError(f"{path}: doc {next(i for i in ids if ids.count(i) > 1)} is logged twice under filter {filt!r}")
-    t = run.tasks[task]
-    return TaskOutput(task, t.output_type, t.results, tuple(out))
+    return TaskOutput(task, output_type, run.tasks[task].results, tuple(out))
 
 
 def task_config(run: LoggedRun, task: str) -> dict[str, Any]:

@@ -18,13 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forgetbench import __version__
-from forgetbench.backends.base import NonFiniteLoglikelihoods, TaskOutput, TaskRequest
+from forgetbench.backends.base import NonFiniteLoglikelihoods, SampleRecord, TaskOutput, TaskRequest
+from forgetbench.backends.lm_eval_samples import with_pick
 from forgetbench.backends.registry import open_backend
 from forgetbench.core.errors import BackendError, SuiteError
 from forgetbench.core.hashing import digest
 from forgetbench.core.progress import Reporter
 from forgetbench.core.results import SCHEMA_VERSION, EvalResult, EvalSettings, ItemOutcome, TaskResult
 from forgetbench.core.results_io import build, read_json
+from forgetbench.core.rows import EVIDENCE_COLUMNS, evidence_of, evidence_row
 from forgetbench.models.spec import resolve
 from forgetbench.prior.hashing import task_hash
 from forgetbench.prior.suites import Suite, SuiteTask, resolve_suite, tasks_dir
@@ -84,6 +86,13 @@ def filter_of(key: str) -> str:
     return key.split(",", 1)[1] if "," in key else "none"
 
 
+def outcome(st: SuiteTask, s: SampleRecord) -> ItemOutcome:
+    """One sample's outcome on the task's metric, with its evidence (the option the metric took)."""
+    value = s.metrics[st.metric]
+    ev = None if s.evidence is None else with_pick(s.evidence, st.metric, value)
+    return ItemOutcome(st.name, s.doc_id, s.doc_hash, value, ev)
+
+
 def extract(output: TaskOutput, st: SuiteTask) -> tuple[float, list[ItemOutcome], float | None]:
     """Score, per-item outcomes and chance level (mean 1/#options for multiple choice, else None)."""
     key = metric_key(output.results, st.metric, st.name)
@@ -92,7 +101,7 @@ def extract(output: TaskOutput, st: SuiteTask) -> tuple[float, list[ItemOutcome]
     missing = next((s.doc_id for s in samples if st.metric not in s.metrics), None)
     if missing is not None:
         raise SuiteError(f"task {st.name!r}: doc {missing} has no per-item value of {st.metric!r}")
-    items = sorted((ItemOutcome(st.name, s.doc_id, s.doc_hash, s.metrics[st.metric]) for s in samples), key=lambda i: i.doc_id)
+    items = sorted((outcome(st, s) for s in samples), key=lambda i: i.doc_id)
     mc = output.output_type == "multiple_choice"
     chance = float(sum(1 / s.n_choices for s in samples) / len(samples)) if mc and samples else None
     return output.results[key], items, chance
@@ -103,8 +112,11 @@ def _write_entry(folder: Path, result: TaskResult) -> None:
 
     meta = {k: v for k, v in result.__dict__.items() if k not in ("items", "cached")}
     (folder / "result.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-    frame = pd.DataFrame([i.__dict__ for i in result.items], columns=["task", "doc_id", "doc_hash", "score"])
-    frame.to_parquet(folder / "items.parquet", index=False)
+    rows = [{"task": i.task, "doc_id": i.doc_id, "doc_hash": i.doc_hash, "score": i.score, **evidence_row(i.evidence)}
+            for i in result.items]  # fmt: skip
+    pd.DataFrame(rows, columns=["task", "doc_id", "doc_hash", "score", *EVIDENCE_COLUMNS]).to_parquet(
+        folder / "items.parquet", index=False
+    )
 
 
 def _read_entry(folder: Path, cached: bool) -> TaskResult:
@@ -112,7 +124,8 @@ def _read_entry(folder: Path, cached: bool) -> TaskResult:
 
     meta = read_json(folder / "result.json")
     frame = pd.read_parquet(folder / "items.parquet")
-    items = [ItemOutcome(str(r.task), int(r.doc_id), str(r.doc_hash), float(r.score)) for r in frame.itertuples(index=False)]
+    items = [ItemOutcome(str(r["task"]), int(r["doc_id"]), str(r["doc_hash"]), float(r["score"]), evidence_of(r))
+             for r in frame.to_dict("records")]  # fmt: skip
     data = {**(meta if isinstance(meta, dict) else {}), "cached": cached, "items": []}
     entry = build(TaskResult, data, str(folder / "result.json"))
     return TaskResult(**{**entry.__dict__, "items": tuple(items)})

@@ -63,6 +63,10 @@ def test_different_weights_give_positive_kl_and_cached_samples(tiny_model, other
     rows = pd.read_parquet(tmp_path / "out" / "kl.parquet")
     assert len(rows) == 12 and set(rows.columns) >= {"prompt_index", "sample_index", "full", "k1", "k3", "response_tokens"}
     assert (rows["full"] >= 0).all()
+    for r in rows.to_dict("records"):  # per token: one text piece and one KL term each, summing to the sequence's
+        assert len(r["tokens"]) == len(r["token_kl"]) == r["response_tokens"] and min(r["token_kl"]) >= 0
+        assert float(sum(map(float, r["token_kl"]))) == pytest.approx(r["full"], rel=1e-5, abs=1e-6)
+        assert r["prompt"] in [p["prompt"] for p in map(json.loads, prompts_file.read_text().splitlines())]
     loaded = json.loads((tmp_path / "out" / "kl.json").read_text())
     assert loaded["estimates"][0]["mean"] == pytest.approx(est["full"].mean)
 

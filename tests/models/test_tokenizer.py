@@ -43,3 +43,23 @@ def test_an_extra_stop_token_is_named(tiny_model, tmp_path, chat_template):
     extra = variant(tiny_model, tmp_path / "e", eos=[2, 5])
     assert difference(tiny_model, extra, chat_template) == "stop tokens differ: base {2} vs checkpoint {2, 5}"
     assert difference(tiny_model, variant(tiny_model, tmp_path / "same", eos=[2])) is None  # a list of the same ids
+
+
+TEXTS = ["Hello wörld! 你好，世界 🎉🎉 x = 3.14\n  indented", "The answer is 42.</s>", "ÅÄÖ ñ 日本語のテキスト 🙂👍🏽"]
+
+
+@pytest.mark.parametrize("name", ["tiny", pytest.param("smollm2-135m", marks=pytest.mark.integration)])
+def test_pieces_join_to_the_decoded_text_one_per_token(name, tiny_model):
+    """The report colours a response token by token: each token's piece is the text it adds (a token ending
+    inside a multi-byte character adds nothing; the one completing it carries it), and they join to the text."""
+    from forgetbench.models.tokenizer import load_tokenizer, pieces
+
+    tok = load_tokenizer(resolve(str(tiny_model) if name == "tiny" else name))
+    for text in TEXTS:
+        ids = tok.encode(text, add_special_tokens=False)
+        got = pieces(tok, ids)
+        assert len(got) == len(ids)
+        assert "".join(got) == tok.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        assert "\ufffd" not in "".join(got)
+    long = tok.encode(" ".join(TEXTS) * 20, add_special_tokens=False)  # beyond the decoding window
+    assert "".join(pieces(tok, long)) == tok.decode(long, skip_special_tokens=False, clean_up_tokenization_spaces=False)

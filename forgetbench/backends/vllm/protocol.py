@@ -22,7 +22,7 @@ from forgetbench.backends.base import TaskOutput, TaskRequest
 from forgetbench.core.errors import BackendError, ResultFileError
 from forgetbench.core.results_io import build
 
-PROTOCOL_VERSION = 2  # 2: LoRA adapters (`Lora` on Sample, PromptLogprobs and RunTask)
+PROTOCOL_VERSION = 3  # 2: LoRA adapters (`Lora` on Sample, PromptLogprobs and RunTask); 3: `SampleRecord.evidence`
 PREFIX = "@forgetbench-worker "
 
 
