@@ -32,6 +32,7 @@ _API = {
     "compute_compare": "forgetbench.pipeline.compare:compute_compare",
     "sweep": "forgetbench.pipeline.sweep:sweep",
     "collect": "forgetbench.pipeline.sweep:collect",
+    "report_page": "forgetbench.pipeline.view:report_page",
     # results
     "load_report": "forgetbench.core.results_io:load_report",
     "load_kl": "forgetbench.core.results_io:load_kl",

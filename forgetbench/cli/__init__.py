@@ -17,7 +17,7 @@ __all__ = ["app", "main"]
 
 def _register() -> None:
     """Import the command modules in --help order (each registers its commands), then the groups."""
-    from forgetbench.cli import jobs, compare, sweep, gate, catalog, board  # noqa: F401, I001  (order is --help order)
+    from forgetbench.cli import jobs, compare, sweep, gate, catalog, board, view  # noqa: F401, I001  (order is --help order)
 
     app.add_typer(board_app, name="leaderboard", rich_help_panel="Decide and publish (no model loaded)")
     app.add_typer(models_app, name="models", rich_help_panel="Look up")

@@ -24,7 +24,7 @@ from forgetbench.gate.policy import GatePolicy
 from forgetbench.kl.run import KLRun
 from forgetbench.pipeline.gate import check_outputs, gate_run, resolve_policy
 from forgetbench.pipeline.meta import provenance
-from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_score
+from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_html, write_score
 from forgetbench.pipeline.score import ScoreOutcome
 from forgetbench.prior import logs
 from forgetbench.prior.retention import compare as compare_retention
@@ -191,4 +191,6 @@ def compare(
     folder = prepare(out or default_folder("compare"))
     report = write_score(run, folder)
     verdict_ = gate_run(folder, gate, policy_path=policy_path, junit=junit) if gate is not None else None
+    if verdict_ is not None:
+        write_html(folder, verdict_)  # the page shows the gate's decision
     return ScoreOutcome(folder, report, report.kl, verdict_)

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 from forgetbench.core.errors import UserInputError
 from forgetbench.core.fs import atomic_write_bytes, os_reason, probe_folder
 from forgetbench.core.results_io import seal, to_json
+from forgetbench.core.rows import pair_row
 
 if TYPE_CHECKING:
-    from forgetbench.core.results import EvalResult, KLResult, ScoreReport
+    from forgetbench.core.results import EvalResult, GateVerdict, KLResult, ScoreReport
     from forgetbench.kl.run import KLRun
 
 
@@ -61,21 +62,44 @@ def write_kl(run: KLRun, folder: Path) -> KLResult:
     return result
 
 
+MAX_EVIDENCE = 200
+"""Items per task and direction (forgotten, gained) whose evidence a run folder keeps: the largest changes
+first (for 0/1 metrics every flip is a change of 1, then by doc id). Evidence of other items stays in the
+store; with the per-item clipping of `backends.lm_eval_samples` this bounds items.parquet to about
+2 × MAX_EVIDENCE × 5 KB per task, whatever the suite's size."""
+
+
+def kept_for_evidence(base: list[float], ckpt: list[float], limit: int = MAX_EVIDENCE) -> set[int]:
+    """Positions of the items whose evidence is kept: per direction, the `limit` largest changes."""
+    kept: set[int] = set()
+    for sign in (-1, 1):  # forgotten (ckpt below base), then gained
+        moved = sorted(
+            (i for i, (b, c) in enumerate(zip(base, ckpt)) if (c - b) * sign > 0), key=lambda i: -abs(ckpt[i] - base[i])
+        )
+        kept.update(moved[:limit])
+    return kept
+
+
 def item_rows(run: ScoreRun) -> list[dict]:
-    """One row per paired benchmark item: task, doc_id, doc_hash, base and ckpt scores."""
+    """One row per paired benchmark item: task, doc_id, doc_hash, base and ckpt scores, and for the items
+    that changed (`kept_for_evidence`) the evidence of both models (`core.rows.pair_row`)."""
     from forgetbench.prior.retention import pair
 
     rows = []
     for tb, tc in zip(run.base_eval.tasks, run.ckpt_eval.tasks):
         b, c = pair(tb, tc)
-        for item, sb, sc in zip(sorted(tb.items, key=lambda i: i.doc_id), b, c):
-            rows.append({"task": tb.task, "doc_id": item.doc_id, "doc_hash": item.doc_hash, "base": sb, "ckpt": sc})
+        kept = kept_for_evidence(list(b), list(c))
+        ckpt_items = {i.doc_id: i for i in tc.items}
+        for n, (item, sb, sc) in enumerate(zip(sorted(tb.items, key=lambda i: i.doc_id), b, c)):
+            ev = pair_row(item.evidence, ckpt_items[item.doc_id].evidence) if n in kept else pair_row(None, None)
+            rows.append({"task": tb.task, "doc_id": item.doc_id, "doc_hash": item.doc_hash, "base": sb, "ckpt": sc, **ev})
     return rows
 
 
 def write_score(run: ScoreRun, folder: Path) -> ScoreReport:
-    """items.parquet, kl.parquet (when there is a KL), leaderboard_row.csv, report.md and, last,
-    report.json (sealed with the parquets' hashes and its own digest); returns the sealed report."""
+    """items.parquet, kl.parquet (when there is a KL), leaderboard_row.csv, report.md, report.json (sealed
+    with the parquets' hashes and its own digest) and, last, report.html (from the files just written);
+    returns the sealed report."""
     import pandas as pd
 
     from forgetbench.leaderboard.table import row
@@ -92,4 +116,23 @@ def write_score(run: ScoreRun, folder: Path) -> ScoreReport:
     atomic_write_bytes(folder / "leaderboard_row.csv", buf.getvalue().encode())
     atomic_write_bytes(folder / "report.md", markdown(report).encode())
     atomic_write_bytes(folder / "report.json", to_json(report))
+    write_html(folder)
     return report
+
+
+def _records(path: Path) -> list[dict]:
+    import pandas as pd
+
+    return pd.read_parquet(path).to_dict("records") if path.is_file() else []
+
+
+def write_html(folder: Path, gate: GateVerdict | None = None) -> Path:
+    """report.html from what the run folder holds (report.json, checked against its rows; items.parquet;
+    kl.parquet), with the gate's verdict when the run had one; returns its path."""
+    from forgetbench.core.results_io import load_report
+    from forgetbench.report.html import RunView, render
+
+    report = load_report(folder)
+    view = RunView(report, _records(folder / "items.parquet"), _records(folder / "kl.parquet"), gate)
+    atomic_write_bytes(folder / "report.html", render(view).encode())
+    return folder / "report.html"

@@ -32,7 +32,7 @@ from forgetbench.pipeline.gate import check_outputs, gate_run, resolve_policy
 from forgetbench.pipeline.jobs import Graph
 from forgetbench.pipeline.kl import plan_kl
 from forgetbench.pipeline.meta import provenance
-from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_kl, write_score
+from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_html, write_kl, write_score
 from forgetbench.prior.retention import compare, pair, paired_change
 from forgetbench.prior.run import EvalPlan, plan_eval, run_eval, suite_hash
 from forgetbench.report.verdict import report_warnings, unresolved_floor, verdict
@@ -182,4 +182,6 @@ def score(
         report = write_score(run, folder)
         kl_result = report.kl
     verdict_ = gate_run(folder, gate, policy_path=policy_path, junit=junit) if gate is not None else None
+    if verdict_ is not None and report is not None:
+        write_html(folder, verdict_)  # the page shows the gate's decision
     return ScoreOutcome(folder, report, kl_result, verdict_)

@@ -47,7 +47,7 @@ from forgetbench.pipeline.jobs import Graph
 from forgetbench.pipeline.run_folder import default_folder, prepare, write_score
 from forgetbench.pipeline.score import ScorePlan, plan_score, run_score
 from forgetbench.prior.run import suite_hash
-from forgetbench.report import trajectory
+from forgetbench.report import sweep_html, trajectory
 
 SWEEP_FILE = "sweep.json"
 SWEEP_VERSION = 1
@@ -206,7 +206,7 @@ def sweep(
 
 def collect(folder: Path, *, to: Path | None = None) -> SweepOutcome:
     """The trajectory of the sweep in `folder` from the run folders present (trajectory.csv, .md, .png,
-    .svg), the checkpoints still missing, and with `to` their leaderboard rows upserted."""
+    .svg, and report.html linking each checkpoint's own), the checkpoints still missing, and with `to` their leaderboard rows upserted."""
     folder = Path(folder)
     record = _read_record(folder)
     points, missing, runs = [], [], []
@@ -226,6 +226,8 @@ def collect(folder: Path, *, to: Path | None = None) -> SweepOutcome:
             atomic_write_bytes(folder / name, data)
             files.append(folder / name)
         files += trajectory.plot(points, folder / "trajectory")
+        atomic_write_bytes(folder / "report.html", sweep_html.render(folder.name, points, missing).encode())
+        files.append(folder / "report.html")
     if to is not None:
         if not runs:
             raise DataError(f"{folder}: no finished checkpoint to add to {to}")

@@ -414,3 +414,21 @@ def test_bad_checkpoints_are_one_line_exit_2_and_nothing_written(fresh, bad_chec
     )
     _assert_one_line_error(proc, 2, needle)
     assert _entries(fresh["store"]) == [] and (not out.exists() or list(out.iterdir()) == [])
+
+
+def test_view_prints_the_page_and_writes_it_for_an_older_run(score_runs, tmp_path):
+    """`view` prints the page's path (no browser here: it says so); a run folder from before pages were written
+    gets its page from its saved files; anything else is one line, exit 2."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(score_runs["barely"], run)
+    (run / "report.html").unlink()
+    proc = fb("view", str(run), env={"DISPLAY": "", "WAYLAND_DISPLAY": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str((run / "report.html").resolve()) and "no browser" in proc.stderr
+    assert (run / "report.html").read_text() == (score_runs["barely"] / "report.html").read_text()
+    proc = fb("view", str(run / "report.html"), "--no-open")
+    assert proc.returncode == 0 and proc.stderr == ""
+    _assert_one_line_error(fb("view", str(tmp_path / "nope")), 2, "no such run folder")
+    _assert_one_line_error(fb("view", str(tmp_path)), 2, "not a forgetbench run folder")

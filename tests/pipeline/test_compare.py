@@ -63,8 +63,35 @@ def test_compare_on_real_lm_eval_logs_equals_score_on_the_same_items(logs, score
     )
     assert got["suite_hash"] == want.suite_hash
     folder = tmp_path / "run"
-    assert sorted(p.name for p in folder.iterdir()) == ["items.parquet", "leaderboard_row.csv", "report.json", "report.md"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "items.parquet",
+        "leaderboard_row.csv",
+        "report.html",
+        "report.json",
+        "report.md",
+    ]
     assert got["base_logs"]["results_file"].startswith(str(logs["base"])) and got["base_logs"]["lm_eval_model"] == "hf"
+    # The evidence read from lm-eval's logged lines is what the live run kept: same items, prompts, options, gold,
+    # log-likelihoods and picks.
+    mine, theirs = _evidence(folder), _evidence(score_runs["damaged"])
+    assert mine.keys() == theirs.keys() and len(mine) > 10
+    for key, (a, b) in ((k, (mine[k], theirs[k])) for k in mine):
+        assert (a.context, a.choices, a.target, a.gold, a.pick) == (b.context, b.choices, b.target, b.gold, b.pick), key
+        assert a.loglikelihoods == pytest.approx(b.loglikelihoods, rel=1e-5), key  # float32 sums batched differently
+
+
+def _evidence(run: Path) -> dict:
+    """(task, doc, model) → the evidence a run folder's items.parquet keeps."""
+    import pandas as pd
+
+    from forgetbench.core.rows import evidence_of
+
+    out = {}
+    for row in pd.read_parquet(run / "items.parquet").to_dict("records"):
+        for who in ("base", "ckpt"):
+            if (ev := evidence_of(row, who)) is not None:
+                out[(row["task"], row["doc_id"], who)] = ev
+    return out
 
 
 def test_kl_of_the_same_pair_joins_and_the_gate_decides(logs, score_runs, tmp_path):

@@ -7,6 +7,7 @@ import pytest
 from forgetbench.core.config import EvalConfig, Runtime, ScoreConfig
 from forgetbench.core.errors import DataError
 from forgetbench.core.results_io import load_report
+from forgetbench.core.rows import ANSWER_COLUMNS, ITEM_COLUMNS
 from forgetbench.pipeline.run_folder import write_score
 from forgetbench.pipeline.score import compute_score, score
 from tests.memorised import LIMIT, TASKS, write_prompts
@@ -64,12 +65,15 @@ def test_run_directory_and_report_round_trip(models, setup, store, tmp_path):
     (tmp_path / "run").mkdir()
     written = write_score(result, tmp_path / "run")
     names = {p.name for p in (tmp_path / "run").iterdir()}
-    assert names == {"report.json", "report.md", "items.parquet", "kl.parquet", "leaderboard_row.csv"}
+    assert names == {"report.json", "report.md", "report.html", "items.parquet", "kl.parquet", "leaderboard_row.csv"}
     assert load_report(tmp_path / "run") == written
     assert written.digest and set(written.files) == {"items.parquet", "kl.parquet"}
     assert {**written.__dict__, "files": {}, "digest": ""} == result.report.__dict__  # sealing adds only those
     items = pd.read_parquet(tmp_path / "run" / "items.parquet")
-    assert len(items) == 2 * LIMIT and set(items.columns) == {"task", "doc_id", "doc_hash", "base", "ckpt"}
+    evidence = {*ITEM_COLUMNS, *(f"{who}_{c}" for who in ("base", "ckpt") for c in ANSWER_COLUMNS)}
+    assert len(items) == 2 * LIMIT and set(items.columns) == {"task", "doc_id", "doc_hash", "base", "ckpt", *evidence}
+    changed = items["base"] != items["ckpt"]
+    assert changed.any() and items["context"].notna().eq(changed).all()  # evidence kept for exactly the changed items
     row = pd.read_csv(tmp_path / "run" / "leaderboard_row.csv")
     assert len(row) == 1 and row["ckpt_fingerprint"][0] == result.report.ckpt.fingerprint
     assert result.report.verdict in (tmp_path / "run" / "report.md").read_text()

@@ -52,7 +52,10 @@ def test_a_training_run_is_swept_in_step_order_with_the_base_loaded_once(setup, 
     assert [p.step for p in out.points] == list(STEPS) and out.ran == [f"checkpoint-{s}" for s in STEPS]
     assert out.usage is not None and out.usage.loads[str(setup.base)] == 1  # evaluated and sampled once
     assert all(n == 1 for n in out.usage.loads.values()) and out.usage.engines == 0
-    assert {f.name for f in out.files} == {"trajectory.csv", "trajectory.md", "trajectory.png", "trajectory.svg"}
+    assert {f.name for f in out.files} == {"trajectory.csv", "trajectory.md", "trajectory.png", "trajectory.svg", "report.html"}
+    page = (tmp_path / "sweep" / "report.html").read_text()
+    for s in STEPS:  # the sweep's page links each checkpoint's own page, which exists
+        assert f'href="checkpoint-{s}/report.html"' in page and (tmp_path / "sweep" / f"checkpoint-{s}" / "report.html").is_file()
     # Each run folder is exactly what `score` writes for that checkpoint.
     ckpt = run_folder / "checkpoint-20"
     alone = score(ScoreConfig.build(str(setup.base), str(ckpt), setup.new_task, **OPTIONS), store=store, out=tmp_path / "alone")

@@ -1,0 +1,51 @@
+"""`forgetbench view RUN`: the run's report.html (written now when an older run folder has none), opened in
+a browser when this machine has one to show it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from forgetbench.core.errors import UserInputError
+
+
+def report_page(run: Path) -> Path:
+    """The report.html of `run` (a score/compare run folder, a sweep folder, or the page itself); a folder
+    without one (made before forgetbench wrote pages) gets it from its saved files."""
+    from forgetbench.pipeline.run_folder import write_html
+    from forgetbench.pipeline.sweep import collect
+
+    run = Path(run)
+    if run.is_file() and run.name == "report.html":
+        return run
+    if not run.is_dir():
+        raise UserInputError(f"{run}: no such run folder")
+    if (run / "report.html").is_file():
+        return run / "report.html"
+    if (run / "report.json").is_file():
+        return write_html(run)
+    if (run / "sweep.json").is_file():
+        collect(run)
+        if (run / "report.html").is_file():
+            return run / "report.html"
+        raise UserInputError(f"{run}: no checkpoint of this sweep has finished yet; nothing to show")
+    raise UserInputError(f"{run}: not a forgetbench run folder (no report.json, sweep.json or report.html)")
+
+
+def can_show() -> bool:
+    """Whether a graphical browser can open here: macOS, Windows, or a display on other systems (without
+    one, Python's `webbrowser` would start a text browser in this terminal, or nothing)."""
+    return sys.platform in ("darwin", "win32") or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def open_page(page: Path) -> bool:
+    """Open `page` in the default browser; False when there is none to open it."""
+    import webbrowser
+
+    if not can_show():
+        return False
+    try:
+        return webbrowser.get().open(page.resolve().as_uri())
+    except webbrowser.Error:
+        return False

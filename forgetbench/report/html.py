@@ -1,0 +1,240 @@
+"""report.html of a `score` or `compare` run folder: the verdict and both models, the retention table, the
+flipped items with what each model answered, and where the two models' distributions diverge (the
+per-prompt KL histogram and the highest-KL responses coloured token by token).
+
+Reads only what the run folder holds (`RunView`: the report, items.parquet's and kl.parquet's rows, the
+gate's verdict when the run had one). Every text is escaped (`page.esc`); the page runs no script and
+fetches nothing (`page.CSP`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from forgetbench.core.results import GateVerdict, ItemEvidence, KLResult, ScoreReport, TaskComparison
+from forgetbench.core.rows import evidence_of
+from forgetbench.report import svg
+from forgetbench.report.kl_html import kl_section
+from forgetbench.report.page import esc, num, page, table
+from forgetbench.report.verdict import significant
+
+SHOWN_ITEMS = 300
+"""Changed items a page shows in all: per task and direction `shown_per_direction` of them, the largest
+changes first (items.parquet keeps more: up to `pipeline.run_folder.MAX_EVIDENCE` per task and direction)."""
+SHOWN_PER_DIRECTION = (3, 50)
+"""The fewest and the most items shown per task and direction, whatever the suite's size."""
+OPEN_TASKS = 8
+"""Suites with at most this many tasks show every task's flips open; larger ones open only the tasks with
+a significant change."""
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What a run folder's page is drawn from."""
+
+    report: ScoreReport
+    items: list[dict[str, Any]]
+    """items.parquet's rows."""
+    kl_rows: list[dict[str, Any]] = field(default_factory=list)
+    """kl.parquet's rows (empty without a KL)."""
+    gate: GateVerdict | None = None
+
+
+def _models(r: ScoreReport) -> str:
+    rows = []
+    for role, m in (("base", r.base), ("checkpoint", r.ckpt)):
+        adapter = "" if m.adapter is None else f" · {esc(m.adapter.peft_type)} adapter, rank {m.adapter.rank}"
+        rows.append(
+            [
+                role,
+                f"<code>{esc(m.spec)}</code>",
+                esc(m.kind) + adapter,
+                f'<code title="{esc(m.fingerprint)}">{esc(m.fingerprint[:12])}</code>',
+            ]
+        )
+    return table(["model", "spec", "kind", "fingerprint"], rows)
+
+
+def _setting_line(r: ScoreReport) -> str:
+    s = r.settings
+    parts = [
+        f"suite <b>{esc(r.suite)}</b> (<code>{esc(r.suite_hash[:12])}</code>)",
+        f"new task <b>{esc(r.new_task or '–')}</b>",
+        f"{esc(s.backend)} · {esc(s.dtype)} · {esc(s.device)}",
+        f"limit {esc(s.limit)}" if s.limit is not None else "no limit",
+        f"few-shot {esc(s.num_fewshot)}" if s.num_fewshot is not None else "task's own few-shot",
+        "chat template" if s.chat_template else "no chat template",
+        f"seed {r.seed}",
+        f"lm-eval {esc(s.lm_eval_version)}",
+        esc(r.created),
+    ]
+    if r.base_logs is not None and r.ckpt_logs is not None:
+        parts.append(
+            f"items from lm-eval logs: <code>{esc(r.base_logs.results_file)}</code>, <code>{esc(r.ckpt_logs.results_file)}</code>"
+        )
+    return '<p class="muted">' + " · ".join(parts) + "</p>"
+
+
+def _gate(v: GateVerdict | None) -> str:
+    if v is None:
+        return ""
+    rows = [[esc(x.rule), f'<span class="badge {esc(x.status)}">{esc(x.status)}</span>', esc(x.reason)] for x in v.rules]
+    return (f'<h2>Gate <span class="badge {esc(v.status)}">{esc(v.status)}</span></h2>'
+            f'<p class="muted">policy <code>{esc(v.policy)}</code> · α {v.alpha:g} · {esc(v.correction)} · '
+            f"inconclusive counts as {esc(v.on_inconclusive)}</p>" + table(["rule", "status", "why"], rows))  # fmt: skip
+
+
+def _mark(t: TaskComparison) -> str:
+    if not significant(t):
+        return ""
+    return (
+        '<span class="drop" title="significant drop">▼</span>'
+        if t.delta < 0
+        else '<span class="gain" title="significant gain">▲</span>'
+    )
+
+
+def _retention(r: ScoreReport) -> str:
+    ret = r.retention
+    span = max([5.0] + [max(abs(t.delta_low), abs(t.delta_high)) for t in ret.tasks if math.isfinite(t.delta_low)])
+    rows = []
+    for t in ret.tasks:
+        cls = ("drop" if t.delta < 0 else "gain") if significant(t) else ""
+        rows.append([
+            f'<a href="#flips-{esc(t.task)}">{esc(t.task)}</a>', esc(t.metric), str(t.n_items), f"{t.base:.1f}", f"{t.ckpt:.1f}",
+            f'<span class="{cls}">{t.delta:+.1f}</span> {_mark(t)}', f"[{t.delta_low:+.1f}, {t.delta_high:+.1f}]",
+            svg.interval_bar(t.delta, t.delta_low, t.delta_high, span, significant(t)),
+            num(t.forgotten, "d"), num(t.gained, "d"), num(t.p_value, ".3g"), num(t.p_adjusted, ".3g"),
+        ])  # fmt: skip
+    head = ["task", "metric", "items", "base", "ckpt", "Δ points", "95% CI", "", "forgotten", "gained", "p", "Holm p"]
+    return (
+        "<h2>Retention</h2>"
+        + table(head, rows, numeric=(2, 3, 4, 5, 6, 8, 9, 10, 11))
+        + '<p class="muted">Δ = checkpoint − base in points; ▼/▲ significant at 5% after Holm across the suite\'s tasks '
+        "(exact McNemar for 0/1 metrics, paired t for graded ones); CI: Tango's score interval (0/1) or the paired t.</p>"
+        + f"<p><b>Forgetting</b> F = {ret.forgetting:.2f} points [{ret.forgetting_low:.2f}, {ret.forgetting_high:.2f}] "
+        f"(size-weighted {ret.forgetting_weighted:.2f}; retention ratio {ret.retention_ratio:.3f}; {ret.n_items} paired items).</p>"
+    )
+
+
+def _options(ev: ItemEvidence, ckpt: ItemEvidence | None) -> str:
+    rows = []
+    for i, choice in enumerate(ev.choices):
+        cells = [f'<span class="mono">{esc(choice)}</span>' + (' <span class="chip gold">gold</span>' if i == ev.gold else "")]
+        for who, e in (("base", ev), ("ckpt", ckpt)):
+            if e is None or i >= len(e.loglikelihoods):
+                cells.append("–")
+                continue
+            text = f"{e.loglikelihoods[i]:.3f}"
+            cells.append(f'<span class="pick">{text}</span><span class="chip">{who}</span>' if e.pick == i else text)
+        rows.append(cells)
+    return table(["option", "base log-likelihood", "checkpoint log-likelihood"], rows, numeric=(1, 2))
+
+
+def _generations(base: ItemEvidence, ckpt: ItemEvidence | None) -> str:
+    cells = []
+    for who, e in (("base", base), ("checkpoint", ckpt)):
+        if e is None:
+            cells.append(f"<div><b>{who}</b><p class='muted'>not stored</p></div>")
+            continue
+        answer = "" if e.answer is None else f'<div class="muted">scored answer: <code>{esc(e.answer)}</code></div>'
+        cells.append(f"<div><b>{who}</b><pre>{esc(e.generation or '')}</pre>{answer}</div>")
+    return f'<div class="muted">gold: <code>{esc(base.target)}</code></div><div class="pair">{"".join(cells)}</div>'
+
+
+def _item(row: dict[str, Any]) -> str:
+    base, ckpt = evidence_of(row, "base"), evidence_of(row, "ckpt")
+    head = f'<div><b>doc {int(row["doc_id"])}</b> <span class="muted">base {float(row["base"]):g} → checkpoint {float(row["ckpt"]):g}</span></div>'
+    if base is None:
+        return f'<div class="item">{head}<p class="muted">No evidence stored for this item (a store entry from an older forgetbench).</p></div>'
+    body = _options(base, ckpt) if base.choices else _generations(base, ckpt)
+    return f'<div class="item">{head}<pre>{esc(base.context)}</pre>{body}</div>'
+
+
+def shown_per_direction(n_tasks: int) -> int:
+    """Items shown per task and direction: `SHOWN_ITEMS` shared by the tasks' two directions, within
+    `SHOWN_PER_DIRECTION` (a page of MMLU's 57 subjects shows 3 of each, 342 in all, under 1 MB)."""
+    low, high = SHOWN_PER_DIRECTION
+    return max(low, min(high, SHOWN_ITEMS // max(1, 2 * n_tasks)))
+
+
+def _direction(title: str, rows: list[dict[str, Any]], limit: int) -> str:
+    if not rows:
+        return ""
+    shown = [r for r in rows if r.get("context") is not None][:limit]
+    more = len(rows) - len(shown)
+    note = f'<p class="muted">{more} more in items.parquet (this page shows {len(shown)}).</p>' if more else ""
+    return f"<h3>{esc(title)} ({len(rows)})</h3>" + "".join(_item(r) for r in shown) + note
+
+
+def _flips(r: ScoreReport, items: list[dict[str, Any]]) -> str:
+    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in items:
+        if float(row["ckpt"]) != float(row["base"]):
+            by_task[str(row["task"])].append(row)
+    out = ["<h2>What changed, item by item</h2>",
+           '<p class="muted">Per task, the items the checkpoint lost first (largest drop first), then those it gained; '
+           "each with the prompt's end, the options with both models' log-likelihoods (the bold one is the model's pick) "
+           "or both generations.</p>"]  # fmt: skip
+    limit = shown_per_direction(len(r.retention.tasks))
+    for t in r.retention.tasks:
+        changed = sorted(by_task.get(t.task, []), key=lambda x: (-abs(float(x["ckpt"]) - float(x["base"])), int(x["doc_id"])))
+        lost = [x for x in changed if float(x["ckpt"]) < float(x["base"])]
+        won = [x for x in changed if float(x["ckpt"]) > float(x["base"])]
+        opened = " open" if (len(r.retention.tasks) <= OPEN_TASKS or significant(t)) and changed else ""
+        words = ("forgotten", "gained") if t.forgotten is not None else ("worse", "better")
+        out.append(
+            f'<details id="flips-{esc(t.task)}"{opened}><summary>{esc(t.task)} {_mark(t)} '
+            f'<span class="muted">{len(lost)} {words[0]}, {len(won)} {words[1]} of {t.n_items}</span></summary>'
+            + (_direction(f"{words[0].capitalize()} (base right, checkpoint wrong)" if t.forgotten is not None else "Worse", lost, limit)
+               + _direction(f"{words[1].capitalize()} (base wrong, checkpoint right)" if t.forgotten is not None else "Better", won, limit)
+               or '<p class="muted">No item changed.</p>')
+            + "</details>"
+        )  # fmt: skip
+    return "".join(out)
+
+
+def _tail(r: ScoreReport) -> str:
+    out = []
+    if (n := r.new_task_score) is not None:
+        out.append(f"<p><b>New task</b> {esc(n.task)} ({esc(n.metric)}, {n.n_items} items): base {n.base:.1f}, checkpoint "
+                   f"{n.ckpt:.1f}, gain {n.gain:+.1f} [{n.gain_low:+.1f}, {n.gain_high:+.1f}].</p>")  # fmt: skip
+    if (law := r.law) is not None:
+        out.append(f"<p><b>Law</b> ({esc(law.kind)}, {esc(law.source)}, {law.n} checkpoints, LOO R² {law.loo_r2:.2f}): predicted "
+                   f"F = {law.predicted_forgetting:.2f} points at this KL; measured {r.retention.forgetting:.2f}.</p>")  # fmt: skip
+    return "".join(out)
+
+
+def _footer(r: ScoreReport) -> str:
+    versions = " · ".join(f"{esc(k)} {esc(v)}" for k, v in sorted(r.versions.items()))
+    files = " · ".join(f"{esc(k)} <code>{esc(v[:12])}</code>" for k, v in sorted(r.files.items()))
+    return (f"forgetbench {esc(r.forgetbench_version)}{' · git ' + esc(r.git_commit[:10]) if r.git_commit else ''} · "
+            f"source {esc(r.source)} · {versions}<br>files: {files} · report digest <code>{esc(r.digest[:12])}</code> · "
+            f"elapsed {r.elapsed_s:.0f} s")  # fmt: skip
+
+
+def _kl(kl: KLResult | None, rows: list[dict[str, Any]]) -> str:
+    if kl is None:
+        return "<h2>KL</h2><p class='muted'>Not measured: a comparison of lm-eval logs (<code>--kl</code> joins a <code>forgetbench kl</code> run of the pair).</p>"
+    return kl_section(kl, rows)
+
+
+def render(view: RunView) -> str:
+    """The whole page."""
+    r = view.report
+    warnings = "".join(f'<div class="warn">{esc(w)}</div>' for w in r.warnings)
+    body = (
+        f"<h1>{esc(r.ckpt.spec)} <span class='muted'>vs</span> {esc(r.base.spec)}</h1>"
+        f'<div class="verdict">{esc(r.verdict)}</div>{warnings}'
+        + _models(r)
+        + _setting_line(r)
+        + _gate(view.gate)
+        + _retention(r)
+        + _tail(r)
+        + _flips(r, view.items)
+        + _kl(r.kl, view.kl_rows)
+    )
+    return page(f"forgetbench: {r.ckpt.spec} vs {r.base.spec}", body, _footer(r))
