@@ -107,6 +107,9 @@ def evidence(sample: dict[str, Any], output_type: str) -> ItemEvidence | None:
         choices = tuple(clip_head(c, CHOICE_CHARS) for c in full)
         text = choices[gold] if gold is not None else clip_head(str(target), TEXT_CHARS)
         return ItemEvidence(context, choices, text, gold, lls, None, None, None)
+    if output_type == "loglikelihood_rolling":  # a text's log-likelihood (perplexity tasks): no options, no generation
+        value = item_value(_leaf(filtered))
+        return ItemEvidence(context, (), "", None, () if value is None else (value,), None, None, None)
     generation = sample.get("resps")
     gen = None if generation is None else clip_head(str(_leaf(generation)), TEXT_CHARS)
     answer = None if not filtered else clip_head(str(_leaf(filtered)), TEXT_CHARS)

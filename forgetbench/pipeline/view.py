@@ -30,6 +30,8 @@ def report_page(run: Path) -> Path:
         if (run / "report.html").is_file():
             return run / "report.html"
         raise UserInputError(f"{run}: no checkpoint of this sweep has finished yet; nothing to show")
+    if (run / "kl.json").is_file():
+        raise UserInputError(f"{run}: a KL run (kl.json) has no page; report.html comes with score, compare and sweep runs")
     raise UserInputError(f"{run}: not a forgetbench run folder (no report.json, sweep.json or report.html)")
 
 

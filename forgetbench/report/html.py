@@ -150,7 +150,14 @@ def _item(row: dict[str, Any]) -> str:
     head = f'<div><b>doc {int(row["doc_id"])}</b> <span class="muted">base {float(row["base"]):g} → checkpoint {float(row["ckpt"]):g}</span></div>'
     if base is None:
         return f'<div class="item">{head}<p class="muted">No evidence stored for this item (a store entry from an older forgetbench).</p></div>'
-    body = _options(base, ckpt) if base.choices else _generations(base, ckpt)
+    if base.choices:
+        body = _options(base, ckpt)
+    elif base.generation is not None:
+        body = _generations(base, ckpt)
+    else:  # a text's log-likelihood (perplexity tasks)
+        lls = [f"{who} {e.loglikelihoods[0]:.3f}" for who, e in (("base", base), ("checkpoint", ckpt)) if e and e.loglikelihoods]
+        body = f'<div class="muted">log-likelihood of the text: {", ".join(lls) or "–"}</div>'
+
     return f'<div class="item">{head}<pre>{esc(base.context)}</pre>{body}</div>'
 
 
