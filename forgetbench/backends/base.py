@@ -115,6 +115,8 @@ class TaskRequest:
     allow_code_execution: bool
     seeds: dict[str, int]
     """lm-eval's random, numpy, torch and few-shot seeds."""
+    metric: str | None = None
+    """The task's primary metric: which option of a multiple-choice item a model took (the evidence's pick)."""
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _records(samples: list[dict], output_type: str) -> tuple[SampleRecord, ...]:
+def _records(samples: list[dict], output_type: str, metric: str | None, delimiter: str) -> tuple[SampleRecord, ...]:
     out = []
     for s in samples:
         values = {k: item_value(s[k]) for k in (s.get("metrics") or ()) if k in s}
@@ -43,7 +43,7 @@ def _records(samples: list[dict], output_type: str) -> tuple[SampleRecord, ...]:
         out.append(
             SampleRecord(
                 int(s["doc_id"]), str(s["doc_hash"]), str(s.get("filter", "none")), metrics, len(s.get("arguments") or ()),
-                evidence(s, output_type),
+                evidence(s, output_type, metric, delimiter),
             )
         )  # fmt: skip
     return tuple(out)
@@ -148,5 +148,5 @@ def run_task(lm: Any, request: TaskRequest, reporter: Reporter) -> TaskOutput:
     samples = out["samples"][request.task]
     _check_finite(request.task, samples)
     results = {k: float(v) for k, v in out["results"][request.task].items() if "," in k and _numeric(v)}
-    output_type = str(task.config.output_type)
-    return TaskOutput(request.task, output_type, results, _records(samples, output_type))
+    output_type, delimiter = str(task.config.output_type), str(getattr(task.config, "target_delimiter", " "))
+    return TaskOutput(request.task, output_type, results, _records(samples, output_type, request.metric, delimiter))

@@ -37,7 +37,7 @@ def kl_cmd(a: SimpleNamespace) -> None:
         c.print_json(run.result.to_dict())
     else:
         c.console().print(kl_table(run.result))
-        c.console(stderr=True).print(f"wrote {folder}/kl.json and kl.parquet")
+        c.console(stderr=True).print(f"wrote {folder}/kl.json, kl.parquet and report.html")
 
 
 @o.command(app, "score", o.PAIR, o.NEW_TASK, o.SUITE, o.KL, o.RUNTIME, o.EXECUTOR, o.OUT, o.GATE, o.STORE, o.JSON, panel=o.RUN)

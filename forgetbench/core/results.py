@@ -90,26 +90,31 @@ class ModelInfo:
 
 @dataclass(frozen=True)
 class ItemEvidence:
-    """What one model did on one item, as lm-eval logged it, clipped to bounded size (`prior.evidence`):
+    """What one model did on one item, as lm-eval logged it, clipped to bounded size
+    (`backends.lm_eval_samples`):
     what the report shows for a flipped item. Lives in the store's and run folder's parquet files, not in
     `report.json`."""
 
     context: str
     """The end of the prompt the model saw (few-shot examples and template included), its last
-    `prior.evidence.CONTEXT_CHARS` characters; starts with `…` when clipped."""
+    `backends.lm_eval_samples.CONTEXT_CHARS` characters; starts with `…` when clipped. For a task whose
+    options are contexts (WinoGrande's form), the shared continuation."""
     choices: tuple[str, ...]
-    """The continuations scored (multiple choice and log-likelihood tasks), each clipped; empty for
-    generation."""
+    """The continuations scored (multiple choice and log-likelihood tasks; for WinoGrande's form, the
+    contexts), each clipped; empty for generation."""
     target: str
     """The gold answer as lm-eval's `doc_to_target` gave it: a choice's text when it was an index, else
     its text (clipped)."""
     gold: int | None
-    """Index of the gold choice, when the target is one."""
+    """Index of the gold choice, when the target names one (for two options without one: deduced from the
+    pick and the item's 0/1 score)."""
     loglikelihoods: tuple[float, ...]
     """The model's log-likelihood of each choice (nats), in `choices` order; empty for generation."""
     pick: int | None
-    """The choice the task's metric took (argmax of the log-likelihoods, per character for `acc_norm`);
-    None for generation."""
+    """The option the task's metric took, from the unclipped options (`acc`: argmax of the log-likelihoods;
+    `acc_norm` per character, `acc_bytes` per byte); for a one-continuation log-likelihood task, 0 when the
+    continuation is the model's greedy output. None for generation, for other metrics, and where it would
+    contradict the item's 0/1 score."""
     generation: str | None
     """The model's generation (generative tasks), clipped; None otherwise."""
     answer: str | None

@@ -10,6 +10,13 @@ from typing import Any
 
 from forgetbench.core.results import ItemEvidence
 
+MAX_EVIDENCE = 200
+"""Changed items per task and direction whose evidence a run folder's items.parquet keeps: the largest changes
+first (for 0/1 metrics every flip is a change of 1, then by doc id). Evidence of other items stays in the store.
+With the per-item clipping of `backends.lm_eval_samples` (per model at most 1,500 characters of prompt, 300 per
+option, 2,000 each of target, generation and scored answer) this bounds items.parquet per task to
+2 × MAX_EVIDENCE items of at most ~8 KB (multiple choice: ~1.5 KB plus the options), whatever the suite's size."""
+
 ITEM_COLUMNS = ("context", "choices", "target", "gold")
 """What the item is (the same under both models)."""
 ANSWER_COLUMNS = ("loglikelihoods", "pick", "generation", "answer")
@@ -22,7 +29,7 @@ def evidence_row(ev: ItemEvidence | None, prefix: str = "") -> dict[str, Any]:
     """The evidence's columns (all None when there is none)."""
     if ev is None:
         return {prefix + c: None for c in EVIDENCE_COLUMNS}
-    return {prefix + c: (list(v) if isinstance(v, tuple) else v) for c, v in zip(EVIDENCE_COLUMNS, ev.__dict__.values())}
+    return {prefix + c: (list(v) if isinstance(v, tuple) else v) for c, v in ((c, getattr(ev, c)) for c in EVIDENCE_COLUMNS)}
 
 
 def pair_row(base: ItemEvidence | None, ckpt: ItemEvidence | None) -> dict[str, Any]:
@@ -58,6 +65,9 @@ def evidence_of(row: dict[str, Any], who: str = "") -> ItemEvidence | None:
     folder keeps no evidence for)."""
     get = {c: row.get(f"{who}_{c}" if who and c in ANSWER_COLUMNS else c) for c in EVIDENCE_COLUMNS}
     if _missing(get["context"]):
+        return None
+    answered = not _missing(get["generation"]) or (get["loglikelihoods"] is not None and len(get["loglikelihoods"]) > 0)
+    if who and not answered:  # this model's answer was not kept (its store entry predates evidence)
         return None
     return ItemEvidence(
         context=str(get["context"]),

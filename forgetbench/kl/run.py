@@ -162,7 +162,7 @@ def _rows(plan: Plan, passes: Passes) -> list[dict]:
                 **{e: _total(terms[e]) for e in config.estimators},
                 "prompt": plan.prompts.texts[p],
                 "tokens": tokenizer.pieces(tok, list(resp)),
-                "token_kl": [] if head is None else head.astype(np.float32).tolist(),
+                "token_kl": np.zeros(0, np.float32) if head is None else head.astype(np.float32),  # parquet list<float>
             }
         )
     return rows

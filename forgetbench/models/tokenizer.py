@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -117,27 +118,53 @@ def stop_ids(model: ResolvedModel, tok: PreTrainedTokenizerBase) -> set[int]:
 
 PIECE_WINDOW = 8
 """Tokens of left context each piece is decoded with (`pieces`)."""
+MAX_PENDING = 8
+"""Tokens a piece waits for to complete a character (a UTF-8 character is at most 4 bytes)."""
 
 
 def pieces(tok: PreTrainedTokenizerBase, ids: list[int]) -> list[str]:
-    """The text each token adds to the decoded response, so that `"".join(pieces)` is the response's text
+    """The text each token adds to the decoded response: `"".join(pieces)` is always the response's text
     (special tokens included). Token t's piece is decode(ids[s:t+1]) minus decode(ids[s:t]) with s a few
     tokens back (linear time; the window keeps a tokenizer's word-start rules). A token that ends inside a
-    multi-byte character gets `""` and the token that completes the character carries it."""
-    out: list[str] = []
-    pending = 0  # tokens whose bytes have not yet made a whole character
+    multi-byte character gets `""` and the token that completes it carries it (at most `MAX_PENDING` wait).
+    Where a tokenizer rewrites earlier text as tokens are added (the windows then do not join to the whole),
+    the pieces come from decoding each prefix instead (quadratic time, exact: `_prefix_pieces`)."""
 
     def text(a: int, b: int) -> str:
         return str(tok.decode(ids[a:b], skip_special_tokens=False, clean_up_tokenization_spaces=False))
 
+    out: list[str] = []
+    pending = 0  # tokens whose bytes have not yet made a whole character
     for t in range(len(ids)):
         s = max(0, t - pending - PIECE_WINDOW)
         whole = text(s, t + 1)
-        if whole.endswith("\ufffd") and t + 1 < len(ids):
+        if whole.endswith("\ufffd") and t + 1 < len(ids) and pending < MAX_PENDING:
             out.append("")
             pending += 1
             continue
         before = text(s, t - pending)
-        out.append(whole[len(before) :] if whole.startswith(before) else whole)
+        out.append(whole[len(before) :] if whole.startswith(before) else "\0")  # "\0": the windows disagree
         pending = 0
+    return out if "".join(out) == text(0, len(ids)) else _prefix_pieces(text, len(ids))
+
+
+def _prefix_pieces(text: Callable[[int, int], str], n: int) -> list[str]:
+    """Pieces from each prefix's decode: token t adds what decode(ids[:t+1]) has beyond its common prefix with
+    the text so far, earlier pieces cut back where a later decode rewrote them; they join to decode(ids)."""
+    out: list[str] = []
+    joined = ""
+    for t in range(n):
+        full = text(0, t + 1)
+        if full.endswith("\ufffd") and t + 1 < n:
+            out.append("")
+            continue
+        keep = next((i for i, (a, b) in enumerate(zip(full, joined)) if a != b), min(len(full), len(joined)))
+        if keep < len(joined):  # a later decode rewrote earlier text: cut earlier pieces back to the common prefix
+            total, cut = 0, []
+            for p in out:
+                cut.append(p[: max(0, keep - total)])
+                total += len(cut[-1])
+            out = cut
+        out.append(full[keep:])
+        joined = full
     return out

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from forgetbench.core.errors import UserInputError
 from forgetbench.core.fs import atomic_write_bytes, os_reason, probe_folder
 from forgetbench.core.results_io import seal, to_json
-from forgetbench.core.rows import pair_row
+from forgetbench.core.rows import MAX_EVIDENCE, pair_row
 
 if TYPE_CHECKING:
     from forgetbench.core.results import EvalResult, GateVerdict, KLResult, ScoreReport
@@ -59,14 +59,8 @@ def write_kl(run: KLRun, folder: Path) -> KLResult:
     result = seal(run.result, {"kl.parquet": rows})
     atomic_write_bytes(folder / "kl.parquet", rows)
     atomic_write_bytes(folder / "kl.json", to_json(result))
+    write_html(folder)
     return result
-
-
-MAX_EVIDENCE = 200
-"""Items per task and direction (forgotten, gained) whose evidence a run folder keeps: the largest changes
-first (for 0/1 metrics every flip is a change of 1, then by doc id). Evidence of other items stays in the
-store; with the per-item clipping of `backends.lm_eval_samples` this bounds items.parquet to about
-2 × MAX_EVIDENCE × 5 KB per task, whatever the suite's size."""
 
 
 def kept_for_evidence(base: list[float], ckpt: list[float], limit: int = MAX_EVIDENCE) -> set[int]:
@@ -128,11 +122,15 @@ def _records(path: Path) -> list[dict]:
 
 def write_html(folder: Path, gate: GateVerdict | None = None) -> Path:
     """report.html from what the run folder holds (report.json, checked against its rows; items.parquet;
-    kl.parquet), with the gate's verdict when the run had one; returns its path."""
-    from forgetbench.core.results_io import load_report
-    from forgetbench.report.html import RunView, render
+    kl.parquet — or, in a KL-only run, kl.json and kl.parquet), with the gate's verdict when the run had one;
+    returns its path."""
+    from forgetbench.core.results_io import load_kl, load_report
+    from forgetbench.report.html import RunView, render, render_kl
 
-    report = load_report(folder)
-    view = RunView(report, _records(folder / "items.parquet"), _records(folder / "kl.parquet"), gate)
-    atomic_write_bytes(folder / "report.html", render(view).encode())
+    kl_rows = _records(folder / "kl.parquet")
+    if (folder / "report.json").is_file():
+        html = render(RunView(load_report(folder), _records(folder / "items.parquet"), kl_rows, gate))
+    else:
+        html = render_kl(load_kl(folder / "kl.json"), kl_rows, gate)
+    atomic_write_bytes(folder / "report.html", html.encode())
     return folder / "report.html"

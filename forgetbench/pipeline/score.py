@@ -182,6 +182,6 @@ def score(
         report = write_score(run, folder)
         kl_result = report.kl
     verdict_ = gate_run(folder, gate, policy_path=policy_path, junit=junit) if gate is not None else None
-    if verdict_ is not None and report is not None:
+    if verdict_ is not None:
         write_html(folder, verdict_)  # the page shows the gate's decision
     return ScoreOutcome(folder, report, kl_result, verdict_)

@@ -44,7 +44,7 @@ from forgetbench.leaderboard.table import add
 from forgetbench.models.training import Checkpoint, expand
 from forgetbench.pipeline.executor import RayExecutor
 from forgetbench.pipeline.jobs import Graph
-from forgetbench.pipeline.run_folder import default_folder, prepare, write_score
+from forgetbench.pipeline.run_folder import default_folder, prepare, write_html, write_score
 from forgetbench.pipeline.score import ScorePlan, plan_score, run_score
 from forgetbench.prior.run import suite_hash
 from forgetbench.report import sweep_html, trajectory
@@ -217,6 +217,8 @@ def collect(folder: Path, *, to: Path | None = None) -> SweepOutcome:
             continue
         points.append(trajectory.point(str(c["name"]), c.get("step"), str(run), load_report(run)))
         runs.append(run)
+        if not (run / "report.html").is_file():  # a run folder from before pages: the sweep's page links to it
+            write_html(run)
     files: list[Path] = []
     if points:
         for name, data in (

@@ -11,28 +11,28 @@ from forgetbench.core.errors import UserInputError
 
 
 def report_page(run: Path) -> Path:
-    """The report.html of `run` (a score/compare run folder, a sweep folder, or the page itself); a folder
+    """The report.html of `run` (a score/compare/kl run folder, a sweep folder, or the page itself); a folder
     without one (made before forgetbench wrote pages) gets it from its saved files."""
     from forgetbench.pipeline.run_folder import write_html
     from forgetbench.pipeline.sweep import collect
 
     run = Path(run)
-    if run.is_file() and run.name == "report.html":
-        return run
+    if run.is_file():
+        if run.name == "report.html":
+            return run
+        raise UserInputError(f"{run}: a file; give a run folder or its report.html")
     if not run.is_dir():
         raise UserInputError(f"{run}: no such run folder")
     if (run / "report.html").is_file():
         return run / "report.html"
-    if (run / "report.json").is_file():
+    if (run / "report.json").is_file() or (run / "kl.json").is_file():
         return write_html(run)
     if (run / "sweep.json").is_file():
         collect(run)
         if (run / "report.html").is_file():
             return run / "report.html"
         raise UserInputError(f"{run}: no checkpoint of this sweep has finished yet; nothing to show")
-    if (run / "kl.json").is_file():
-        raise UserInputError(f"{run}: a KL run (kl.json) has no page; report.html comes with score, compare and sweep runs")
-    raise UserInputError(f"{run}: not a forgetbench run folder (no report.json, sweep.json or report.html)")
+    raise UserInputError(f"{run}: not a forgetbench run folder (no report.json, kl.json, sweep.json or report.html)")
 
 
 def can_show() -> bool:

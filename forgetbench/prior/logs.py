@@ -299,6 +299,7 @@ def task_output(run: LoggedRun, task: str, metric: str, filt: str) -> TaskOutput
             )
         records = [{**r, "filter": filt} for r in records]
     output_type = run.tasks[task].output_type
+    delimiter = str(run.tasks[task].config.get("target_delimiter", " "))
     out = []
     for r in records:
         if r.get("filter") != filt:
@@ -318,7 +319,7 @@ def task_output(run: LoggedRun, task: str, metric: str, filt: str) -> TaskOutput
         if not hashed:
             raise DataError(f"{path}: doc {r['doc_id']} has neither doc_hash nor doc")
         args = r.get("arguments") or ()
-        out.append(SampleRecord(r["doc_id"], str(hashed), filt, metrics, len(args), evidence(r, output_type)))
+        out.append(SampleRecord(r["doc_id"], str(hashed), filt, metrics, len(args), evidence(r, output_type, metric, delimiter)))
     if not out:
         raise DataError(f"{path}: no samples under filter {filt!r} (the filter lm-eval reported {metric} under)")
     ids = [r.doc_id for r in out]

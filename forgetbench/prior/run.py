@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from forgetbench import __version__
 from forgetbench.backends.base import NonFiniteLoglikelihoods, SampleRecord, TaskOutput, TaskRequest
-from forgetbench.backends.lm_eval_samples import with_pick
+from forgetbench.backends.lm_eval_samples import checked
 from forgetbench.backends.registry import open_backend
 from forgetbench.core.errors import BackendError, SuiteError
 from forgetbench.core.hashing import digest
@@ -87,9 +87,9 @@ def filter_of(key: str) -> str:
 
 
 def outcome(st: SuiteTask, s: SampleRecord) -> ItemOutcome:
-    """One sample's outcome on the task's metric, with its evidence (the option the metric took)."""
+    """One sample's outcome on the task's metric, with its evidence squared with the outcome (`checked`)."""
     value = s.metrics[st.metric]
-    ev = None if s.evidence is None else with_pick(s.evidence, st.metric, value)
+    ev = None if s.evidence is None else checked(s.evidence, value)
     return ItemOutcome(st.name, s.doc_id, s.doc_hash, value, ev)
 
 
@@ -171,11 +171,10 @@ def suite_hash(task_hashes: dict[str, str]) -> str:
     return digest(sorted(task_hashes.items()))
 
 
-def _request(plan: EvalPlan, task: str) -> TaskRequest:
+def _request(plan: EvalPlan, st: SuiteTask) -> TaskRequest:
     c = plan.config
-    return TaskRequest(
-        task, str(tasks_dir()), plan.suite.builtin, c.limit, c.num_fewshot, c.chat_template, c.allow_code_execution, dict(SEEDS)
-    )
+    return TaskRequest(st.name, str(tasks_dir()), plan.suite.builtin, c.limit, c.num_fewshot, c.chat_template,
+                       c.allow_code_execution, dict(SEEDS), st.metric)  # fmt: skip
 
 
 def missing_tasks(plan: EvalPlan, store: Store) -> list[SuiteTask]:
@@ -186,7 +185,7 @@ def missing_tasks(plan: EvalPlan, store: Store) -> list[SuiteTask]:
 def evaluate_task(plan: EvalPlan, st: SuiteTask, backend: Backend, reporter: Reporter) -> TaskResult:
     """One task of the plan on its model, through the backend (nothing is stored: `store_task` does that)."""
     try:
-        output = backend.run_task(plan.model, _request(plan, st.name), reporter)
+        output = backend.run_task(plan.model, _request(plan, st), reporter)
     except NonFiniteLoglikelihoods as exc:
         raise BackendError(f"{plan.model.name} produced {exc}") from None
     score, items, chance = extract(output, st)

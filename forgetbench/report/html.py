@@ -14,8 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from forgetbench.core.results import GateVerdict, ItemEvidence, KLResult, ScoreReport, TaskComparison
-from forgetbench.core.rows import evidence_of
+from forgetbench.core.results import GateVerdict, ItemEvidence, KLResult, ModelInfo, ScoreReport, TaskComparison
+from forgetbench.core.rows import MAX_EVIDENCE, evidence_of
 from forgetbench.report import svg
 from forgetbench.report.kl_html import kl_section
 from forgetbench.report.page import esc, num, page, table
@@ -23,8 +23,8 @@ from forgetbench.report.verdict import significant
 
 SHOWN_ITEMS = 300
 """Changed items a page shows in all: per task and direction `shown_per_direction` of them, the largest
-changes first (items.parquet keeps more: up to `pipeline.run_folder.MAX_EVIDENCE` per task and direction)."""
-SHOWN_PER_DIRECTION = (3, 50)
+changes first, until this many are shown (items.parquet keeps more: up to `MAX_EVIDENCE` per task and direction)."""
+SHOWN_PER_DIRECTION = (1, 50)
 """The fewest and the most items shown per task and direction, whatever the suite's size."""
 OPEN_TASKS = 8
 """Suites with at most this many tasks show every task's flips open; larger ones open only the tasks with
@@ -43,9 +43,9 @@ class RunView:
     gate: GateVerdict | None = None
 
 
-def _models(r: ScoreReport) -> str:
+def _models(base: ModelInfo, ckpt: ModelInfo) -> str:
     rows = []
-    for role, m in (("base", r.base), ("checkpoint", r.ckpt)):
+    for role, m in (("base", base), ("checkpoint", ckpt)):
         adapter = "" if m.adapter is None else f" · {esc(m.adapter.peft_type)} adapter, rank {m.adapter.rank}"
         rows.append(
             [
@@ -120,21 +120,22 @@ def _retention(r: ScoreReport) -> str:
     )
 
 
-def _options(ev: ItemEvidence, ckpt: ItemEvidence | None) -> str:
+def _options(item: ItemEvidence, base: ItemEvidence | None, ckpt: ItemEvidence | None) -> str:
     rows = []
-    for i, choice in enumerate(ev.choices):
-        cells = [f'<span class="mono">{esc(choice)}</span>' + (' <span class="chip gold">gold</span>' if i == ev.gold else "")]
-        for who, e in (("base", ev), ("ckpt", ckpt)):
+    for i, choice in enumerate(item.choices):
+        cells = [f'<span class="mono">{esc(choice)}</span>' + (' <span class="chip gold">gold</span>' if i == item.gold else "")]
+        for who, e in (("base", base), ("ckpt", ckpt)):
             if e is None or i >= len(e.loglikelihoods):
                 cells.append("–")
                 continue
             text = f"{e.loglikelihoods[i]:.3f}"
             cells.append(f'<span class="pick">{text}</span><span class="chip">{who}</span>' if e.pick == i else text)
         rows.append(cells)
-    return table(["option", "base log-likelihood", "checkpoint log-likelihood"], rows, numeric=(1, 2))
+    note = '<div class="muted">Bold: the model\'s greedy continuation.</div>' if len(item.choices) == 1 else ""
+    return table(["option", "base log-likelihood", "checkpoint log-likelihood"], rows, numeric=(1, 2)) + note
 
 
-def _generations(base: ItemEvidence, ckpt: ItemEvidence | None) -> str:
+def _generations(item: ItemEvidence, base: ItemEvidence | None, ckpt: ItemEvidence | None) -> str:
     cells = []
     for who, e in (("base", base), ("checkpoint", ckpt)):
         if e is None:
@@ -142,39 +143,54 @@ def _generations(base: ItemEvidence, ckpt: ItemEvidence | None) -> str:
             continue
         answer = "" if e.answer is None else f'<div class="muted">scored answer: <code>{esc(e.answer)}</code></div>'
         cells.append(f"<div><b>{who}</b><pre>{esc(e.generation or '')}</pre>{answer}</div>")
-    return f'<div class="muted">gold: <code>{esc(base.target)}</code></div><div class="pair">{"".join(cells)}</div>'
+    return f'<div class="muted">gold: <code>{esc(item.target)}</code></div><div class="pair">{"".join(cells)}</div>'
+
+
+def _rolling(base: ItemEvidence | None, ckpt: ItemEvidence | None) -> str:
+    lls = [f"{who} {e.loglikelihoods[0]:.3f}" for who, e in (("base", base), ("checkpoint", ckpt)) if e and e.loglikelihoods]
+    return f'<div class="muted">log-likelihood of the text: {", ".join(lls) or "–"}</div>'
 
 
 def _item(row: dict[str, Any]) -> str:
+    """One changed item: the prompt's end, then the options with both models' log-likelihoods, both
+    generations, or the text's log-likelihood; a model whose answer was not kept shows `–` / "not stored"."""
     base, ckpt = evidence_of(row, "base"), evidence_of(row, "ckpt")
+    item = base or ckpt
     head = f'<div><b>doc {int(row["doc_id"])}</b> <span class="muted">base {float(row["base"]):g} → checkpoint {float(row["ckpt"]):g}</span></div>'
-    if base is None:
-        return f'<div class="item">{head}<p class="muted">No evidence stored for this item (a store entry from an older forgetbench).</p></div>'
-    if base.choices:
-        body = _options(base, ckpt)
-    elif base.generation is not None:
-        body = _generations(base, ckpt)
+    if item is None:
+        return f'<div class="item">{head}<p class="muted">No evidence stored for this item.</p></div>'
+    if item.choices:
+        body = _options(item, base, ckpt)
+    elif item.generation is not None:
+        body = _generations(item, base, ckpt)
     else:  # a text's log-likelihood (perplexity tasks)
-        lls = [f"{who} {e.loglikelihoods[0]:.3f}" for who, e in (("base", base), ("checkpoint", ckpt)) if e and e.loglikelihoods]
-        body = f'<div class="muted">log-likelihood of the text: {", ".join(lls) or "–"}</div>'
-
-    return f'<div class="item">{head}<pre>{esc(base.context)}</pre>{body}</div>'
+        body = _rolling(base, ckpt)
+    return f'<div class="item">{head}<pre>{esc(item.context)}</pre>{body}</div>'
 
 
 def shown_per_direction(n_tasks: int) -> int:
     """Items shown per task and direction: `SHOWN_ITEMS` shared by the tasks' two directions, within
-    `SHOWN_PER_DIRECTION` (a page of MMLU's 57 subjects shows 3 of each, 342 in all, under 1 MB)."""
+    `SHOWN_PER_DIRECTION` (7 tasks: 21 each; MMLU's 57 subjects: 2 each, 228 in all)."""
     low, high = SHOWN_PER_DIRECTION
     return max(low, min(high, SHOWN_ITEMS // max(1, 2 * n_tasks)))
 
 
-def _direction(title: str, rows: list[dict[str, Any]], limit: int) -> str:
+def _direction(title: str, rows: list[dict[str, Any]], limit: int) -> tuple[str, int]:
+    """A direction's changed items with evidence, at most `limit`; the markup and how many it shows."""
     if not rows:
-        return ""
-    shown = [r for r in rows if r.get("context") is not None][:limit]
-    more = len(rows) - len(shown)
-    note = f'<p class="muted">{more} more in items.parquet (this page shows {len(shown)}).</p>' if more else ""
-    return f"<h3>{esc(title)} ({len(rows)})</h3>" + "".join(_item(r) for r in shown) + note
+        return "", 0
+    kept = [r for r in rows if evidence_of(r) is not None]
+    shown = kept[:limit]
+    if not kept:
+        note = ("No evidence kept for these items: the run folder, or the store entries it was made from, predate "
+                "forgetbench keeping it (`forgetbench clean` and a new run bring it).")  # fmt: skip
+    elif len(rows) > len(shown):
+        note = (f"This page shows {len(shown)} of {len(rows)}; items.parquet keeps the evidence of {len(kept)} "
+                f"(the largest changes, up to {MAX_EVIDENCE} per task and direction).")  # fmt: skip
+    else:
+        note = ""
+    body = "".join(_item(r) for r in shown) + (f'<p class="muted">{esc(note)}</p>' if note else "")
+    return f"<h3>{esc(title)} ({len(rows)})</h3>" + body, len(shown)
 
 
 def _flips(r: ScoreReport, items: list[dict[str, Any]]) -> str:
@@ -186,19 +202,29 @@ def _flips(r: ScoreReport, items: list[dict[str, Any]]) -> str:
            '<p class="muted">Per task, the items the checkpoint lost first (largest drop first), then those it gained; '
            "each with the prompt's end, the options with both models' log-likelihoods (the bold one is the model's pick) "
            "or both generations.</p>"]  # fmt: skip
-    limit = shown_per_direction(len(r.retention.tasks))
+    limit, budget = shown_per_direction(len(r.retention.tasks)), SHOWN_ITEMS
     for t in r.retention.tasks:
         changed = sorted(by_task.get(t.task, []), key=lambda x: (-abs(float(x["ckpt"]) - float(x["base"])), int(x["doc_id"])))
-        lost = [x for x in changed if float(x["ckpt"]) < float(x["base"])]
-        won = [x for x in changed if float(x["ckpt"]) > float(x["base"])]
         opened = " open" if (len(r.retention.tasks) <= OPEN_TASKS or significant(t)) and changed else ""
-        words = ("forgotten", "gained") if t.forgotten is not None else ("worse", "better")
+        binary = t.forgotten is not None
+        words = ("forgotten", "gained") if binary else ("worse", "better")
+        titles = (
+            ("Forgotten (base right, checkpoint wrong)", "Gained (base wrong, checkpoint right)")
+            if binary
+            else ("Worse", "Better")
+        )
+        parts = []
+        for title, sign in zip(titles, (-1, 1)):
+            markup, used = _direction(
+                title, [x for x in changed if (float(x["ckpt"]) - float(x["base"])) * sign > 0], min(limit, budget)
+            )
+            parts.append(markup)
+            budget -= used
+        lost, won = (sum((float(x["ckpt"]) - float(x["base"])) * sign > 0 for x in changed) for sign in (-1, 1))
         out.append(
             f'<details id="flips-{esc(t.task)}"{opened}><summary>{esc(t.task)} {_mark(t)} '
-            f'<span class="muted">{len(lost)} {words[0]}, {len(won)} {words[1]} of {t.n_items}</span></summary>'
-            + (_direction(f"{words[0].capitalize()} (base right, checkpoint wrong)" if t.forgotten is not None else "Worse", lost, limit)
-               + _direction(f"{words[1].capitalize()} (base wrong, checkpoint right)" if t.forgotten is not None else "Better", won, limit)
-               or '<p class="muted">No item changed.</p>')
+            f'<span class="muted">{lost} {words[0]}, {won} {words[1]} of {t.n_items}</span></summary>'
+            + ("".join(parts) or '<p class="muted">No item changed.</p>')
             + "</details>"
         )  # fmt: skip
     return "".join(out)
@@ -236,7 +262,7 @@ def render(view: RunView) -> str:
     body = (
         f"<h1>{esc(r.ckpt.spec)} <span class='muted'>vs</span> {esc(r.base.spec)}</h1>"
         f'<div class="verdict">{esc(r.verdict)}</div>{warnings}'
-        + _models(r)
+        + _models(r.base, r.ckpt)
         + _setting_line(r)
         + _gate(view.gate)
         + _retention(r)
@@ -245,3 +271,19 @@ def render(view: RunView) -> str:
         + _kl(r.kl, view.kl_rows)
     )
     return page(f"forgetbench: {r.ckpt.spec} vs {r.base.spec}", body, _footer(r))
+
+
+def render_kl(kl: KLResult, rows: list[dict[str, Any]], gate: GateVerdict | None = None) -> str:
+    """The page of a KL-only run (`forgetbench kl`, `score --gate` with a KL-only policy): the models, the
+    gate's verdict, the KL section; no benchmark was run."""
+    head = kl.headline_estimate
+    body = (
+        f"<h1>{esc(kl.ckpt.spec)} <span class='muted'>vs</span> {esc(kl.base.spec)}</h1>"
+        f'<div class="verdict">{esc(kl.direction)} KL {head.mean:.3g} nats/sequence [{head.ci_low:.3g}, {head.ci_high:.3g}] '
+        f"on {kl.n_prompts} prompts; a KL-only run: no prior-capability benchmark was run.</div>"
+        + _models(kl.base, kl.ckpt)
+        + _gate(gate)
+        + kl_section(kl, rows)
+    )
+    footer = f"forgetbench {esc(kl.forgetbench_version)} · seed {kl.seed} · elapsed {kl.elapsed_s:.0f} s · digest <code>{esc(kl.digest[:12])}</code>"
+    return page(f"forgetbench: KL of {kl.ckpt.spec} vs {kl.base.spec}", body, footer)

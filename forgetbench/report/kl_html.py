@@ -61,14 +61,18 @@ def _list(value: Any) -> list[Any]:
 
 
 def _tokens(row: dict[str, Any]) -> str:
+    """The response, each token coloured by its KL term; a token that adds no text (the first bytes of a
+    character) passes its term on to the token that completes the character."""
     pieces, terms = _list(row.get("tokens")), _list(row.get("token_kl"))
     if not pieces or len(pieces) != len(terms):
         return '<p class="muted">No per-token KL stored for this response.</p>'
-    spans = [
-        f'<span class="{level(float(v))}" title="{float(v):.4f} nats">{esc(p)}</span>'
-        for p, v in zip(pieces[:TOKENS_SHOWN], terms)
-        if p
-    ]
+    spans, carried, count = [], 0.0, 0
+    for piece, value in zip(pieces[:TOKENS_SHOWN], terms):
+        carried, count = carried + float(value), count + 1
+        if piece:
+            label = f"{carried:.4f} nats" + (f" ({count} tokens)" if count > 1 else "")
+            spans.append(f'<span class="{level(carried)}" title="{label}">{esc(piece)}</span>')
+            carried, count = 0.0, 0
     more = len(pieces) - TOKENS_SHOWN
     return f'<div class="tokens">{"".join(spans)}</div>' + (f'<p class="muted">… {more} more tokens.</p>' if more > 0 else "")
 

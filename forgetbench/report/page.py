@@ -2,8 +2,8 @@
 over the network.
 
 Every text that reaches a page goes through `esc` (model outputs, prompts, task and model names are
-untrusted). The page carries a Content-Security-Policy of `default-src 'none'` with inline styles and
-`data:` images allowed: no script runs, nothing is fetched, even if a text escaped escaping.
+untrusted). The page carries a Content-Security-Policy of `default-src 'none'` with inline styles
+allowed: no script runs, nothing is fetched, even if a text escaped escaping.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 CSS = """
 :root{--fg:#1d232a;--muted:#5b6673;--line:#d9dee4;--bg:#fff;--soft:#f4f6f8;--bad:#b42318;--good:#137333;--accent:#2757c7}

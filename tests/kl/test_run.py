@@ -67,6 +67,8 @@ def test_different_weights_give_positive_kl_and_cached_samples(tiny_model, other
         assert len(r["tokens"]) == len(r["token_kl"]) == r["response_tokens"] and min(r["token_kl"]) >= 0
         assert float(sum(map(float, r["token_kl"]))) == pytest.approx(r["full"], rel=1e-5, abs=1e-6)
         assert r["prompt"] in [p["prompt"] for p in map(json.loads, prompts_file.read_text().splitlines())]
+    page = (tmp_path / "out" / "report.html").read_text()  # a KL-only run's page: the models and the KL section
+    assert "KL on the new task" in page and "no prior-capability benchmark was run" in page and "<script" not in page
     loaded = json.loads((tmp_path / "out" / "kl.json").read_text())
     assert loaded["estimates"][0]["mean"] == pytest.approx(est["full"].mean)
 

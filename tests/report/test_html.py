@@ -13,8 +13,8 @@ import pytest
 
 from forgetbench.core.results import ItemEvidence
 from forgetbench.core.results_io import load_report
-from forgetbench.core.rows import evidence_of, pair_row
-from forgetbench.pipeline.run_folder import MAX_EVIDENCE, kept_for_evidence
+from forgetbench.core.rows import MAX_EVIDENCE, evidence_of, pair_row
+from forgetbench.pipeline.run_folder import kept_for_evidence
 from forgetbench.report.html import RunView, render, shown_per_direction
 from forgetbench.report.kl_html import level
 
@@ -96,7 +96,8 @@ def test_evidence_and_page_stay_bounded():
     assert len(kept) == 2 * MAX_EVIDENCE and sum(i < 5000 for i in kept) == MAX_EVIDENCE
     graded = kept_for_evidence([0.5, 0.5, 0.5], [0.4, 0.1, 0.5], limit=1)
     assert graded == {1}  # the largest change first
-    assert shown_per_direction(7) == 21 and shown_per_direction(57) == 3 and shown_per_direction(1) == 50
+    assert shown_per_direction(7) == 21 and shown_per_direction(57) == 2 and shown_per_direction(1) == 50
+    assert shown_per_direction(1000) == 1  # and the page stops at SHOWN_ITEMS in all
 
 
 def test_token_colours_step_with_the_kl():
@@ -122,3 +123,22 @@ def test_the_sweep_page_links_every_checkpoint(steps):
     page = sweep_html.render("sweep-<b>", points, ["checkpoint-<6>"])
     assert page.count('href="checkpoint-2/report.html"') == 4 and page.count('href="checkpoint-4/report.html"') == 4
     assert "sweep-&lt;b&gt;" in page and "checkpoint-&lt;6&gt;" in page and parse(page).tags <= OURS
+
+
+def test_evidence_missing_on_one_side_or_in_an_older_folder_is_said(score_runs):
+    from forgetbench.core.rows import ANSWER_COLUMNS, EVIDENCE_COLUMNS
+
+    v = view(score_runs["damaged"])
+    i, row = next((i, r) for i, r in enumerate(v.items) if r["context"] is not None)
+    ckpt = evidence_of(row, "ckpt")
+    assert ckpt is not None
+    # A base evaluated before evidence was kept (its store entry has none), a checkpoint evaluated after.
+    items = list(v.items)
+    items[i] = {**row, **{f"base_{c}": None for c in ANSWER_COLUMNS}}
+    assert evidence_of(items[i], "base") is None and evidence_of(items[i], "ckpt") == ckpt
+    text = " ".join(parse(render(dataclasses.replace(v, items=items))).text)
+    assert f"{ckpt.loglikelihoods[0]:.3f}" in text and "–" in text
+    # A run folder from before evidence: the page says so instead of showing nothing.
+    old = [{k: x for k, x in r.items() if k not in EVIDENCE_COLUMNS and not k.startswith(("base_", "ckpt_"))} for r in v.items]
+    text = " ".join(parse(render(dataclasses.replace(v, items=old, kl_rows=[]))).text)
+    assert "No evidence kept for these items" in text
