@@ -43,14 +43,14 @@ def runs(models, tmp_path_factory):
     with VLLMBackend(Runtime(backend="vllm")) as v:
         v.expect([base, adapter])
         plan = plan_eval(EvalConfig(str(base.path), suite="task:fb_piqa_lite", limit=10, runtime=v.runtime), store, v)
-        out["vllm_task"] = v.run_task(adapter, _request(plan, "fb_piqa_lite"), Reporter())
+        out["vllm_task"] = v.run_task(adapter, _request(plan, plan.suite.tasks[0]), Reporter())
         responses = v.sample(base, prompts, request, Reporter())
         seqs = list(zip([p for p in prompts for _ in range(request.n)], responses, strict=True))
         out["vllm"] = v.score(ModelRef(base), ModelRef(adapter), seqs, 2, True, 4, Reporter())
         out["engines"], out["loads"] = v.usage.engines, dict(v.usage.loads)
     with HFBackend(Runtime()) as h:
         out["hf"] = h.score(ModelRef(base), ModelRef(merged), seqs, 2, True, 4, Reporter())
-        out["hf_task"] = h.run_task(merged, _request(plan, "fb_piqa_lite"), Reporter())
+        out["hf_task"] = h.run_task(merged, _request(plan, plan.suite.tasks[0]), Reporter())
     return out
 
 
