@@ -71,6 +71,8 @@ def test_compare_on_real_lm_eval_logs_equals_score_on_the_same_items(logs, score
         "report.md",
     ]
     assert got["base_logs"]["results_file"].startswith(str(logs["base"])) and got["base_logs"]["lm_eval_model"] == "hf"
+    page = (folder / "report.html").read_text()  # the page of a comparison of logs: no KL, the logs named
+    assert "Not measured: a comparison of lm-eval logs" in page and str(logs["base"]) in page
     # The evidence read from lm-eval's logged lines is what the live run kept: same items, prompts, options, gold,
     # log-likelihoods and picks.
     mine, theirs = _evidence(folder), _evidence(score_runs["damaged"])
