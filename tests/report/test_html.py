@@ -15,7 +15,8 @@ from forgetbench.core.results import ItemEvidence
 from forgetbench.core.results_io import load_report
 from forgetbench.core.rows import MAX_EVIDENCE, evidence_of, pair_row
 from forgetbench.pipeline.run_folder import kept_for_evidence
-from forgetbench.report.html import RunView, render, shown_per_direction
+from forgetbench.report.flips_html import shown_per_direction
+from forgetbench.report.html import RunView, render
 from forgetbench.report.kl_html import level
 
 SCRIPT = "<script>alert(1)</script>"
