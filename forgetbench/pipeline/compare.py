@@ -24,7 +24,7 @@ from forgetbench.gate.policy import GatePolicy
 from forgetbench.kl.run import KLRun
 from forgetbench.pipeline.gate import check_outputs, gate_run, resolve_policy
 from forgetbench.pipeline.meta import provenance
-from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_html, write_score
+from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, read_rows, write_html, write_score
 from forgetbench.pipeline.score import ScoreOutcome
 from forgetbench.prior import logs
 from forgetbench.prior.retention import compare as compare_retention
@@ -91,8 +91,6 @@ def _evaluation(run: logs.LoggedRun, tasks: list[str], metrics: dict[str, str], 
 
 def _kl(path: str, base: logs.LoggedRun, ckpt: logs.LoggedRun) -> KLRun:
     """The KL of a `kl` or `score` run folder, when it measured the logs' pair (checked by name and path)."""
-    import pandas as pd
-
     if not Path(path).exists():
         raise UserInputError(f"--kl {path}: no such run folder")
     folder = Path(path) if Path(path).is_dir() else Path(path).parent
@@ -116,8 +114,7 @@ def _kl(path: str, base: logs.LoggedRun, ckpt: logs.LoggedRun) -> KLRun:
                 f"--kl {path} measured {result.base.spec} → {result.ckpt.spec}, but the {side} logs are of {run.name}; "
                 "give the KL run of the same pair"
             )
-    rows = pd.read_parquet(folder / "kl.parquet").to_dict("records")
-    return KLRun(replace(result, files={}, digest=""), rows)
+    return KLRun(replace(result, files={}, digest=""), read_rows(folder / "kl.parquet"))
 
 
 def compute_compare(config: CompareConfig, policy: GatePolicy | None = None) -> ScoreRun:

@@ -114,7 +114,8 @@ def write_score(run: ScoreRun, folder: Path) -> ScoreReport:
     return report
 
 
-def _records(path: Path) -> list[dict]:
+def read_rows(path: Path) -> list[dict]:
+    """A parquet file's rows as dicts (list columns as numpy arrays); none when the file is absent."""
     import pandas as pd
 
     return pd.read_parquet(path).to_dict("records") if path.is_file() else []
@@ -127,9 +128,9 @@ def write_html(folder: Path, gate: GateVerdict | None = None) -> Path:
     from forgetbench.core.results_io import load_kl, load_report
     from forgetbench.report.html import RunView, render, render_kl
 
-    kl_rows = _records(folder / "kl.parquet")
+    kl_rows = read_rows(folder / "kl.parquet")
     if (folder / "report.json").is_file():
-        html = render(RunView(load_report(folder), _records(folder / "items.parquet"), kl_rows, gate))
+        html = render(RunView(load_report(folder), read_rows(folder / "items.parquet"), kl_rows, gate))
     else:
         html = render_kl(load_kl(folder / "kl.json"), kl_rows, gate)
     atomic_write_bytes(folder / "report.html", html.encode())

@@ -128,17 +128,15 @@ def flips_section(r: ScoreReport, items: list[dict[str, Any]]) -> str:
             if binary
             else ("Worse", "Better")
         )
+        lost, won = ([x for x in changed if (float(x["ckpt"]) - float(x["base"])) * sign > 0] for sign in (-1, 1))
         parts = []
-        for title, sign in zip(titles, (-1, 1)):
-            markup, used = _direction(
-                title, [x for x in changed if (float(x["ckpt"]) - float(x["base"])) * sign > 0], min(limit, budget)
-            )
+        for title, moved in zip(titles, (lost, won)):
+            markup, used = _direction(title, moved, min(limit, budget))
             parts.append(markup)
             budget -= used
-        lost, won = (sum((float(x["ckpt"]) - float(x["base"])) * sign > 0 for x in changed) for sign in (-1, 1))
         out.append(
             f'<details id="flips-{esc(t.task)}"{opened}><summary>{esc(t.task)} {mark(t)} '
-            f'<span class="muted">{lost} {words[0]}, {won} {words[1]} of {t.n_items}</span></summary>'
+            f'<span class="muted">{len(lost)} {words[0]}, {len(won)} {words[1]} of {t.n_items}</span></summary>'
             + ("".join(parts) or '<p class="muted">No item changed.</p>')
             + "</details>"
         )  # fmt: skip
