@@ -13,9 +13,11 @@ line does, a Python caller does through these names (imported lazily, so `import
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import version
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = version("forgetbench")
+"""The installed distribution's version: pyproject.toml is its one source."""
 
 _API = {
     # jobs

@@ -67,17 +67,26 @@ def variant(model: Path, folder: Path, chat_template: str | None = None, eos: ob
     return out
 
 
-def tiny_lm(vocab_size: int = 6, seed: int = 0, init_std: float = 0.6):
+def tiny_lm(
+    vocab_size: int = 6,
+    seed: int = 0,
+    init_std: float = 0.6,
+    hidden_size: int = 16,
+    intermediate_size: int | None = None,
+    eos: int = 1,
+    pad: int = 1,
+):
     """An in-memory tiny Llama over token ids only (no tokenizer), with peaked next-token
-    distributions (large init) so KLs are far from zero."""
+    distributions (large init) so KLs are far from zero. vLLM's CPU attention needs a head size of at
+    least 32 (`hidden_size=64`: two heads)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=vocab_size,
-        hidden_size=16,
-        intermediate_size=32,
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size or 2 * hidden_size,
         num_hidden_layers=2,
         num_attention_heads=2,
         num_key_value_heads=1,
@@ -85,8 +94,8 @@ def tiny_lm(vocab_size: int = 6, seed: int = 0, init_std: float = 0.6):
         initializer_range=init_std,
         tie_word_embeddings=False,
         bos_token_id=0,
-        eos_token_id=1,
-        pad_token_id=1,
+        eos_token_id=eos,
+        pad_token_id=pad,
     )
     return LlamaForCausalLM(config).eval()
 

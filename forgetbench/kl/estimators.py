@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-ESTIMATORS = ("full", "k1", "k3")
-
 
 def token_estimates(kl: np.ndarray | None, logp: np.ndarray, logq: np.ndarray) -> dict[str, np.ndarray | None]:
     """Each estimator's per-token terms for one sequence (float64; their sums are `sequence_estimates`);

@@ -114,3 +114,11 @@ def test_a_conversion_killed_mid_way_leaves_no_temporary_after_the_rerun(tmp_pat
     rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr
     assert not list(home.rglob("*.tmp")) and (home / "models" / "smollm2-135m" / "config.json").is_file()
+
+
+def test_smollm2_pieces_join_to_the_decoded_text_one_per_token():
+    """report.html's per-token view on SmolLM2's real tokenizer (the tiny model's: tests/models/test_tokenizer.py)."""
+    from forgetbench.models.tokenizer import load_tokenizer
+    from tests.models.test_tokenizer import assert_pieces_join
+
+    assert_pieces_join(load_tokenizer(resolve("smollm2-135m")))

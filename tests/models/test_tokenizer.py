@@ -48,13 +48,11 @@ def test_an_extra_stop_token_is_named(tiny_model, tmp_path, chat_template):
 TEXTS = ["Hello wörld! 你好，世界 🎉🎉 x = 3.14\n  indented", "The answer is 42.</s>", "ÅÄÖ ñ 日本語のテキスト 🙂👍🏽"]
 
 
-@pytest.mark.parametrize("name", ["tiny", pytest.param("smollm2-135m", marks=pytest.mark.integration)])
-def test_pieces_join_to_the_decoded_text_one_per_token(name, tiny_model):
-    """The report colours a response token by token: each token's piece is the text it adds (a token ending
-    inside a multi-byte character adds nothing; the one completing it carries it), and they join to the text."""
-    from forgetbench.models.tokenizer import load_tokenizer, pieces
+def assert_pieces_join(tok) -> None:
+    """Each token's piece is the text it adds (a token ending inside a multi-byte character adds nothing;
+    the one completing it carries it), and they join to the decoded text, also beyond the decoding window."""
+    from forgetbench.models.tokenizer import pieces
 
-    tok = load_tokenizer(resolve(str(tiny_model) if name == "tiny" else name))
     for text in TEXTS:
         ids = tok.encode(text, add_special_tokens=False)
         got = pieces(tok, ids)
@@ -63,3 +61,10 @@ def test_pieces_join_to_the_decoded_text_one_per_token(name, tiny_model):
         assert "\ufffd" not in "".join(got)
     long = tok.encode(" ".join(TEXTS) * 20, add_special_tokens=False)  # beyond the decoding window
     assert "".join(pieces(tok, long)) == tok.decode(long, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+
+
+def test_pieces_join_to_the_decoded_text_one_per_token(tiny_model):
+    """The report colours a response token by token (SmolLM2's tokenizer: tests/integration/test_embedded_models.py)."""
+    from forgetbench.models.tokenizer import load_tokenizer
+
+    assert_pieces_join(load_tokenizer(resolve(str(tiny_model))))

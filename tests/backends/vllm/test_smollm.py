@@ -2,7 +2,7 @@
 
 - KL parity: base vs a real fine-tune (the cached 8-step ASDiv LoRA run's last checkpoint, merged into a
   full-weight folder), same prompts, `--backend vllm` and `--backend hf` agree within their CIs; each
-  noise floor is ~0 (the vLLM run skips it: test_vllm_backend checks a second engine exactly).
+  noise floor is ~0 (the vLLM run skips it: test_backend checks a second engine exactly).
 - The prior suite through lm-eval's own `vllm` model, stored under its backend, and a comparison
   of a vllm half with an hf half is refused.
 """
@@ -59,7 +59,7 @@ def kl_runs(ckpt, tmp_path_factory):
     out = {}
     for backend in ("vllm", "hf"):
         # the vLLM run has no noise floor: a third SmolLM2 engine (~30 s on 2 cores) for what
-        # test_vllm_backend checks exactly on a tiny model (a second engine of the base scores ≡ 0)
+        # test_backend checks exactly on a tiny model (a second engine of the base scores ≡ 0)
         floor = ["--noise-floor-prompts", "0"] if backend == "vllm" else []
         out[backend] = fb(
             "kl",

@@ -2,7 +2,7 @@
 attention requires): its scores equal the transformers backend's on the same sequences, with the
 full-vocabulary KL from vLLM's own prompt log-probs (`--full-scorer vllm`, the reference/compare
 memmap), the noise floor (a second engine) is zero, and a model in another dtype is an engine in that dtype. vLLM log-probs with the default transformers
-`full` scorer are checked against the transformers backend in `test_vllm_adapter` (same tolerances), so
+`full` scorer are checked against the transformers backend in `test_adapter` (same tolerances), so
 this module starts no second backend for it (engine starts dominate the vLLM stage's time)."""
 
 from __future__ import annotations

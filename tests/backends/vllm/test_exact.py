@@ -13,6 +13,7 @@ from forgetbench.backends.vllm import process as vllm
 from forgetbench.backends.vllm.protocol import PromptLogprobs, Sample, StartEngine
 from forgetbench.core.progress import Reporter
 from tests.kl.test_exact import EOS, PAD, PROMPT, T, V, all_responses
+from tests.tiny import tiny_lm
 
 pytestmark = pytest.mark.vllm
 N = 10000  # 4 requests × 2500 samples, each request with its own seed
@@ -21,24 +22,8 @@ N = 10000  # 4 requests × 2500 samples, each request with its own seed
 def _tiny(folder, seed: int, noise: float = 0.0):
     """A tiny Llama vLLM's CPU attention accepts (head size 32), saved without a tokenizer."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
 
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=V,
-        hidden_size=64,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=64,
-        initializer_range=0.25,
-        tie_word_embeddings=False,
-        bos_token_id=0,
-        eos_token_id=EOS,
-        pad_token_id=PAD,
-    )
-    model = LlamaForCausalLM(config).eval()
+    model = tiny_lm(V, seed=0, init_std=0.25, hidden_size=64, intermediate_size=64, eos=EOS, pad=PAD)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.parameters():

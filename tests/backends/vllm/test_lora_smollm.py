@@ -12,7 +12,7 @@ pytestmark = pytest.mark.vllm
 
 def test_score_a_smollm2_lora_checkpoint_on_vllm(tmp_path):
     # k1/k3 only and no noise floor: everything runs on the one LoRA engine (lean; `full` and the floors
-    # under vLLM are covered by test_vllm_adapter and test_vllm_smollm)
+    # under vLLM are covered by test_adapter and test_smollm)
     report = score_lora("vllm", tmp_path, "--estimators", "k1,k3", "--noise-floor-prompts", "0")
     assert report["kl"]["backend"] == "vllm" and report["settings"]["backend"] == "vllm"
     assert report["ckpt"]["adapter"] is not None and report["ckpt"]["adapter"]["rank"] == 8
