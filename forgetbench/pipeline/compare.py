@@ -1,8 +1,10 @@
 """`forgetbench compare`: retention from two existing `lm_eval --log_samples` runs (no model is loaded).
 
 1. Every check before anything is written: the policy of `--gate`, both runs found and parsed, the
-   tasks both have (or `--tasks`), per task the same version, configuration (`prior.logs.task_config`),
-   few-shot and documents; the `--kl` run measured the same pair.
+   tasks both have (or `--tasks`), per task the same version, configuration (`prior.logs.task_config`: as
+   the installed lm-eval logs it, so a key a later lm-eval writes with its default value is no difference),
+   few-shot and documents; the `--kl` run measured the same pair. Runs written by different software
+   (lm-eval, its git commit, transformers), or whose lm-eval task hashes differ, are compared with a warning.
 2. The same paired statistics as `score` (`prior.retention.compare`) on the logged per-item outcomes.
 3. A run folder like `score`'s (report.json with `source: lm-eval logs`, items.parquet, report.md, the
    leaderboard row; kl.parquet when `--kl` joins a KL run); then `--gate` decides on it.
@@ -66,6 +68,52 @@ def _check_task(base: logs.LoggedRun, ckpt: logs.LoggedRun, task: str) -> None:
     differ = sorted(k for k in cb.keys() | cc.keys() if cb.get(k) != cc.get(k))
     if differ:
         raise DataError(f"task {task}: its configuration differs between the two logs ({', '.join(differ)}); refusing to compare")
+
+
+def _reconciled(base: logs.LoggedRun, ckpt: logs.LoggedRun, task: str) -> set[str]:
+    """The config keys the two logs write differently that agree as the installed lm-eval logs them (a key
+    one lm-eval version writes with its default value and the other does not write)."""
+    raw = [logs.task_config(r, task, defaults=False) for r in (base, ckpt)]
+    full = [logs.task_config(r, task) for r in (base, ckpt)]
+    return {k for k in raw[0].keys() | raw[1].keys() if raw[0].get(k) != raw[1].get(k) and full[0].get(k) == full[1].get(k)}
+
+
+def _hash_note(base: logs.LoggedRun, ckpt: logs.LoggedRun, tasks: list[str]) -> tuple[str, list[str]]:
+    """Whether lm-eval's own task hashes (of each sample's doc, prompt and target) agree, and the tasks where
+    they differ."""
+    pairs = {t: (logs.lm_eval_task_hash(base, t), logs.lm_eval_task_hash(ckpt, t)) for t in tasks}
+    carried = {t: h for t, h in pairs.items() if h[0] and h[1]}
+    differ = [t for t, (a, b) in carried.items() if a != b]
+    if not carried:
+        return "lm-eval's own task hashes are not in both logs", differ
+    if differ:
+        return f"lm-eval's own task hashes differ for {', '.join(differ)}", differ
+    count = "all" if len(carried) == len(tasks) else f"{len(carried)} of"
+    return f"lm-eval's own task hashes agree for {count} {len(tasks)} tasks", differ
+
+
+def log_warnings(base: logs.LoggedRun, ckpt: logs.LoggedRun, tasks: list[str]) -> tuple[str, ...]:
+    """What a report says of two logs written by different software (`logs.SOFTWARE`; a config key one of
+    them writes with lm-eval's default value says so too), and of lm-eval task hashes that differ."""
+    sb, sc = logs.software(base), logs.software(ckpt)
+    unknown = {"lm_eval_version": "< 0.4.9 (not recorded)"}
+    differ = [
+        f"{what} {sb[k] or unknown[k]} (base) vs {sc[k] or unknown[k]} (checkpoint)"
+        for k, what in logs.SOFTWARE.items()
+        if sb[k] != sc[k] and ((sb[k] and sc[k]) or k in unknown)
+    ]
+    keys = sorted(set().union(*(_reconciled(base, ckpt, t) for t in tasks)))
+    hashes, hash_differ = _hash_note(base, ckpt, tasks)
+    filled = f" once the keys one log writes with lm-eval's default value are filled in ({', '.join(keys)})" if keys else ""
+    if differ or keys:
+        made = f"made with different software ({'; '.join(differ)})" if differ else "written by different lm-eval versions"
+        return (f"the two runs were {made}: compared, since the task configurations agree{filled}; {hashes}",)
+    if hash_differ:
+        return (
+            f"{hashes} although the task configurations agree: lm-eval built different prompts or targets for the same "
+            "documents (its hash covers each sample's doc, prompt and target)",
+        )
+    return ()
 
 
 PROMPTING = {"system_instruction_sha": "system instruction", "fewshot_as_multiturn": "few-shot as multi-turn"}
@@ -164,7 +212,7 @@ def compute_compare(config: CompareConfig, policy: GatePolicy | None = None) -> 
         kl=kl,
         verdict=verdict(retention, kl.headline_estimate if kl else None, None, unresolved_floor(kl) if kl else None),
         elapsed_s=time.perf_counter() - started,
-        warnings=report_warnings(retention, kl),
+        warnings=report_warnings(retention, kl) + log_warnings(base, ckpt, tasks),
         source="lm-eval logs",
         base_logs=logs.source(base, tasks),
         ckpt_logs=logs.source(ckpt, tasks),

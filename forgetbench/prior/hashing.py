@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 from forgetbench.core.hashing import digest
 
@@ -25,6 +27,70 @@ def content_config(config: dict, drop_metadata: tuple[str, ...] = ()) -> dict:
     if isinstance(meta, dict):
         config = {**config, "metadata": {k: v for k, v in meta.items() if k != "config_source" and k not in drop_metadata}}
     return config
+
+
+FUNCTION_REPR = re.compile(r"<function (\S+) at 0x[0-9a-fA-F]+>")
+"""How lm-eval's JSON writer (`str()` of what it cannot serialise) logs a callable inside a nested config:
+with the function's address in that process, which no two runs share."""
+INHERITED = ("process_docs", "fewshot_delimiter", "target_delimiter", "gen_prefix", "doc_to_text", "doc_to_choice",
+             "doc_to_target")  # fmt: skip
+"""What lm-eval's `FewshotConfig` takes from the task's config when its own `fewshot_config` does not set it."""
+
+
+def _without_address(value: Any) -> Any:
+    if isinstance(value, str):
+        return FUNCTION_REPR.sub(r"<function \1>", value) if value.startswith("<function ") else value
+    if isinstance(value, dict):
+        return {k: _without_address(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_address(v) for v in value]
+    return value
+
+
+def _fewshot(config: dict) -> Any:
+    """`fewshot_config` completed as lm-eval's `TaskConfig.__post_init__` completes it (`FewshotConfig.from_dict`:
+    what it does not set is the task's), so a log that has none (lm-eval ≤ 0.4.10) reads as the same config
+    logged in full (0.4.11+). A callable it inherited, logged as `<function f>` where the task's own field holds
+    f's source, reads as that source. Kept as logged when this lm-eval's FewshotConfig does not take it."""
+    from lm_eval.config.task import FewshotConfig
+
+    logged = config.get("fewshot_config")
+    if logged is not None and not isinstance(logged, dict):
+        return logged
+    try:
+        built = FewshotConfig.from_dict(
+            dict(logged or {}), fewshot_split=config.get("fewshot_split"), **{k: config.get(k) for k in INHERITED}
+        )
+    except TypeError:  # a key this lm-eval's FewshotConfig does not have
+        return logged
+    out = dataclasses.asdict(built)
+    for key in INHERITED:
+        own, task = out.get(key), config.get(key)
+        name = re.fullmatch(r"<function (\S+)>", own) if isinstance(own, str) else None
+        if name and isinstance(task, str) and re.match(rf"\s*def {re.escape(name.group(1))}\(", task):
+            out[key] = task
+    return out
+
+
+def with_defaults(config: dict) -> dict:
+    """A logged task config as the installed lm-eval would log it, so that what lm-eval versions add to
+    the logs is no difference: a field of lm-eval's `TaskConfig` that the config lacks gets its default
+    (a later lm-eval writes `unsafe_code: false` where an earlier one has no such key), a `null` is
+    dropped (`TaskConfig.to_dict` drops them), a callable logged with its address (`<function f at
+    0x7f…>`, different in every run) loses the address, and `fewshot_config` is completed (`_fewshot`).
+    Keys that are no TaskConfig field are kept as logged. A config the installed lm-eval logged, of a task
+    without callables, is returned unchanged: what `score` hashes (`task_hash`)."""
+    from lm_eval.config.task import TaskConfig
+
+    out = {k: v for k, v in config.items() if v is not None}
+    for field in dataclasses.fields(TaskConfig):
+        if field.name not in out and field.default is not dataclasses.MISSING and field.default is not None:
+            out[field.name] = field.default
+    out = _without_address(out)
+    fewshot = _fewshot(out)
+    if fewshot is not None:
+        out["fewshot_config"] = fewshot
+    return out
 
 
 def content_hash(config: dict, doc_hashes: list[str], drop_metadata: tuple[str, ...] = ()) -> str:

@@ -12,10 +12,12 @@ Layouts (lm-eval 0.4.x; the first is what every release since 0.4.3 writes):
 
 Fields relied on. Results file: `configs[task]` (`metric_list[0].metric` is the primary metric unless
 overridden; `output_type`; the whole config, minus `metadata` other than `version`, is compared between
-the two runs), `versions[task]`, `n-shot[task]`, `results[task]["<metric>,<filter>"]` (lm-eval's
-aggregate), `config.model` / `config.model_args` / `config.limit` / `config.device` /
-`config.batch_size` / `config.model_dtype` / `config.{random,numpy,torch,fewshot}_seed` (the later
-ones where present), `chat_template`, `lm_eval_version` (0.4.9+), `group_subtasks`. Sample lines:
+the two runs as the installed lm-eval would log it: `prior.hashing.with_defaults`), `versions[task]`,
+`n-shot[task]`, `results[task]["<metric>,<filter>"]` (lm-eval's aggregate), `config.model` /
+`config.model_args` / `config.limit` / `config.device` / `config.batch_size` / `config.model_dtype` /
+`config.{random,numpy,torch,fewshot}_seed` (the later ones where present), `chat_template`,
+`group_subtasks`; and, reported where the two runs differ: `lm_eval_version` (0.4.9+), `git_hash`,
+`transformers_version` and `task_hashes` (0.4.3+: lm-eval's own hash of each task's samples). Sample lines:
 `doc_id`, `doc_hash` (0.4.3+; else `doc`), `filter` (0.4.7+; without it a task must have one filter),
 `arguments` (how many requests: the options of a multiple-choice item), and the metric's per-item
 value (a number, a bool, or — lm-eval < 0.4.13 writes numpy floats so — a numeric string).
@@ -35,7 +37,7 @@ from forgetbench.backends.lm_eval_samples import evidence, item_value
 from forgetbench.core.errors import DataError, UserInputError
 from forgetbench.core.hashing import digest
 from forgetbench.core.results import EvalSettings, LogSource, ModelInfo, TaskResult
-from forgetbench.prior.hashing import content_config, content_hash, doc_hash
+from forgetbench.prior.hashing import content_config, content_hash, doc_hash, with_defaults
 from forgetbench.prior.run import extract, filter_of, metric_key
 from forgetbench.prior.suites import SuiteTask
 
@@ -45,6 +47,12 @@ LEGACY = "results.json"  # lm-eval ≤ 0.4.2
 NAME_KEYS = ("pretrained", "model", "path", "engine")
 """model_args keys that name the model (lm-eval's own `model_name` looks at these, and at `peft`/`delta`)."""
 ADAPTER_KEYS = ("peft", "lora_local_path", "delta")
+LFS_POINTER = "version https://git-lfs.github.com/spec/v1"
+"""How a Git LFS pointer file starts (what a clone without `git lfs pull` holds instead of the file)."""
+SOFTWARE = {"lm_eval_version": "lm-eval", "git_hash": "git commit (of the folder lm_eval ran in)",
+            "transformers_version": "transformers"}  # fmt: skip
+"""What a results file records of the software that wrote it (`lm_eval_version` since 0.4.9; `git_hash` is
+the commit of the folder lm_eval ran in: lm-eval's own when run from its checkout)."""
 SEED_KEYS = {"random_seed": "random_seed", "numpy_random_seed": "numpy_seed", "torch_random_seed": "torch_seed",
              "fewshot_random_seed": "fewshot_seed"}  # fmt: skip
 """forgetbench's seed names → lm-eval's `config` keys (0.4.3+)."""
@@ -157,15 +165,25 @@ def has_run(found: list[Path], run: str) -> bool:
     return any(_run_id(p).startswith(run) for p in found)
 
 
-def _json(path: Path) -> Any:
+def _text(path: Path) -> str:
+    """A log file's text; a Git LFS pointer in its place is named as one."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if text.startswith(LFS_POINTER):
+        raise DataError(f"{path} is a Git LFS pointer, not the file: run `git lfs pull` in its repository")
+    return text
+
+
+def _json(path: Path) -> Any:
+    text = _text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
 
 
 def _numeric(results: dict[str, Any]) -> dict[str, float]:
@@ -193,8 +211,16 @@ def _groups(data: dict[str, Any]) -> dict[str, str]:
 def read_run(results_file: Path) -> LoggedRun:
     """Parse a results file (the samples are read per task by `task_output`)."""
     data = _json(results_file)
-    if not isinstance(data, dict) or not isinstance(data.get("configs"), dict) or not isinstance(data.get("results"), dict):
-        raise DataError(f"{results_file}: not an lm-eval results file (no `configs` / `results`)")
+    if not isinstance(data, dict):
+        raise DataError(f"{results_file}: not an lm-eval results file (a JSON {type(data).__name__}, not an object)")
+    missing = [f"`{k}`" for k in ("configs", "results") if data.get(k) is None]
+    if missing:
+        raise DataError(
+            f"{results_file}: no {' nor '.join(missing)} in it; compare needs the task configurations and results lm-eval writes"
+        )
+    for key in ("configs", "results"):
+        if not isinstance(data[key], dict):
+            raise DataError(f"{results_file}: `{key}` is not an object; not an lm-eval results file")
     for key in ("config", "versions", "n-shot", "group_subtasks"):
         if data.get(key) is not None and not isinstance(data[key], dict):
             raise DataError(f"{results_file}: `{key}` is not an object; not an lm-eval results file")
@@ -203,7 +229,8 @@ def read_run(results_file: Path) -> LoggedRun:
     groups = _groups(data)
     tasks = {}
     for name, cfg in data["configs"].items():
-        results = data["results"].get(name) or {}
+        check_task_name(name, results_file)
+        results = data["results"].get(name, {})  # none: refused if the task is compared (`task_result`)
         if not isinstance(cfg, dict) or not isinstance(results, dict):
             raise DataError(f"{results_file}: task {name}'s config or results is not an object; not an lm-eval results file")
         tasks[name] = LoggedTask(
@@ -225,24 +252,40 @@ def read_run(results_file: Path) -> LoggedRun:
     )
 
 
+def _is_file_name(name: str) -> bool:
+    """Whether `name` is one plain file name: no path separator, no NUL or other control character."""
+    return bool(name) and not any(c in "/\\" or ord(c) < 32 or ord(c) == 127 for c in name)
+
+
+def check_task_name(name: str, results_file: Path) -> None:
+    """Refuse a task name that would not name a file of the run folder: lm-eval writes a task's samples as
+    `samples_<task>_<date>.jsonl` beside the results file, so a name with a path separator or a control
+    character (`../../x`, `/etc/x`, a NUL) is never one lm-eval wrote, and is never made into a path."""
+    if not _is_file_name(name):
+        raise DataError(
+            f"{results_file}: task name {name!r} holds a path separator or a control character; not a task lm-eval "
+            "writes samples of, refusing to read"
+        )
+
+
 def samples_file(run: LoggedRun, task: str) -> Path:
-    """Where lm-eval put `task`'s samples for this run."""
+    """Where lm-eval put `task`'s samples for this run: always a file beside the results file (a name that
+    would lead elsewhere is refused)."""
     folder = run.results_file.parent
+    check_task_name(task, run.results_file)
     if run.run_id:
         return folder / f"samples_{task}_{run.run_id}.jsonl"
-    raw = run.data["config"].get("model_args") or ""
-    return folder / f"{re.sub('/|=', '__', str(raw))}_{task}.jsonl"
+    raw = str(run.data["config"].get("model_args") or "")
+    name = f"{re.sub('/|=', '__', raw)}_{task}.jsonl"
+    if not _is_file_name(name):
+        raise DataError(f"{run.results_file}: the model_args {raw!r} cannot name the samples file of lm-eval ≤ 0.4.2")
+    return folder / name
 
 
 def read_samples(path: Path) -> list[dict[str, Any]]:
     """The sample records of one task: JSON Lines (0.4.3+) or one JSON array (≤ 0.4.2); a broken line is
     named."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    text = _text(path)
     if text.lstrip().startswith("["):
         records = _json(path)
         where = [f"record {i}" for i in range(len(records))] if isinstance(records, list) else []
@@ -328,10 +371,26 @@ def task_output(run: LoggedRun, task: str, metric: str, filt: str) -> TaskOutput
     return TaskOutput(task, output_type, run.tasks[task].results, tuple(out))
 
 
-def task_config(run: LoggedRun, task: str) -> dict[str, Any]:
+def task_config(run: LoggedRun, task: str, *, defaults: bool = True) -> dict[str, Any]:
     """The task's logged config without what lm-eval adds to it per run (0.4.9+ merges the model_args into
-    `metadata`, 0.4.12+ the YAML's path): what two runs of the same task must agree on."""
-    return content_config(run.tasks[task].config, tuple(run.model_args))
+    `metadata`, 0.4.12+ the YAML's path), and (`defaults`) as the installed lm-eval would log it
+    (`prior.hashing.with_defaults`: a field a later lm-eval added, logged with its default, is no
+    difference): what two runs of the same task must agree on."""
+    config = run.tasks[task].config
+    return content_config(with_defaults(config) if defaults else config, tuple(run.model_args))
+
+
+def software(run: LoggedRun) -> dict[str, str | None]:
+    """What the results file records of the software that wrote it (`SOFTWARE`; None: not recorded)."""
+    return {k: str(run.data[k]) if run.data.get(k) not in (None, "") else None for k in SOFTWARE}
+
+
+def lm_eval_task_hash(run: LoggedRun, task: str) -> str | None:
+    """lm-eval's own hash of the task's logged samples (0.4.3+: sha256 over each sample's doc, prompt and
+    target hashes), when the results file carries one."""
+    hashes = run.data.get("task_hashes")
+    value = hashes.get(task) if isinstance(hashes, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 def task_result(run: LoggedRun, task: str, override: str | None) -> TaskResult:
@@ -339,10 +398,12 @@ def task_result(run: LoggedRun, task: str, override: str | None) -> TaskResult:
     is `prior.hashing.task_hash`'s formula (config and doc hashes), so a task evaluated from forgetbench's
     own `tasks/` by the same lm-eval hashes as it does under `score`."""
     logged = run.tasks[task]
+    if task not in run.data["results"]:
+        raise DataError(f"{run.results_file}: task {task} has a config in `configs` and no entry in `results`")
     metric = metric_of(logged, override)
     output = task_output(run, task, metric, filter_of(metric_key(logged.results, metric, task)))
     score, items, chance = extract(output, SuiteTask(task, logged.group, metric))
-    thash = content_hash(logged.config, [i.doc_hash for i in items], drop_metadata=tuple(run.model_args))
+    thash = content_hash(with_defaults(logged.config), [i.doc_hash for i in items], drop_metadata=tuple(run.model_args))
     return TaskResult(task, logged.group, metric, score, len(items), chance, thash, "", True, tuple(items))
 
 

@@ -173,6 +173,31 @@ def _infinite_value(results, data):
     _rewrite(_samples(results, "fb_piqa_lite"), lambda i, r: {**r, "acc": "inf"} if i == 0 else r)
 
 
+def _no_configs(results, data):
+    data.pop("configs")
+
+
+def _no_results(results, data):
+    data.pop("results")
+
+
+def _task_without_results(results, data):
+    data["results"].pop("fb_piqa_lite")
+
+
+def _new_key_not_default(results, data):
+    """A key a later lm-eval writes (`unsafe_code`), set to other than its default: a difference."""
+    data["configs"]["fb_piqa_lite"]["unsafe_code"] = True
+
+
+def _lfs_samples(results, data):
+    _samples(results, "fb_piqa_lite").write_text(LFS)
+
+
+LFS = "version https://git-lfs.github.com/spec/v1\noid sha256:" + "ab" * 32 + "\nsize 48213\n"
+"""What a clone without `git lfs pull` holds in place of a file tracked by Git LFS."""
+
+
 def _corpus_metric(results, data):
     """What a corpus-level metric looks like in the logs (applied to both runs; compared with --metric)."""
     data["results"]["fb_piqa_lite"]["bleu,none"] = 0.1
@@ -190,6 +215,11 @@ REFUSALS = {
     "empty samples file": (_empty_samples, "no samples (the run was cut short?)"),
     "infinite value": (_infinite_value, "doc 0 has acc = inf"),
     "corpus-level metric": (_corpus_metric, "metric 'bleu' has no per-item value"),
+    "results file without configs": (_no_configs, "no `configs` in it"),
+    "results file without results": (_no_results, "no `results` in it"),
+    "task without results": (_task_without_results, "task fb_piqa_lite has a config in `configs` and no entry in `results`"),
+    "new config key, not its default": (_new_key_not_default, "its configuration differs between the two logs (unsafe_code)"),
+    "samples file an LFS pointer": (_lfs_samples, "is a Git LFS pointer, not the file: run `git lfs pull`"),
 }
 
 
@@ -348,3 +378,113 @@ def test_numbers_written_as_text_read_the_same(logs, tmp_path):
     _set(results, data)
     got = compare(str(logs["base"]), str(tmp_path / "ckpt"), "--out", str(tmp_path / "got"))
     assert got["retention"] == want["retention"]
+
+
+def _older_lm_eval(results, data, version: str = "0.4.7"):
+    """The run as an earlier lm-eval logs it: no `unsafe_code` (lm-eval ≥ 0.4.8 writes its default, false) nor
+    `fewshot_config` (≥ 0.4.11 writes it in full, from the task's fields), another version and transformers."""
+    for config in data["configs"].values():
+        config.pop("unsafe_code"), config.pop("fewshot_config")
+    data["lm_eval_version"], data["transformers_version"] = version, "4.44.2"
+
+
+@pytest.mark.parametrize("side", ["checkpoint", "base"])
+def test_logs_of_another_lm_eval_version_are_compared_with_a_warning(logs, tmp_path, side):
+    """Config keys a later lm-eval writes with their default value are no difference: the same comparison
+    (numbers and task hashes) as of the two runs as written, with a warning naming the versions, the keys
+    filled in and that lm-eval's own task hashes agree: in report.json, report.html and the terminal."""
+    want = compare(str(logs["base"]), str(logs["damaged"]), "--out", str(tmp_path / "want"))
+    assert not any("software" in w for w in want["warnings"])
+    name = "damaged" if side == "checkpoint" else "base"
+    results, data = _copy(logs[name], tmp_path / "old")
+    _older_lm_eval(results, data)
+    _set(results, data)
+    sides = [str(logs["base"]), str(tmp_path / "old")] if side == "checkpoint" else [str(tmp_path / "old"), str(logs["damaged"])]
+    proc = fb("compare", *sides, "--out", str(tmp_path / "run"))
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads((tmp_path / "run" / "report.json").read_text())
+    assert got["retention"] == want["retention"] and got["task_hashes"] == want["task_hashes"]
+    now = json.loads(next(logs["base"].rglob("results_*.json")).read_text())
+    pairs = [(now["lm_eval_version"], "0.4.7"), (now["transformers_version"], "4.44.2")]
+    a, b = zip(*pairs) if side == "checkpoint" else zip(*[(y, x) for x, y in pairs])
+    versions = f"lm-eval {a[0]} (base) vs {b[0]} (checkpoint)"
+    warning = next(w for w in got["warnings"] if "different software" in w)
+    assert versions in warning and f"transformers {a[1]} (base) vs {b[1]} (checkpoint)" in warning
+    assert "(fewshot_config, unsafe_code)" in warning and "lm-eval's own task hashes agree for all 2 tasks" in warning
+    assert versions in " ".join(proc.stdout.split())  # the terminal (rich may wrap the line)
+    assert versions in (tmp_path / "run" / "report.html").read_text()
+
+
+def test_without_the_defaults_the_older_logs_were_refused(logs, tmp_path):
+    """What the filling-in changes: the raw configs differ in exactly the keys the warning names."""
+    from forgetbench.prior import logs as logs_module
+
+    results, data = _copy(logs["damaged"], tmp_path / "old")
+    _older_lm_eval(results, data)
+    _set(results, data)
+    old, new = logs_module.read_run(results), logs_module.read_run(next(logs["base"].rglob("results_*.json")))
+    for task in TASKS:
+        raw = [logs_module.task_config(r, task, defaults=False) for r in (old, new)]
+        assert {k for k in raw[0].keys() | raw[1].keys() if raw[0].get(k) != raw[1].get(k)} == {"unsafe_code", "fewshot_config"}
+        assert logs_module.task_config(old, task) == logs_module.task_config(new, task)
+
+
+def test_lm_eval_task_hashes_that_differ_are_said(logs, tmp_path):
+    """Same software, same configs, but lm-eval's own hash of a task's samples (doc, prompt, target) differs:
+    compared, with a warning naming the task."""
+    results, data = _copy(logs["damaged"], tmp_path / "ckpt")
+    data["task_hashes"]["fb_piqa_lite"] = "0" * 64
+    _set(results, data)
+    got = compare(str(logs["base"]), str(tmp_path / "ckpt"), "--out", str(tmp_path / "run"))
+    assert any("lm-eval's own task hashes differ for fb_piqa_lite although" in w for w in got["warnings"])
+
+
+def test_a_results_file_that_is_a_git_lfs_pointer_is_named_as_one(logs, tmp_path):
+    results, _ = _copy(logs["damaged"], tmp_path / "ckpt")
+    results.write_text(LFS)
+    proc = fb("compare", str(logs["base"]), str(tmp_path / "ckpt"), "--out", str(tmp_path / "run"))
+    _assert_one_line_error(proc, 2, f"{results} is a Git LFS pointer, not the file: run `git lfs pull`")
+    assert not (tmp_path / "run").exists()
+
+
+PATHISH = ["../../x", "../../../outside", "/tmp/abs", "a/b", "x\x00y", "..\\..\\x", "new\nline"]
+
+
+@pytest.mark.parametrize("name", PATHISH, ids=["dotdot", "dotdot-out", "absolute", "slash", "nul", "backslash", "newline"])
+def test_a_task_name_that_is_a_path_is_refused_before_any_samples_path(logs, tmp_path, name):
+    """A task named `../../x` would make `samples_../../x_<date>.jsonl` a path out of the run folder: the
+    results file is refused (exit 2, one line naming the task) before a samples path is made. The samples the
+    path would reach are put there, so reading them would have compared."""
+    for side in ("base", "damaged"):
+        results, data = _copy(logs[side], tmp_path / side)
+        for key in ("configs", "results", "versions", "n-shot", "higher_is_better", "n-samples", "task_hashes"):
+            data[key][name] = data[key].pop("fb_piqa_lite")
+        _set(results, data)
+        stamp = results.name.removeprefix("results_").removesuffix(".json")
+        if "\x00" not in name:
+            target = results.parent / f"samples_{name}_{stamp}.jsonl"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(_samples(results, "fb_piqa_lite"), target)
+    proc = fb("compare", str(tmp_path / "base"), str(tmp_path / "damaged"), "--out", str(tmp_path / "run"))
+    _assert_one_line_error(proc, 2, f"task name {name!r} holds a path separator or a control character")
+    assert not (tmp_path / "run").exists()
+
+
+def test_numbers_equal_lm_eval_accuracies_and_a_pairing_by_doc_id(logs, tmp_path):
+    """Independent of forgetbench's reader: each task's accuracies are lm-eval's own aggregates, and Δ, lost
+    and won items are those of the samples files joined by doc_id here."""
+    got = compare(str(logs["base"]), str(logs["damaged"]), "--out", str(tmp_path / "run"))
+    runs = {name: next(logs[name].rglob("results_*.json")) for name in ("base", "damaged")}
+    for t in got["retention"]["tasks"]:
+        acc = {n: json.loads(r.read_text())["results"][t["task"]]["acc,none"] for n, r in runs.items()}
+        assert (t["base"], t["ckpt"]) == pytest.approx((100 * acc["base"], 100 * acc["damaged"]), abs=1e-9)
+        by_id = {
+            n: {json.loads(x)["doc_id"]: json.loads(x)["acc"] for x in _samples(r, t["task"]).read_text().splitlines()}
+            for n, r in runs.items()
+        }
+        assert by_id["base"].keys() == by_id["damaged"].keys() and len(by_id["base"]) == t["n_items"] == LIMIT
+        ids = by_id["base"]
+        delta = sum(by_id["damaged"][i] - by_id["base"][i] for i in ids) / len(ids)
+        assert t["delta"] == pytest.approx(100 * delta, abs=1e-9)
+        assert t["forgotten"] == sum(by_id["base"][i] > by_id["damaged"][i] for i in ids)
+        assert t["gained"] == sum(by_id["base"][i] < by_id["damaged"][i] for i in ids)
