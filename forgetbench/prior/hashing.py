@@ -99,10 +99,23 @@ def content_hash(config: dict, doc_hashes: list[str], drop_metadata: tuple[str, 
     return digest({"config": content_config(config, drop_metadata), "docs": list(doc_hashes)})
 
 
+def _sources(value: Any, serialize: Any) -> Any:
+    """`value` with every callable nested below the top level as lm-eval serializes a top-level one (its
+    source): `TaskConfig.to_dict` leaves the functions it copies into `fewshot_config` (e.g. `process_docs`)
+    as objects, whose `str` holds a memory address that differs in every process."""
+    if callable(value):
+        return serialize(value)
+    if isinstance(value, dict):
+        return {k: _sources(v, serialize) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_sources(v, serialize) for v in value]
+    return value
+
+
 def task_hash(task: Task, limit: int | None) -> str:
     """sha256 of the task's config (prompt templates, metrics, helper function sources) and of the
     docs that will be evaluated (the first `limit` of them)."""
-    config = task.config.to_dict()
+    config = _sources(task.config.to_dict(), task.config.serialize_function)
     config["metadata"] = config.get("metadata") or {}
     docs = list(task.eval_docs)
     if limit is not None:

@@ -79,3 +79,22 @@ def test_a_field_this_lm_eval_does_not_know_is_kept():
     old = {**logged(), "group": "mmlu", "fewshot_config": {"sampler": "first_n", "retired_key": 1}}
     assert with_defaults(old)["group"] == "mmlu"
     assert with_defaults(old)["fewshot_config"] == {"sampler": "first_n", "retired_key": 1}
+
+
+def test_a_task_hash_is_the_same_in_another_process_when_fewshot_config_holds_a_function(tmp_path):
+    """lm-eval copies `process_docs` into `fewshot_config` as a function object: the task hash (score's store key)
+    takes its source, as for a top-level function, not its address (a new import: another address)."""
+    from types import SimpleNamespace
+
+    from forgetbench.prior.hashing import task_hash
+
+    def task(name: str):
+        config = TaskConfig(task="t", dataset_path="x", output_type="multiple_choice", doc_to_text="Q: {{q}}",
+                            process_docs=_process_docs(tmp_path, name))  # fmt: skip
+        return SimpleNamespace(config=config, eval_docs=[{"q": "a"}, {"q": "b"}])
+
+    first, second = task("run_a"), task("run_b")
+    assert first.config.process_docs is not second.config.process_docs
+    assert callable(first.config.to_dict()["fewshot_config"]["process_docs"])  # what made the hash unstable
+    assert task_hash(first, None) == task_hash(second, None)
+    assert task_hash(first, 1) != task_hash(first, None)
