@@ -113,6 +113,16 @@ KL = (
         DEFAULTS.allow_template_mismatch,
     ),
     Opt(
+        "allow_base_mismatch",
+        Annotated[
+            bool,
+            typer.Option(
+                help="Apply an adapter CKPT even when the base it declares is found here with other weights (recorded in the report)."
+            ),
+        ],
+        DEFAULTS.allow_base_mismatch,
+    ),
+    Opt(
         "full_scorer",
         Annotated[
             FullScorer,
@@ -311,6 +321,7 @@ def kl_options(a: SimpleNamespace) -> dict[str, Any]:
         "chat_template": a.chat_template,
         "noise_floor_prompts": a.noise_floor_prompts,
         "allow_template_mismatch": a.allow_template_mismatch,
+        "allow_base_mismatch": a.allow_base_mismatch,
         "direction": getattr(a, "direction", DEFAULTS.direction),
     }
 

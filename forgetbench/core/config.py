@@ -59,6 +59,7 @@ class Defaults:
     kl_chat_template: bool = True
     noise_floor_prompts: int = 32
     allow_template_mismatch: bool = False
+    allow_base_mismatch: bool = False
     full_scorer: FullScorer = "hf"
     tensor_parallel_size: int = 1
 
@@ -165,6 +166,9 @@ class EvalConfig:
     base: str | None = None
     """The base a PEFT adapter `model` is applied to (checked against the base it declares); None: the
     base it declares. Ignored for full-weight models."""
+    allow_base_mismatch: bool = DEFAULTS.allow_base_mismatch
+    """Apply an adapter to `base` even when the base it declares is found here with other weights
+    (recorded: `AdapterInfo.matched_by` is `mismatch allowed`, and the report warns)."""
 
     def __post_init__(self) -> None:
         if self.limit is not None:
@@ -206,6 +210,9 @@ class KLConfig:
     allow_template_mismatch: bool = DEFAULTS.allow_template_mismatch
     """Measure even when the models' chat templates or stop tokens differ (forward and reverse KL then see
     different prompts or stop rules); the difference is recorded in `KLResult.template_mismatch`."""
+    allow_base_mismatch: bool = DEFAULTS.allow_base_mismatch
+    """Apply an adapter checkpoint to `base` even when the base it declares is found here with other
+    weights (recorded: `AdapterInfo.matched_by` is `mismatch allowed`, and the report warns)."""
     runtime: Runtime = field(default_factory=Runtime)
     """Backend, device, dtype, batch size, engine options."""
 
@@ -268,6 +275,8 @@ class ScoreConfig:
             raise UserInputError(f"the evaluated base {self.eval.model!r} is not the KL base {self.kl.base!r}")
         if self.eval.runtime != self.kl.runtime:
             raise UserInputError("the suite runs and the KL measurement must share one runtime (backend, device, dtype)")
+        if self.eval.allow_base_mismatch != self.kl.allow_base_mismatch:
+            raise UserInputError("the suite runs and the KL measurement must agree on allow_base_mismatch")
 
     @property
     def base(self) -> str:

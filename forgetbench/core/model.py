@@ -62,11 +62,16 @@ class Adapter:
     declared_base: str
     """`base_model_name_or_path` of adapter_config.json."""
     matched_by: str
-    """`name` or `config+tokenizer`: how the declared base was matched to the base model."""
+    """How the declared base was matched to the base model (`models.adapter.match_base`): `name` (it is the
+    base's own folder), `weights` (another folder with the base's weights, config and tokenizer),
+    `unverified` (not on this machine: its weights could not be compared) or `mismatch allowed` (other
+    weights, measured anyway with --allow-base-mismatch)."""
     modules: tuple[str, ...] = ()
     """Names of the base's modules it changes (last path component: `q_proj`, `lm_head`, ...)."""
     extras: tuple[str, ...] = ()
     """PEFT features beyond plain LoRA it uses (`use_dora`, `modules_to_save`), which not every backend serves."""
+    warning: str | None = None
+    """One line for the report when the match is `unverified` or `mismatch allowed`; None otherwise."""
 
     @property
     def embeddings(self) -> tuple[str, ...]:

@@ -47,7 +47,10 @@ class AdapterInfo:
     declared_base: str
     """`base_model_name_or_path` in adapter_config.json."""
     matched_by: str
-    """How the declared base was matched to the base model: `name` or `config+tokenizer`."""
+    """How the declared base was matched to the base model: `name` (the base's own folder), `weights` (another
+    folder with the same weights, config and tokenizer), `unverified` (not on this machine, weights not
+    compared; the report warns) or `mismatch allowed` (other weights, --allow-base-mismatch; the report warns).
+    Earlier reports may say `config+tokenizer` (a local folder with the base's config and tokenizer)."""
 
 
 @dataclass(frozen=True)

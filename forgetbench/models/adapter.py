@@ -7,9 +7,13 @@ loaded (headers only):
 
 - the method is LoRA (what both backends apply: transformers through peft, vLLM natively);
 - the weights are there and whole (a checkpoint still being written has no weight file yet);
-- the declared base (`base_model_name_or_path`) is the base: by **name** (the spec as typed, its
-  folder, or the name the base's config records) or, when the declared base is a local folder, by
-  **config+tokenizer** (equal config and tokenizer digests); which one matched is recorded;
+- the whole config (`lora_config.check_config`: `r`, `lora_alpha`, `target_modules`, the rank and alpha
+  patterns, ...) and the saved LoRA factors against it (`lora_config.check_tensors`: pairs, ranks);
+- the declared base (`base_model_name_or_path`) is the base (`match_base`): when it is found on this
+  machine (a local folder, an embedded model, or a hub id in the Hugging Face cache, looked up
+  offline) it is the base's own folder or holds the base's weights, config and tokenizer (fingerprint
+  digests, cached); other contents are refused unless `--allow-base-mismatch`. A declared base that
+  cannot be found is `unverified`: measured, with a warning in the report;
 - every module the adapter targets exists in the base, with the shapes its LoRA matrices need;
 - a tokenizer saved with the adapter is the base's (same vocabulary, special tokens, chat template).
 
@@ -28,8 +32,10 @@ from typing import Any
 from forgetbench.core.errors import BackendUnavailable, ModelSpecError
 from forgetbench.core.hashing import digest
 from forgetbench.core.model import EMBEDDING_MODULES, Adapter, Fingerprint, ModelSpec, ResolvedModel
-from forgetbench.models.fingerprint import BOOKKEEPING, TOKENIZER_FILES, VERSION, config_digest, file_content, tokenizer_digest
-from forgetbench.models.validate import check_weight_file, tensor_shapes
+from forgetbench.models import embedded
+from forgetbench.models.fingerprint import BOOKKEEPING, TOKENIZER_FILES, VERSION, file_content, fingerprint, tokenizer_digest
+from forgetbench.models.lora_config import check_config, check_tensors, module_of
+from forgetbench.models.validate import check_weight_file, tensor_shapes, validate_folder
 
 CONFIG = "adapter_config.json"
 WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
@@ -53,6 +59,7 @@ def _config(folder: Path, name: str) -> dict[str, Any]:
         raise ModelSpecError(f"{name}: a {cfg.get('peft_type') or 'untyped'} adapter; forgetbench applies LoRA adapters only")
     if not isinstance(cfg.get("base_model_name_or_path"), str) or not cfg["base_model_name_or_path"]:
         raise ModelSpecError(f"{name}: {CONFIG} does not say which base it was trained on (base_model_name_or_path)")
+    check_config(cfg, name)
     return cfg
 
 
@@ -71,40 +78,63 @@ def declared_base(folder: Path, name: str) -> str:
     return str(_config(folder, name)["base_model_name_or_path"])
 
 
-def _base_names(base: ResolvedModel) -> set[str]:
-    names = {base.spec.raw, base.spec.location, str(base.path)}
-    recorded = json.loads((base.path / "config.json").read_text()).get("_name_or_path")
-    if isinstance(recorded, str) and recorded:
-        names.add(recorded)
-    return {n.rstrip("/") for n in names}
-
-
-def match_base(declared: str, base: ResolvedModel, name: str) -> str:
-    """`name` or `config+tokenizer`: how `declared` is `base`; ModelSpecError (exit 2) when it is not."""
-    if declared.rstrip("/") in _base_names(base):
-        return "name"
+def _locate(declared: str) -> tuple[Path | None, str]:
+    """The model folder a declared base names on this machine — a local folder, an embedded model already
+    materialised, or a hub id `org/name[@revision]` in the Hugging Face cache (looked up offline: nothing is
+    downloaded) — or None and why there is none."""
     local = Path(declared).expanduser()
-    if local.is_dir() and local.resolve() == base.path.resolve():
-        return "name"
-    if local.is_dir() and (local / "config.json").is_file():
-        fp = base.fingerprint
-        if (config_digest(local), tokenizer_digest(local)) == (fp.config, fp.tokenizer):
-            return "config+tokenizer"
-        raise ModelSpecError(f"{name}: an adapter for {declared}, whose config or tokenizer differs from the base {base.name}")
-    raise ModelSpecError(
-        f"{name}: an adapter for {declared!r}, not for the base {base.name} (neither its name nor a local folder "
-        "with the base's config and tokenizer)"
+    if local.is_dir():
+        found = local
+    elif declared in embedded.MODELS:
+        if not embedded.is_present(declared):
+            return None, "an embedded model not materialised here"
+        found = embedded.folder(declared)
+    else:
+        repo, _, revision = declared.partition("@")
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(repo, "config.json", revision=revision or None)
+        except Exception:  # not a hub id (huggingface_hub's validation errors), or no cache to read
+            cached = None
+        if not isinstance(cached, str):
+            return None, "not a folder here, nor in the Hugging Face cache"
+        found = Path(cached).parent
+    try:
+        validate_folder(found)
+    except ModelSpecError as exc:
+        return None, f"{found} is not a complete model folder: {exc}"
+    return found, ""
+
+
+def match_base(declared: str, base: ResolvedModel, name: str, allow_mismatch: bool = False) -> tuple[str, str | None]:
+    """How the adapter's declared base is `base` (`Adapter.matched_by`), and the report's warning when the
+    match is weak: `name` when the declared base is the base's own folder; `weights` when it is another
+    folder with the base's weights, config and tokenizer (fingerprint digests, cached per file);
+    `unverified` (warned) when it cannot be found here. Other contents are refused (ModelSpecError, exit 2)
+    unless `allow_mismatch`: then `mismatch allowed` (warned)."""
+    folder, why = _locate(declared)
+    if folder is None:
+        return "unverified", (
+            f"the adapter {name} declares the base {declared!r}, which cannot be compared here ({why}): it was "
+            f"applied to {base.name} unverified (only its modules, shapes and tokenizer were checked against it)"
+        )
+    if folder.resolve() == base.path.resolve():
+        return "name", None
+    theirs, ours = fingerprint(folder), base.fingerprint
+    differ = [part for part in ("weights", "config", "tokenizer") if getattr(theirs, part) != getattr(ours, part)]
+    if not differ:
+        return "weights", None
+    what = " and ".join(differ)
+    if not allow_mismatch:
+        raise ModelSpecError(
+            f"{name}: an adapter for {declared}, whose {what} differ from the base {base.name}'s; give the base it "
+            "was trained on, or pass --allow-base-mismatch to measure anyway"
+        )
+    return "mismatch allowed", (
+        f"the adapter {name} was trained on {declared}, whose {what} differ from the base {base.name}'s; measured "
+        "anyway (--allow-base-mismatch): its results are of a model nobody trained"
     )
-
-
-def _module_of(key: str) -> tuple[str, str]:
-    """(module path in the base, LoRA part) of a saved adapter tensor name; part '' for a saved whole module."""
-    key = key.removeprefix("base_model.model.")
-    marker = next((m for m in (".lora_", ".token_adapter.") if m in key), None)
-    if marker is not None:
-        module, _, rest = key.partition(marker)
-        return module, (marker.strip(".") + rest).split(".")[0]
-    return key.removesuffix(".weight").removesuffix(".bias"), ""
 
 
 def _lora_shapes_fit(part: str, shape: list[int], base_shape: list[int]) -> bool:
@@ -143,8 +173,9 @@ def check_modules(weights: Path, cfg: dict[str, Any], base: ResolvedModel, name:
         if absent:
             raise ModelSpecError(f"{name}: targets modules the base {base.name} lacks: {', '.join(absent)}")
     adapter_shapes = tensor_shapes(weights.parent, [weights]) if weights.suffix == ".safetensors" else {}
+    check_tensors(adapter_shapes or {}, cfg, name)
     for key, shape in sorted((adapter_shapes or {}).items()):
-        module, part = _module_of(key)
+        module, part = module_of(key)
         found = _find(module, modules)
         if found is None:
             if tied and module.endswith("lm_head"):
@@ -170,7 +201,7 @@ def _changed(weights: Path, cfg: dict[str, Any]) -> tuple[str, ...]:
     """Last path components of the modules the adapter changes: from its weights (safetensors), else its config."""
     shapes = tensor_shapes(weights.parent, [weights]) if weights.suffix == ".safetensors" else None
     if shapes is not None:
-        return tuple(sorted({_module_of(k)[0].rsplit(".", 1)[-1] for k in shapes}))
+        return tuple(sorted({module_of(k)[0].rsplit(".", 1)[-1] for k in shapes}))
     targets = cfg.get("target_modules")
     names = list(targets) if isinstance(targets, list) else []
     return tuple(sorted(set(names) | set(cfg.get("modules_to_save") or [])))
@@ -189,8 +220,9 @@ def _check_tokenizer(folder: Path, base: ResolvedModel, name: str) -> None:
         raise ModelSpecError(f"{name}: mixed tokenizers: the adapter was saved with a tokenizer unlike the base's ({difference})")
 
 
-def resolve_adapter(spec: ModelSpec, folder: Path, base: ResolvedModel) -> ResolvedModel:
-    """The adapter in `folder` on `base`, validated and fingerprinted (no model is loaded)."""
+def resolve_adapter(spec: ModelSpec, folder: Path, base: ResolvedModel, allow_base_mismatch: bool = False) -> ResolvedModel:
+    """The adapter in `folder` on `base`, validated and fingerprinted (no model is loaded); with
+    `allow_base_mismatch`, a declared base with other contents is measured anyway (and recorded)."""
     name = spec.raw
     if find_spec("peft") is None:
         raise BackendUnavailable(f"{name}: {PEFT_INSTALL}")
@@ -198,14 +230,14 @@ def resolve_adapter(spec: ModelSpec, folder: Path, base: ResolvedModel) -> Resol
         raise ModelSpecError(f"{base.name}: an adapter cannot be the base of another adapter ({name})")
     cfg = _config(folder, name)
     weights = _weights(folder, name)
-    matched = match_base(str(cfg["base_model_name_or_path"]), base, name)
+    declared = str(cfg["base_model_name_or_path"])
+    matched, warning = match_base(declared, base, name, allow_base_mismatch)
     check_modules(weights, cfg, base, name)
     _check_tokenizer(folder, base, name)
     own = digest([{k: v for k, v in cfg.items() if k not in ADAPTER_BOOKKEEPING}, file_content(weights)])
-    ranks = [cfg.get("r", 8), *(cfg.get("rank_pattern") or {}).values()]
+    ranks = [cfg["r"], *(cfg.get("rank_pattern") or {}).values()]
     extras = tuple(k for k in ("use_dora", "modules_to_save") if cfg.get(k))
-    declared = str(cfg["base_model_name_or_path"])
-    adapter = Adapter(folder, own, "LORA", int(max(ranks)), declared, matched, _changed(weights, cfg), extras)
+    adapter = Adapter(folder, own, "LORA", int(max(ranks)), declared, matched, _changed(weights, cfg), extras, warning)
     fp = base.fingerprint
     fingerprint = Fingerprint(digest([VERSION, "adapter", fp.digest, own]), fp.config, fp.tokenizer, digest([fp.weights, own]))
     return ResolvedModel(spec, base.path, fingerprint, base.trust_remote_code, adapter)

@@ -110,15 +110,24 @@ def _adapter_base(folder: Path, raw: str, trust_remote_code: bool) -> ResolvedMo
         ) from None
 
 
-def resolve(raw: str, trust_remote_code: bool = False, base: ResolvedModel | None = None) -> ResolvedModel:
+def resolve(
+    raw: str, trust_remote_code: bool = False, base: ResolvedModel | None = None, allow_base_mismatch: bool = False
+) -> ResolvedModel:
     """Parse, materialise, validate and fingerprint a model spec. A PEFT adapter folder (local or from
-    the hub) is resolved on `base` (checked to be the base it declares), or, without one, on the base
-    it declares."""
+    the hub) is resolved on `base` (checked to be the base it declares, `adapter.match_base`; with
+    `allow_base_mismatch` a declared base with other weights is measured anyway and recorded), or,
+    without one, on the base it declares."""
     spec = parse_spec(raw)
     folder = local_folder(spec)
     if adapter.is_adapter(folder):
         on = base if base is not None else _adapter_base(folder, raw, trust_remote_code)
-        return adapter.resolve_adapter(spec, folder, on)
+        return adapter.resolve_adapter(spec, folder, on, allow_base_mismatch)
+    _check_full(folder, raw, trust_remote_code)
+    return ResolvedModel(spec, folder, fingerprint(folder), trust_remote_code)
+
+
+def _check_full(folder: Path, raw: str, trust_remote_code: bool) -> None:
+    """A full-weight model folder: one model, complete (headers), and its own code only when trusted."""
     check_not_a_training_folder(folder, raw)
     validate_folder(folder)
     if not trust_remote_code:
@@ -127,4 +136,18 @@ def resolve(raw: str, trust_remote_code: bool = False, base: ResolvedModel | Non
             raise ModelSpecError(
                 f"{raw}: the model ships its own code (auto_map in config.json); pass --trust-remote-code if you trust it"
             )
-    return ResolvedModel(spec, folder, fingerprint(folder), trust_remote_code)
+
+
+def check(raw: str, trust_remote_code: bool, base: ResolvedModel, allow_base_mismatch: bool = False) -> None:
+    """Every check `resolve(raw, ..., base=base)` makes of a local folder, without hashing full weights or
+    downloading anything (an adapter's own small weights and its declared base are fingerprinted, cached):
+    what a sharded sweep runs on the checkpoints other shards compute. Hub, GGUF and embedded specs are
+    left to the shard that resolves them."""
+    spec = parse_spec(raw)
+    if spec.kind != "dir":
+        return
+    folder = Path(spec.location)
+    if adapter.is_adapter(folder):
+        adapter.resolve_adapter(spec, folder, base, allow_base_mismatch)
+    else:
+        _check_full(folder, raw, trust_remote_code)

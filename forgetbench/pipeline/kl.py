@@ -41,7 +41,9 @@ def plan_kl(config: KLConfig, store: Store, backend: Backend, reporter: Reporter
     prompts = load_prompts(config)
     reporter.message("resolving models")
     base = resolve(config.base, trust_remote_code=config.runtime.trust_remote_code)
-    ckpt = resolve(config.ckpt, trust_remote_code=config.runtime.trust_remote_code, base=base)
+    ckpt = resolve(config.ckpt, config.runtime.trust_remote_code, base, config.allow_base_mismatch)
+    if ckpt.adapter is not None and ckpt.adapter.warning:
+        reporter.message(f"warning: {ckpt.adapter.warning}")
     return make_plan(config, prompts, base, ckpt, backend)
 
 

@@ -92,6 +92,13 @@ def _new_task_score(plan: ScorePlan, backend: Backend, store: Store, reporter: R
     )
 
 
+def adapter_warnings(plan: ScorePlan) -> tuple[str, ...]:
+    """The checkpoint adapter's base-match warning (`models.adapter.match_base`: a declared base that could
+    not be compared here, or one with other weights measured with --allow-base-mismatch), when it has one."""
+    adapter = plan.ckpt.model.adapter
+    return (adapter.warning,) if adapter is not None and adapter.warning else ()
+
+
 def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporter, kl_passes: Passes | None = None) -> ScoreRun:
     """Run a planned score: both suites, the new task, the KL; the typed report (nothing written). With
     `kl_passes` (computed elsewhere, e.g. by Ray jobs), the KL is summarised from them instead of run."""
@@ -128,7 +135,7 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
         verdict=verdict(retention, head, new_score, unresolved_floor(kl_run.result)),
         elapsed_s=time.perf_counter() - started,
         law=law,
-        warnings=report_warnings(retention, kl_run.result),
+        warnings=report_warnings(retention, kl_run.result) + adapter_warnings(plan),
     )
     return ScoreRun(report, base_eval, ckpt_eval, kl_run)
 

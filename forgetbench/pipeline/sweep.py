@@ -4,9 +4,11 @@
    folder, whose `checkpoint-<step>` folders are taken in step order (`models.training`). `--shard I/N`
    keeps checkpoints I, I+N, I+2N, ... (0 ≤ I < N): a deterministic share for job arrays or machines
    sharing a store.
-2. Every check of every checkpoint of the share before any compute (`plan_score` each): a bad one —
-   an adapter for another base, a checkpoint still being written — **stops the sweep** with one line
-   (exit 2), before anything is computed or written (`sweep.json` included). A partial trajectory silently missing a
+2. Every check of every checkpoint of the share before any compute (`plan_score` each), and of the
+   other shards' checkpoints as far as headers allow (`models.spec.check`): a bad one — an adapter
+   for another base or with a broken config, a checkpoint still being written, a `checkpoint-final`
+   or two folders of one step in a run — **stops the sweep** with one line (exit 2), before anything
+   is computed or written (`sweep.json` included). A partial trajectory silently missing a
    checkpoint is worse than a rerun; rerun once the checkpoint is whole, or without it.
 3. One backend for the share: the base is evaluated and sampled once (the store serves it to every
    later checkpoint, and its loaded model stays loaded), and under vLLM one engine serves a base and
@@ -41,6 +43,7 @@ from forgetbench.core.results_io import load_report
 from forgetbench.core.store import Store
 from forgetbench.kl.run import Passes
 from forgetbench.leaderboard.table import add
+from forgetbench.models.spec import check, resolve
 from forgetbench.models.training import Checkpoint, expand
 from forgetbench.pipeline.executor import RayExecutor
 from forgetbench.pipeline.jobs import Graph
@@ -88,9 +91,12 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
 
 
 def _settings_digest(config: ScoreConfig) -> str:
-    """The sweep's settings: everything of a score run but the checkpoint."""
-    blank = replace(config, kl=replace(config.kl, ckpt=""))
-    return digest(json.loads(json.dumps(dataclasses.asdict(blank), default=str)))
+    """The sweep's settings: everything of a score run but the checkpoint and `allow_base_mismatch` (which
+    changes what is allowed, not what is measured: each report records its adapter's match)."""
+    blank = dataclasses.asdict(replace(config, kl=replace(config.kl, ckpt="")))
+    for part in ("eval", "kl"):
+        blank[part].pop("allow_base_mismatch", None)
+    return digest(json.loads(json.dumps(blank, default=str)))
 
 
 def _record(folder: Path, config: ScoreConfig, checkpoints: list[Checkpoint]) -> None:
@@ -152,6 +158,19 @@ def _finished(run: Path, plan: ScorePlan) -> bool:
     return made == wanted
 
 
+def _check_other_shards(config: ScoreConfig, others: list[Checkpoint], plans: list[ScorePlan], reporter: Reporter) -> None:
+    """The checkpoints other shards compute, checked as far as headers allow (`models.spec.check`: an
+    adapter's whole config, tensors and base; a full-weight folder's files), so that no shard records a
+    sweep with a checkpoint that cannot run."""
+    if not others:
+        return
+    trust = config.eval.runtime.trust_remote_code
+    base = plans[0].kl.base if plans else resolve(config.base, trust)
+    for c in others:
+        reporter.message(f"checking {c.name} (another shard's)")
+        check(c.spec, trust, base, config.kl.allow_base_mismatch)
+
+
 def sweep(
     config: ScoreConfig,
     checkpoints: list[str],
@@ -179,6 +198,7 @@ def sweep(
         for c in share:  # every check of every checkpoint before any compute
             reporter.message(f"checking {c.name}")
             plans.append(plan_score(replace(config, kl=replace(config.kl, ckpt=c.spec)), store, backend, reporter))
+        _check_other_shards(config, [c for c in found if c not in share], plans, reporter)
         _record(folder, config, found)
         todo = []
         for c, plan in zip(share, plans):

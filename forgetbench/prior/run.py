@@ -11,6 +11,7 @@ The caller owns the backend (and closes it): models stay loaded for what it runs
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -141,7 +142,7 @@ def plan_eval(config: EvalConfig, store: Store, backend: Backend, reporter: Repo
     reporter.message(f"resolving model {config.model}")
     trust = config.runtime.trust_remote_code
     base = resolve(config.base, trust_remote_code=trust) if config.base is not None else None
-    model = resolve(config.model, trust_remote_code=trust, base=base)
+    model = resolve(config.model, trust_remote_code=trust, base=base, allow_base_mismatch=config.allow_base_mismatch)
     settings = EvalSettings(
         backend=backend.name,
         dtype=backend.dtype,
@@ -182,6 +183,19 @@ def missing_tasks(plan: EvalPlan, store: Store) -> list[SuiteTask]:
     return [st for st in plan.suite.tasks if store.get(NAMESPACE, plan.keys[st.name]) is None]
 
 
+def check_finite_items(
+    model: str, items: list[ItemOutcome] | tuple[ItemOutcome, ...], after: str = "its result was not stored"
+) -> None:
+    """A NaN or infinite item score stops the run (BackendError, exit 3) naming the model, the task and the
+    item: averaged in, it would turn a 0/1 task into a graded one and every statistic after it into NaN."""
+    bad = next((i for i in items if not math.isfinite(i.score)), None)
+    if bad is not None:
+        raise BackendError(
+            f"{model}: task {bad.task}, item doc_id {bad.doc_id}: the task's metric scored it {bad.score} "
+            f"(not a finite number); {after}"
+        )
+
+
 def evaluate_task(plan: EvalPlan, st: SuiteTask, backend: Backend, reporter: Reporter) -> TaskResult:
     """One task of the plan on its model, through the backend (nothing is stored: `store_task` does that)."""
     try:
@@ -189,6 +203,7 @@ def evaluate_task(plan: EvalPlan, st: SuiteTask, backend: Backend, reporter: Rep
     except NonFiniteLoglikelihoods as exc:
         raise BackendError(f"{plan.model.name} produced {exc}") from None
     score, items, chance = extract(output, st)
+    check_finite_items(plan.model.name, items)
     return TaskResult(st.name, st.member, st.metric, score, len(items), chance, plan.hashes[st.name], plan.keys[st.name],
                       False, tuple(items))  # fmt: skip
 
@@ -217,7 +232,11 @@ def run_eval(plan: EvalPlan, backend: Backend, store: Store, reporter: Reporter 
         folder = store.get(NAMESPACE, plan.keys[st.name])
         if folder is None:
             raise BackendError(f"{plan.model.name}: task {st.name} finished without a stored result")
-        tasks.append(_read_entry(folder, cached=st.name not in fresh))
+        entry = _read_entry(folder, cached=st.name not in fresh)
+        check_finite_items(
+            plan.model.name, entry.items, f"read from the stored result {folder}: delete that folder to rerun the task"
+        )
+        tasks.append(entry)
     return EvalResult(
         SCHEMA_VERSION,
         __version__,

@@ -378,10 +378,12 @@ def test_the_score_table_fits_80_columns(score_runs):
 
 @pytest.fixture
 def bad_checkpoints(tmp_path, tiny_model):
-    """An adapter declaring another base, one targeting a module the base lacks, one still being written,
-    an empty folder: each a CKPT that must stop `score` and `sweep` with one line."""
+    """An adapter declaring another base (a sibling: the base's config and tokenizer, other weights), one
+    targeting a module the base lacks, one whose `r` contradicts its tensors, one still being written, an
+    empty folder: each a CKPT that must stop `score` and `sweep` with one line."""
     import shutil
 
+    from tests.models.test_adapter_base import sibling
     from tests.tiny import make_lora
 
     good = make_lora(tiny_model, tmp_path / "good")
@@ -397,14 +399,18 @@ def bad_checkpoints(tmp_path, tiny_model):
     shutil.copytree(good, tmp_path / "run" / "checkpoint-10")
     (tmp_path / "empty").mkdir()
     return {
-        "another base": (edited("other", base_model_name_or_path="org/another-model"), "not for the base"),
+        "another base": (
+            edited("other", base_model_name_or_path=str(sibling(tiny_model, tmp_path / "sibling"))),
+            "whose weights differ from the base",
+        ),
+        "config": (edited("rank", r=8), "are of rank 4, but adapter_config.json r is 8"),
         "modules": (edited("modules", target_modules=["q_proj", "wq"]), "targets modules the base"),
         "being written": (str(tmp_path / "run"), "checkpoint-20: adapter weights missing"),
         "empty": (str(tmp_path / "empty"), "empty"),
     }
 
 
-@pytest.mark.parametrize("case", ["another base", "modules", "being written", "empty"])
+@pytest.mark.parametrize("case", ["another base", "modules", "config", "being written", "empty"])
 def test_bad_checkpoints_are_one_line_exit_2_and_nothing_written(fresh, bad_checkpoints, case, tmp_path):
     ckpt, needle = bad_checkpoints[case]
     command = "sweep" if case in ("being written", "empty") else "score"

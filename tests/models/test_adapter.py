@@ -78,21 +78,31 @@ def test_suite_outcomes_of_the_adapter_are_item_identical_to_the_merged_folder(t
     assert items(lora["adapter"], tiny_model) == items(lora["merged"], None)
 
 
-def test_an_adapter_for_another_base_is_refused(tiny_model, lora, tmp_path):
+def test_an_adapter_for_a_base_found_here_with_other_contents_is_refused(tiny_model, lora, tmp_path):
     base = resolve(str(tiny_model))
-    elsewhere = _edit(lora["adapter"], tmp_path / "hub", base_model_name_or_path="org/another-model")
-    with pytest.raises(ModelSpecError, match="an adapter for 'org/another-model', not for the base"):
-        resolve(str(elsewhere), base=base)
     wider = make_tiny_model(tmp_path / "wider", hidden_size=64, heads=2)
     local = _edit(lora["adapter"], tmp_path / "local", base_model_name_or_path=str(wider))
-    with pytest.raises(ModelSpecError, match="config or tokenizer differs from the base"):
+    with pytest.raises(
+        ModelSpecError, match=rf"an adapter for {wider}, whose weights and config differ from the base {tiny_model}'s"
+    ):
         resolve(str(local), base=base)
 
 
-def test_a_local_base_with_the_same_config_and_tokenizer_matches(tiny_model, lora, tmp_path):
+def test_a_declared_base_not_found_here_is_unverified_and_warned(tiny_model, lora, tmp_path):
+    base = resolve(str(tiny_model))
+    for declared in ("org/another-model", str(tmp_path / "moved-away")):
+        elsewhere = _edit(lora["adapter"], tmp_path / declared.replace("/", "_"), base_model_name_or_path=declared)
+        ckpt = resolve(str(elsewhere), base=base)
+        assert ckpt.adapter is not None and ckpt.adapter.matched_by == "unverified"
+        assert (
+            ckpt.adapter.warning is not None and repr(declared) in ckpt.adapter.warning and "unverified" in ckpt.adapter.warning
+        )
+
+
+def test_a_local_base_with_the_same_weights_config_and_tokenizer_matches(tiny_model, lora, tmp_path):
     copy = Path(shutil.copytree(tiny_model, tmp_path / "copy"))
     ckpt = resolve(str(lora["adapter"]), base=resolve(str(copy)))
-    assert ckpt.adapter is not None and ckpt.adapter.matched_by == "config+tokenizer"
+    assert ckpt.adapter is not None and ckpt.adapter.matched_by == "weights" and ckpt.adapter.warning is None
 
 
 def test_modules_the_base_lacks_are_refused(tiny_model, lora, tmp_path):

