@@ -49,16 +49,29 @@ PLAN = (
         Annotated[float, typer.Option(help="Share of items assumed to flip when nothing is lost (no pilot).")],
         0.15,
     ),
+    o.Opt(
+        "drop",
+        Annotated[
+            float,
+            typer.Option(
+                help="Points: for a rule whose limit is 0 or below (no drop can be shown within it), "
+                "the items needed are those at which a drop this large is shown beyond the limit with 80% power."
+            ),
+        ],
+        5.0,
+    ),
 )
 
 
 @o.command(app, "plan", POLICY, o.SUITE[:1], PLAN, o.JSON, panel=o.DECIDE)
 def plan_cmd(a: SimpleNamespace) -> None:
-    """What a suite can decide under a policy, before running: per rule the smallest drop it can catch and
-    the items needed for 80% power at its limit."""
+    """What a suite can decide under a policy, before running: per rule the smallest drop it can catch (80%
+    power at α / rules, as `gate` fails) and the items needed to show no drop within its limit (80% power at
+    α, as `gate` passes; a limit of 0 or below: to catch a `--drop`-point drop). Exact power under the data
+    model: background flips d split evenly, a drop of δ points loses another δ% of the items."""
     c.quiet_libraries()
     from forgetbench.cli.render import plan_table
     from forgetbench.pipeline.plan import plan_suite
 
-    plan = plan_suite(a.suite, a.policy, a.pilot, a.discordance)
+    plan = plan_suite(a.suite, a.policy, a.pilot, a.discordance, a.drop)
     c.print_json(plan.to_dict()) if a.as_json else c.console().print(plan_table(plan))

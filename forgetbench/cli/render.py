@@ -236,7 +236,8 @@ def plan_table(plan: SuitePlan) -> Table:
     """`forgetbench plan`: per rule, what it can catch at the suite's size and what 80% power needs."""
     table = Table(
         title=f"plan: {escape(plan.suite)} under {escape(plan.policy)}",
-        caption=f"80% power at α {plan.alpha:g} (Holm's first step across the rules); "
+        caption=f"80% power: catches at α {plan.fail_alpha:.3g} (α / rules, as gate fails), needs at α {plan.alpha:g} "
+        f"(as gate passes; limit ≤ 0: a {plan.drop:g}-point drop caught); "
         + (f"spread from {escape(plan.pilot)}" if plan.pilot else f"assumed discordance {plan.discordance:g}"),
         box=box.SIMPLE_HEAD,
         padding=0,

@@ -11,14 +11,19 @@ folder alone, and says one of three things:
 - `inconclusive`: neither; `on_inconclusive` says what it means for the exit code, and the rule says
   what it could see (`mde`) and how many items would decide it (`n_needed`).
 
-The tests (`stats`): drop on a 0/1 task, Tango's score test; on a graded task, the paired t test;
-aggregate F, a stratified Wald test with each 0/1 task Agresti–Min adjusted; forward KL (the report's
-headline estimator), a studentized bootstrap over prompts joined by the lognormal interval.
+The tests (`stats`): drop on a 0/1 task, Tango's score test, continuity-corrected; on a graded task,
+the paired t test (fewer than 3 items or no spread: undecided); aggregate F, a stratified score test.
+Their `mde` and `n_needed` come from the exact (0/1, graded) or simulated (F) power under the data model
+of `stats.sizing`, fitted to the run (a 0/1 task's background flips from the items it gained).
+Forward KL (the report's headline estimator), a studentized bootstrap over prompts joined by the
+hurdle-lognormal interval, with the minimum sizes and data model of `stats.kl_mean` (a pass needs
+`MIN_PASS_PROMPTS` prompts; below, the rule is inconclusive and says how many would decide it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +35,10 @@ from forgetbench.core.results import SCHEMA_VERSION, GateVerdict, RuleVerdict
 from forgetbench.core.results_io import load_kl, load_report, verify_files
 from forgetbench.gate.policy import GatePolicy
 from forgetbench.stats.bootstrap import cluster_means, mean_test
+from forgetbench.stats.kl_mean import KlDecision, kl_rule
 from forgetbench.stats.multiple import adjust
 from forgetbench.stats.paired import forgetting, resolution, size_needed, task_drop
+from forgetbench.stats.sizing import Sizing, sizing_of
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,11 @@ class _Measured:
     n: int
     units: str
     method: str
+    sizing: Sizing | None = None
+    """Task and aggregate rules: the data model fitted to the run (`stats.sizing`), whose exact power
+    states the MDE and the items needed (drops as fractions)."""
+    kl: KlDecision | None = None
+    """The KL rule: its minimum sizes, MDE (nats/seq) and prompts needed (`stats.kl_mean`)."""
 
 
 def _scaled(rule: str, what: str, margin: float, stat, alpha: float, n: int, units: str) -> _Measured:
@@ -128,7 +140,7 @@ def _scaled(rule: str, what: str, margin: float, stat, alpha: float, n: int, uni
     low, high = stat.interval(1 - 2 * alpha)
     m = margin / 100.0
     return _Measured(rule, what, "points", 100 * stat.estimate + 0.0, margin, 100 * low, 100 * high,
-                     stat.p_within(m), stat.p_beyond(m), 100 * stat.se(), n, units, stat.method)  # fmt: skip
+                     stat.p_within(m), stat.p_beyond(m), 100 * stat.se(), n, units, stat.method, sizing_of(stat))  # fmt: skip
 
 
 def measure(inputs: GateInputs, policy: GatePolicy) -> list[_Measured]:
@@ -145,9 +157,9 @@ def measure(inputs: GateInputs, policy: GatePolicy) -> list[_Measured]:
     if policy.max_kl is not None:
         test = mean_test(inputs.kl_values, inputs.kl_clusters, np.random.default_rng(policy.seed), policy.n_boot)
         low, high = test.interval(1 - 2 * alpha)
+        rule = kl_rule(test, policy.max_kl, alpha, policy.fail_alpha(len(out) + 1), policy.seed)
         out.append(_Measured("kl", f"forward KL ({inputs.kl_name})", "nats/seq", test.estimate, policy.max_kl, low, high,
-                             test.p_within(policy.max_kl), test.p_beyond(policy.max_kl), test.se(), test.n, "prompts",
-                             test.method))  # fmt: skip
+                             rule.p_within, rule.p_beyond, test.se(), test.n, "prompts", test.method, kl=rule))  # fmt: skip
     return out
 
 
@@ -200,11 +212,19 @@ def decide(inputs: GateInputs, policy: GatePolicy, policy_path: Path | None = No
 def _verdict(m: _Measured, p_beyond: float, policy: GatePolicy, fail_alpha: float) -> RuleVerdict:
     alpha = policy.alpha
     status = "fail" if p_beyond <= alpha else "pass" if m.p_within <= alpha else "inconclusive"
-    mde = m.margin + resolution(m.se, fail_alpha)
     gap = m.estimate - m.margin
     needed = None
-    if status == "inconclusive":
-        needed = size_needed(m.n, m.se, gap, fail_alpha if gap > 0 else alpha)
+    if m.sizing is not None:  # task and aggregate rules: exact power under the stated data model
+        found = m.sizing.mde(m.margin / 100, fail_alpha)
+        mde = math.nan if found is None else 100 * found
+        if status == "inconclusive":
+            needed = m.sizing.needed(m.estimate / 100, m.margin / 100, fail_alpha if gap > 0 else alpha)
+    elif m.kl is not None:  # the KL rule: its own minimum sizes and simulated power (`stats.kl_mean`)
+        mde, needed = m.kl.mde, m.kl.needed if status == "inconclusive" else None
+    else:
+        mde = m.margin + resolution(m.se, fail_alpha)
+        if status == "inconclusive":
+            needed = size_needed(m.n, m.se, gap, fail_alpha if gap > 0 else alpha)
     return RuleVerdict(
         rule=m.rule,
         status=status,
@@ -229,6 +249,10 @@ def _reason(m: _Measured, status: str, p_beyond: float, mde: float, needed: int 
         return f"{head}: shown within the limit (p {m.p_within:.3g})"
     if status == "fail":
         return f"{head}: shown beyond the limit (adjusted p {p_beyond:.3g})"
+    undecided = m.sizing.undecided if m.sizing is not None else m.kl.note if m.kl is not None else ""
+    if undecided:
+        more = f"; about {needed} {m.units} would decide it" if m.kl is not None and needed is not None else ""
+        return f"{head}: cannot tell at {m.n} {m.units}: {undecided}{more}"
     more = f"about {needed} {m.units} would decide it" if needed is not None else "a value at the limit is never decided"
-    return (f"{head}: cannot tell at {m.n} {m.units} (it would catch {mde:.1f} {m.unit} with 80% power); "
-            f"{more}")  # fmt: skip
+    catch = f"it would catch {mde:.1f} {m.unit} with 80% power" if math.isfinite(mde) else "no drop is caught with 80% power"
+    return f"{head}: cannot tell at {m.n} {m.units} ({catch}); {more}"

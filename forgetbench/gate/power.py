@@ -4,7 +4,8 @@ power (benchmarks/gate_calibration.py).
 
 Items are paired 0/1 outcomes. A fraction `discordance` of items flips between base and checkpoint
 when nothing is lost (half 1→0, half 0→1); a true drop δ (points) forgets another δ/100 of the items,
-so the expected drop is exactly δ.
+so the expected drop is exactly δ. This is the data model under which `stats.sizing` states minimum
+detectable effects and items needed, so simulating it through `decide` checks their 80% power.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from xml.etree import ElementTree as ET
 
+import numpy as np
 import pytest
 
 from forgetbench.gate.decide import decide, load_inputs
@@ -240,3 +241,80 @@ def test_an_edit_that_keeps_every_mean_is_refused(runs, tmp_path):
     (bad / "report.json").write_text(json.dumps(report))
     proc = fb("gate", str(bad), "--policy", str(policy(tmp_path, FULL)))
     assert proc.returncode == 2 and "report.json was edited after it was written" in proc.stderr
+
+
+# The KL rule on simulated per-prompt KL (stats.kl_mean; the full table: benchmarks/kl_rule_calibration.py).
+# Tolerances: α plus 2 Monte Carlo standard errors of the run count.
+
+
+def _kl_verdict(values, limit: float = 1.0, seed: int = 0, **kw):
+    from forgetbench.gate.policy import GatePolicy
+    from forgetbench.gate.power import simulated_inputs
+
+    inputs = simulated_inputs({}, {}, 0.0, np.random.default_rng(seed), kl=np.asarray(values, dtype=float))
+    return decide(inputs, GatePolicy(max_kl=limit, seed=seed, **kw)).rules[0]
+
+
+@pytest.mark.parametrize("values", [[0.3], [0.2, 0.9], [0.01, 0.02]])
+def test_one_or_two_prompts_are_inconclusive_with_the_prompts_needed(values):
+    from forgetbench.stats.kl_mean import MIN_PASS_PROMPTS
+
+    r = _kl_verdict(values)  # before: one prompt passed at p 0; [0.2, 0.9] passed 1.0 at p 0.001
+    assert r.status == "inconclusive" and r.p_within == 1.0 and r.p_beyond == 1.0
+    assert r.n_needed == MIN_PASS_PROMPTS and f"about {MIN_PASS_PROMPTS} prompts would decide it" in r.reason
+
+
+@pytest.mark.parametrize("value", [0.0, 0.3])
+@pytest.mark.parametrize("n", [20, 200])
+def test_identical_kl_values_are_not_a_pass_at_p_zero(value, n):
+    r = _kl_verdict([value] * n)
+    assert r.status == "inconclusive" and r.p_within == 1.0 and r.p_beyond == 1.0
+    assert "no spread" in r.reason or "a pass needs" in r.reason
+
+
+def test_below_the_minimum_a_kl_rule_never_passes_but_a_clear_excess_fails():
+    from forgetbench.stats.kl_mean import MIN_PASS_PROMPTS
+
+    rng = np.random.default_rng(4)
+    low = _kl_verdict(rng.lognormal(-3, 0.5, MIN_PASS_PROMPTS - 1))  # a mean near 0.06 against a limit of 1
+    assert low.status == "inconclusive" and low.n_needed == MIN_PASS_PROMPTS
+    assert _kl_verdict(rng.lognormal(-3, 0.5, MIN_PASS_PROMPTS)).status == "pass"
+    high = _kl_verdict(rng.lognormal(2, 0.5, 8))  # about 8.4 nats against 1, from 8 prompts
+    assert high.status == "fail" and high.mde > 1.0
+
+
+@pytest.mark.parametrize(
+    "regime",
+    ["zeros", "contaminated"],
+)
+def test_strict_kl_rule_holds_its_level_where_it_may_pass(regime):
+    """At 128 prompts, the mean exactly at the limit: 20% exact zeros with a lognormal σ 1.5 positive part
+    (bootstrap-t alone passed 10–17%), and 5% of prompts 50× larger (passed 11% before the tail check)."""
+    from forgetbench.gate.policy import GatePolicy
+    from forgetbench.gate.power import outcome_rates, simulated_inputs
+
+    rng, runs, n = np.random.default_rng(17), 300, 128
+    if regime == "zeros":
+        draw = lambda: np.where(rng.random(n) < 0.2, 0.0, rng.lognormal(-1.125, 1.5, n)) / 0.8  # noqa: E731
+    else:
+        draw = lambda: rng.lognormal(-0.5, 1.0, n) * np.where(rng.random(n) < 0.05, 50, 1) / 3.45  # noqa: E731
+    policy = GatePolicy(max_kl=1.0, on_inconclusive="fail", n_boot=1000)
+    rates = outcome_rates(policy, (simulated_inputs({}, {}, 0.0, rng, kl=draw()) for _ in range(runs)))
+    bound = 0.05 + 2 * (0.05 * 0.95 / runs) ** 0.5
+    assert rates["pass"] <= bound and rates["fail"] <= bound
+
+
+def test_the_stated_kl_mde_has_80_percent_power():
+    """Per-prompt KL from the rule's data model (20% zeros, lognormal σ 1 positive part) at 128 prompts,
+    its mean at the MDE the rule states: the fail test rejects in 0.80 of runs (3 s.e. of 300 runs)."""
+    from forgetbench.gate.policy import GatePolicy
+    from forgetbench.gate.power import outcome_rates, simulated_inputs
+    from forgetbench.stats.kl_mean import fail_power_ratio
+
+    rng, runs, n = np.random.default_rng(23), 300, 128
+    ratio = fail_power_ratio(0.2, 1.0, n, 0.05, 0)
+    draw = lambda: np.where(rng.random(n) < 0.2, 0.0, rng.lognormal(-0.5, 1.0, n)) / 0.8 * ratio  # noqa: E731
+    rates = outcome_rates(
+        GatePolicy(max_kl=1.0, n_boot=1000), (simulated_inputs({}, {}, 0.0, rng, kl=draw()) for _ in range(runs))
+    )
+    assert abs(rates["fail"] - 0.8) <= 3 * (0.8 * 0.2 / runs) ** 0.5

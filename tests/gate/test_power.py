@@ -71,3 +71,58 @@ def test_a_drop_shown_beyond_the_limit_fails_and_more_often_than_noise(lite):
     noise = outcome_rates(policy, (simulated_inputs({}, lite, 0.15, rng) for _ in range(200)))
     broken = outcome_rates(policy, (simulated_inputs({"fb_piqa_lite": 40.0}, lite, 0.15, rng) for _ in range(200)))
     assert broken["fail"] > 0.5 > noise["fail"]
+
+
+@pytest.mark.parametrize("n", [20, 60, 200])
+def test_a_task_at_its_stated_mde_fails_80_percent_of_runs(n):
+    """The MDE is stated under the data model (background flips d split evenly, a drop δ loses another
+    δ); simulated through `decide` at exactly that drop, the gate fails 80% of runs (± MC error)."""
+    from forgetbench.gate.power import fail_rate
+    from forgetbench.stats.sizing import BinarySizing
+
+    mde = BinarySizing(n, 0.10).mde(0.05, 0.05)
+    runs = 600
+    rate = fail_rate(GatePolicy(max_task_drop=5.0), {"t": 100 * mde}, {"t": n}, 0.10, runs, seed=n)
+    assert abs(rate - 0.8) <= 0.03 + 2 * math.sqrt(0.16 / runs)
+
+
+def test_the_aggregate_at_its_stated_mde_fails_80_percent_of_runs(lite):
+    from forgetbench.gate.power import fail_rate
+    from forgetbench.stats.sizing import AggregateSizing, BinarySizing
+
+    mde = AggregateSizing(tuple(BinarySizing(n, 0.10) for n in lite.values())).mde(0.02, 0.05)
+    runs = 300
+    rate = fail_rate(GatePolicy(max_aggregate_drop=2.0), dict.fromkeys(lite, 100 * mde), lite, 0.10, runs, seed=1)
+    assert abs(rate - 0.8) <= 0.03 + 2 * math.sqrt(0.16 / runs)
+
+
+@pytest.mark.parametrize("n", [20, 40, 60, 100, 200])
+@pytest.mark.parametrize("d", [0.0, 0.02, 0.05, 0.15])
+def test_a_task_exactly_at_its_limit_fails_at_most_alpha_exactly(n, d):
+    """Every outcome enumerated: with the true drop at the limit (5 points) the continuity-corrected test
+    fails ≤ α (uncorrected Tango: 8.8% at 60 items, d 0.02) and passes ≤ α."""
+    from forgetbench.stats.sizing import binary_power
+
+    assert binary_power(n, d, 0.05, 0.05, ALPHA, "beyond") <= ALPHA
+    assert binary_power(n, d, 0.05, 0.05, ALPHA, "within") <= ALPHA
+
+
+def test_the_worst_limit_cell_through_the_gate():
+    """60 items, 2% background flips, true drop at the limit: the gate fails ≤ α + MC error."""
+    from forgetbench.gate.power import fail_rate
+
+    rate = fail_rate(GatePolicy(max_task_drop=5.0), {"t": 5.0}, {"t": 60}, 0.02, 1500, seed=8)
+    assert rate <= ALPHA + slack(1500)
+
+
+def test_identical_graded_differences_never_pass():
+    """Two (or thirty) identical graded differences: inconclusive, never a pass at p = 0; fewer than three
+    items say how many would do."""
+    from forgetbench.gate.decide import GateInputs, decide
+
+    for n, needed in ((1, 3), (2, 3), (30, None)):
+        base, ckpt = np.full(n, 0.8), np.full(n, 0.7)
+        inputs = GateInputs(Path("graded"), "base", "ckpt", {"t": (base, ckpt)}, None, None, np.zeros(0), np.zeros(0, dtype=int))
+        rule = decide(inputs, GatePolicy(max_task_drop=50.0)).rules[0]
+        assert rule.status == "inconclusive" and rule.p_within == 1.0 and rule.n_needed == needed, rule
+        assert ("at least 3" in rule.reason) if n < 3 else ("all equal" in rule.reason)

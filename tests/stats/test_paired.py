@@ -56,8 +56,9 @@ def test_tango_interval_inverts_its_test_and_holds_the_estimate():
     drop = BinaryDrop(6, 0, 60)
     low, high = drop.interval(0.95)
     assert low < drop.estimate < high
-    assert abs(drop.z(low)) == pytest.approx(norm.ppf(0.975), abs=1e-6)
-    assert abs(drop.z(high)) == pytest.approx(norm.ppf(0.975), abs=1e-6)
+    # the continuity-corrected one-sided statistics: half an item toward each null
+    assert drop.z_beyond(low) == pytest.approx(norm.ppf(0.975), abs=1e-6)
+    assert drop.z_within(high) == pytest.approx(-norm.ppf(0.975), abs=1e-6)
     # one-sided tests agree with the 90% interval: shown within m exactly when m is above its upper end
     low90, high90 = drop.interval(0.90)
     assert drop.p_within(high90 + 1e-6) < 0.05 < drop.p_within(high90 - 1e-6)
@@ -90,15 +91,55 @@ def test_flips_and_identity():
     assert task_drop(b, c) == BinaryDrop(1, 1, 5)
 
 
-def test_forgetting_aggregates_tasks_equally_with_agresti_min_variance():
-    a = (np.ones(100), np.zeros(100))  # a 100-point drop
-    b = (np.ones(10), np.ones(10))  # no change
-    f = forgetting([a, b])
-    assert f.estimate == pytest.approx(0.5)
-    # Agresti–Min: ½ added to each cell; variance ((b+c)/N − D²)/N per task, F's variance their sum / 4
-    v1 = ((100.5 + 0.5) / 102 - (100 / 102) ** 2) / 102
-    v2 = (1 / 12 - 0.0) / 12
-    assert f.se() == pytest.approx(math.sqrt(v1 + v2) / 2)
+def _restricted_variance(b: int, c: int, n: int, d: float) -> float:
+    """Var of a 0/1 task's drop under H0: D = d, the restricted MLE found numerically."""
+    z = _score_z_by_optimisation(b, c, n, d)
+    return ((b - c - n * d) / z / n) ** 2
+
+
+def test_forgetting_is_a_stratified_score_statistic():
+    """F = mean D_t; to test F = m every task's drop moves by m − F, each variance is Tango's restricted one
+    there (found here by numerical optimisation), with half an item of each task as continuity correction."""
+    tasks = [(6, 1, 40), (3, 2, 60), (9, 0, 20)]
+    pairs = [(np.r_[np.ones(b), np.zeros(c), np.ones(n - b - c)], np.r_[np.zeros(b), np.ones(c), np.ones(n - b - c)])
+             for b, c, n in tasks]  # fmt: skip
+    f = forgetting(pairs)
+    drops = [(b - c) / n for b, c, n in tasks]
+    assert f.estimate == pytest.approx(np.mean(drops))
+    for m in (0.0, 0.05, 0.12):
+        moved = [d + m - f.estimate for d in drops]
+        variance = sum(_restricted_variance(b, c, n, mv) for (b, c, n), mv in zip(tasks, moved)) / 9
+        correction = 0.5 * sum(1 / n for _, _, n in tasks) / 9
+        z = (f.estimate - m - correction) / math.sqrt(variance)
+        assert f.p_beyond(m) == pytest.approx(norm.sf(z), rel=1e-3)
+    low, high = f.interval(0.90)
+    assert f.p_beyond(low) == pytest.approx(0.05, abs=1e-6) and f.p_within(high) == pytest.approx(0.05, abs=1e-6)
+
+
+def test_forgetting_upper_bound_holds_when_every_flip_is_a_loss():
+    """Three 20-item tasks each losing 20% of items and gaining none: the Wald interval put its upper end
+    below the truth in 9.6% of runs; the score bound at most 5% + Monte Carlo error (2 s.e.)."""
+    from forgetbench.gate.power import paired_items
+
+    rng, runs, misses = np.random.default_rng(3), 600, 0
+    for _ in range(runs):
+        misses += forgetting([paired_items(20, 20.0, 0.0, rng) for _ in range(3)]).interval(0.90)[1] < 0.2 - 1e-12
+    assert misses / runs <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / runs)
+
+
+@pytest.mark.parametrize("differences", [(0.3,), (0.2, 0.2), (0.1, 0.4), (0.0,) * 10, (-0.25,) * 30])
+def test_graded_drop_too_small_or_without_spread_decides_nothing(differences):
+    """One or two differences, or all equal (no spread): never p = 0, both p-values 1, no interval."""
+    drop = GradedDrop(differences)
+    assert not drop.decidable
+    assert drop.p_within(0.5) == 1.0 and drop.p_beyond(-0.5) == 1.0 and drop.p_zero() == 1.0
+    assert all(math.isnan(x) for x in drop.interval(0.95))
+
+
+def test_graded_drop_with_three_differences_is_a_t_test():
+    drop = GradedDrop((0.1, 0.2, 0.4))
+    assert drop.decidable
+    assert drop.p_within(0.9) == pytest.approx(ttest_rel([0.1, 0.2, 0.4], [0.9] * 3, alternative="less").pvalue)
 
 
 def test_items_needed_scale_with_the_square_of_the_gap():

@@ -1,0 +1,186 @@
+"""The KL rule: when the mean per-prompt KL may be shown within (or beyond) a limit, and what it can
+detect, under one data model (validated in benchmarks/kl_rule_calibration.py):
+
+    per-prompt KL values (a prompt's samples averaged first) are independent draws of a hurdle
+    distribution: a share of exact zeros (prompts where the models agree), and a positive part that is
+    lognormal with a log-scale spread up to 2, or lighter-tailed than one (exponential); or such a
+    distribution with up to 10% of its prompts 20–50× larger (a fine-tune that changes a few prompts a lot).
+
+No test of a mean holds its level for every distribution at a fixed size: a 5% contamination at 50× is
+absent from 0.95¹⁶ = 44% of 16-prompt samples, and then nothing in the sample shows it. So a pass needs
+`MIN_PASS_PROMPTS` prompts (the smallest size at which the rule held α over the model), at least
+`MIN_POSITIVE` of them above 0, every value ≥ 0, and log positive values that are not right-skewed (a
+one-sided D'Agostino test at `SKEW_ALPHA`: a tail heavier than the lognormal's, as a contamination makes,
+is not sized by the lognormal part, so no pass is claimed). The fail side held α from `MIN_FAIL_PROMPTS`
+prompts in every regime (a heavy tail makes the sample mean low, not high).
+
+Sizing: the minimum detectable KL (`mde`) is the smallest true mean the fail test rejects with 80% power,
+by a small simulation of the fitted model (the run's zero share and log spread), seeded; the prompts
+needed (`needed`) come from the hurdle-lognormal part's standard error, ∝ 1/√n.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import norm, skewtest
+from scipy.stats import t as student_t
+
+from forgetbench.stats.bootstrap import MeanTest
+
+MIN_PASS_PROMPTS = 128
+"""Prompts below which the KL rule never passes: at 96 a 5% contamination at 50× (exponential
+positive part) was passed in 7.1% of runs at the limit; at 128, ≤ 5% in every regime of the model."""
+MIN_FAIL_PROMPTS = 3
+"""Prompts below which the KL rule never fails (at two, the bootstrap has no tail to test with)."""
+MIN_POSITIVE = 8
+"""Prompts with KL above 0 needed to check the positive part's tail (`skewtest` needs 8)."""
+SKEW_ALPHA = 0.05
+"""Level of the one-sided test for right skew of the log positive values; it withholds a pass in about
+5% of runs from a true lognormal (the power it costs) and in most contaminated ones."""
+POWER = 0.8
+"""Power at which the MDE and the prompts needed are stated."""
+SIZING_RUNS = 2000
+"""Simulated runs behind the MDE (Monte Carlo error of its power ±0.018, 2 s.e.)."""
+MAX_PROMPTS = 10**7
+"""Prompts needed beyond this are reported as this."""
+CHUNK = 2_000_000
+"""Simulated values held at once by the MDE's simulation."""
+
+
+@dataclass(frozen=True)
+class KlDecision:
+    """The KL rule's p-values after its minimum sizes, and what sizes it."""
+
+    p_within: float
+    """p of H0: mean ≥ limit; 1 where a pass is not claimed at this size or shape (`note`)."""
+    p_beyond: float
+    """p of H0: mean ≤ limit; 1 below `MIN_FAIL_PROMPTS` or with no spread."""
+    mde: float
+    """Nats per sequence: the smallest mean KL the fail test rejects with 80% power at this many prompts,
+    under the fitted model; NaN where no model is fitted (fewer than 3 positive values, values < 0)."""
+    needed: int | None
+    """Prompts at which a mean KL equal to this estimate is decided with 80% power (never below the
+    side's minimum); None where more prompts cannot decide it (no spread, a tail outside the model)."""
+    note: str
+    """Why a pass (or fail) is withheld at this size or shape; "" when the tests decide alone."""
+
+
+def _model(test: MeanTest) -> tuple[float, float, int] | None:
+    """(zero share, log-scale spread of the positive values, positive values) of the hurdle model."""
+    x = test.clusters
+    if test.n < 2 or (x < 0).any():
+        return None
+    pos = x[x > 0]
+    if len(pos) < 3:
+        return None
+    s = float(np.log(pos).std(ddof=1))
+    return 1 - len(pos) / len(x), s, len(pos)
+
+
+def _log_se(zeros: float, s: float, n: float) -> tuple[float, float]:
+    """(standard error of the hurdle-lognormal log-mean at `n` prompts, its degrees of freedom)."""
+    k = max(n * (1 - zeros), 2.0)
+    return math.sqrt(s * s / k + s**4 / (2 * (k - 1)) + zeros / k), k - 1
+
+
+def fail_power_ratio(zeros: float, s: float, n: int, alpha: float, seed: int) -> float:
+    """True mean / limit at which the fail test rejects with 80% power: the 20th percentile of the union's
+    one-sided lower bound over `SIZING_RUNS` runs of the fitted model (mean 1) at `n` prompts. The
+    bootstrap-t part uses the t statistic's own simulated quantile (what the bootstrap estimates)."""
+    rng = np.random.default_rng(seed)
+    m, sd, low_log = np.empty(SIZING_RUNS), np.empty(SIZING_RUNS), np.empty(SIZING_RUNS)
+    step = max(1, CHUNK // n)
+    for start in range(0, SIZING_RUNS, step):
+        rows = slice(start, min(SIZING_RUNS, start + step))
+        shape = (rows.stop - rows.start, n)
+        positive = rng.random(shape, dtype=np.float32) >= zeros
+        y = rng.standard_normal(shape, dtype=np.float32) * np.float32(s)
+        y *= positive  # log values (0 where the prompt's KL is 0, masked below)
+        x = np.exp(y) * positive
+        k = positive.sum(axis=1)
+        s1, s2x = x.sum(axis=1, dtype=np.float64), (x * x).sum(axis=1, dtype=np.float64)
+        y1, y2 = y.sum(axis=1, dtype=np.float64), (y * y).sum(axis=1, dtype=np.float64)
+        scale = math.exp(-s * s / 2) / (1 - zeros)  # the model's mean is 1
+        m[rows] = scale * s1 / n
+        sd[rows] = scale * np.sqrt(np.maximum(s2x - s1 * s1 / n, 0.0) / (n - 1))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ybar = y1 / k
+            var = np.maximum(y2 - k * ybar * ybar, 0.0) / (k - 1)
+            se = np.sqrt(var / k + var * var / (2 * (k - 1)) + (n - k) / (n * k))
+            centre = np.log(k / n) + ybar + math.log(scale) + var / 2
+            q_t = student_t.ppf(1 - alpha, np.maximum(k - 1, 1))
+            low_log[rows] = np.where(k >= 3, np.exp(centre - q_t * se), -np.inf)
+    ok = sd > 0
+    t = (m[ok] - 1.0) / (sd[ok] / math.sqrt(n))
+    low_t = np.where(ok, m - float(np.quantile(t, 1 - alpha)) * sd / math.sqrt(n), -np.inf)
+    low = np.minimum(low_t, low_log)
+    q = float(np.quantile(np.nan_to_num(low, nan=-np.inf), 1 - POWER))
+    return 1 / q if q > 0 else math.inf
+
+
+def bootstrap_floor(alpha: float) -> int:
+    """The fewest prompts at which the bootstrap can reject at `alpha`: of n prompts, n of the nⁿ
+    resamples repeat one prompt (no spread, counted as ±∞), so p ≥ n^(1−n)."""
+    n = MIN_FAIL_PROMPTS
+    while n ** (1 - n) > alpha / 2:
+        n += 1
+    return n
+
+
+def _needed(zeros: float, s: float, ratio: float, alpha: float, floor: int) -> int | None:
+    """Prompts at which the hurdle-lognormal test decides a mean `ratio` × the limit with 80% power."""
+    if ratio <= 0 or ratio == 1 or not math.isfinite(ratio):
+        return None
+    gap = abs(math.log(ratio))
+    z = norm.ppf(1 - alpha) + norm.ppf(POWER)
+    n = max(floor, math.ceil((s * s + s**4 / 2 + zeros) / (1 - zeros) * (z / gap) ** 2))
+    for _ in range(50):  # the t quantile's degrees of freedom grow with n: iterate to a fixed point
+        se, df = _log_se(zeros, s, n)
+        if (student_t.ppf(1 - alpha, df) + norm.ppf(POWER)) * se <= gap or n >= MAX_PROMPTS:
+            break
+        n = math.ceil(n * 1.05) + 1
+    return min(n, MAX_PROMPTS)
+
+
+def _pass_withheld(test: MeanTest) -> str:
+    """Why a pass is not claimed at this size or shape ("" when it may be)."""
+    if test.n < MIN_PASS_PROMPTS:
+        return f"a pass needs at least {MIN_PASS_PROMPTS} prompts, the fewest at which the KL rule holds its level"
+    if test.degenerate:
+        return "every prompt has the same KL: no spread to bound the mean with, so nothing is shown"
+    if (test.clusters < 0).any():
+        return "some per-prompt values are below 0 (a sampled estimator): outside the rule's data model"
+    if test.positive < MIN_POSITIVE:
+        return f"fewer than {MIN_POSITIVE} prompts have KL above 0: the positive part's tail cannot be checked"
+    p = float(skewtest(np.log(test.clusters[test.clusters > 0]), alternative="greater").pvalue)
+    if p <= SKEW_ALPHA:
+        return (f"the log per-prompt KL is right-skewed (p {p:.2g}): a heavier tail than the lognormal data "
+                "model (a few prompts changed a lot), whose mean these prompts cannot bound")  # fmt: skip
+    return ""
+
+
+def kl_rule(test: MeanTest, limit: float, alpha: float, fail_alpha: float, seed: int) -> KlDecision:
+    """The KL rule on `test` against `limit` (nats per sequence): pass side at `alpha`, the MDE and the
+    fail side's prompts at `fail_alpha`; `seed` seeds the MDE's simulation."""
+    withheld = _pass_withheld(test)
+    p_within = 1.0 if withheld else test.p_within(limit)
+    fail_ok = test.n >= MIN_FAIL_PROMPTS and not test.degenerate
+    p_beyond = test.p_beyond(limit) if fail_ok else 1.0
+    model = _model(test)
+    mde, needed = math.nan, None
+    above = test.estimate > limit
+    if model is not None and model[1] > 0:
+        zeros, s, _ = model
+        mde = limit * fail_power_ratio(zeros, s, test.n, fail_alpha, seed)
+        ratio = test.estimate / limit if limit > 0 else math.inf
+        if above:
+            needed = _needed(zeros, s, ratio, fail_alpha, bootstrap_floor(fail_alpha))
+        elif test.n < MIN_PASS_PROMPTS or not withheld:
+            needed = _needed(zeros, s, ratio, alpha, MIN_PASS_PROMPTS)
+    elif test.n < MIN_PASS_PROMPTS:  # too few prompts, or too little spread, to fit the model
+        needed = MIN_PASS_PROMPTS
+    note = withheld if withheld else "" if fail_ok else f"a decision needs at least {MIN_FAIL_PROMPTS} prompts"
+    return KlDecision(p_within, p_beyond, mde, needed, note)
