@@ -97,6 +97,8 @@ def _formula(f: Fit) -> str:
 
 
 def _print_law(law: Law) -> None:
+    from rich.markup import escape
+
     out = c.console()
     weighting = ", weighted by 1/se² of F" if law.weighted else ""
     out.print(f"{law.source}: n = {law.n} checkpoints (one suite, {len(law.base_fingerprints)} base(s)){weighting}")
@@ -116,6 +118,8 @@ def _print_law(law: Law) -> None:
     out.print(" its item outcomes, so leave-one-out and the bootstrap, which treat them as independent, are optimistic)")
     if law.warning:
         c.console(stderr=True).print(f"[yellow]warning:[/yellow] {law.warning}")
+    for row in law.left_out:
+        c.console(stderr=True).print(f"[yellow]warning:[/yellow] not fitted: {escape(row)}", soft_wrap=True)
 
 
 @o.command(board_app, "fit", FILE, BASE, FIT, o.JSON)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -39,8 +38,10 @@ def quiet_libraries() -> None:
 
 
 def print_json(data: Any) -> None:
-    """One JSON document on stdout."""
-    print(json.dumps(data, indent=2))
+    """One JSON document on stdout (strict JSON: NaN and ±inf as null)."""
+    from forgetbench.core.results_io import dumps
+
+    print(dumps(data))
 
 
 def exit_with(code: int) -> None:

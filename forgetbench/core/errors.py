@@ -60,6 +60,13 @@ class BackendError(ForgetbenchError):
     exit_code = EXIT_RUNTIME
 
 
+class WriteError(ForgetbenchError):
+    """A result file could not be written (a full disk, a quota, a folder made read-only mid-run): exit 3,
+    naming the file; the run folder it was going into is left as it was before the write began."""
+
+    exit_code = EXIT_RUNTIME
+
+
 class Interrupted(ForgetbenchError):
     """The user interrupted the run (Ctrl-C); exit 130. Finished store entries are kept."""
 

@@ -4,6 +4,8 @@
 - `file_lock`: an exclusive advisory lock for the duration of a block.
 - `build_once`: take a lock, check, build into a temporary folder, rename — the one way forgetbench
   materialises a folder (store entries, converted models, embedded models, the demo checkpoint).
+- `write_folder`: a run folder written whole into a temporary folder and moved into place; a failed
+  write (a full disk) leaves the folder as it was and names the file (`WriteError`, exit 3).
   A builder killed mid-way leaves a `.NAME.*.tmp` sibling; the next builder of the same folder, which
   holds the lock, removes it before building.
 
@@ -18,11 +20,11 @@ import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from forgetbench.core.errors import UserInputError
+from forgetbench.core.errors import UserInputError, WriteError
 
 
 def umask() -> int:
@@ -33,20 +35,25 @@ def umask() -> int:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and an atomic rename."""
+    """Write `data` to `path` through a temporary file in the same folder and an atomic rename; `path` is
+    untouched when the write fails, and the OS error names `path` (a full disk's names no file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes 0600; the result should read like any written file
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename in (None, tmp):
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
@@ -200,3 +207,69 @@ def write_figure(fig: Any, out: Path, what: str) -> list[Path]:
         fig.savefig(buf, format=path.suffix[1:])
         write_output(path, buf.getvalue(), what)
     return paths
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Write `data` to `path` and flush it to disk; an OS error names `path` (its `filename`)."""
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
+def _commit_order(name: str) -> tuple[bool, bool, str]:
+    """Rows first, then the JSON sealing them, then the page drawn from both."""
+    return name.endswith(".json"), name.endswith(".html"), name
+
+
+def _merge(tmp: Path, final: Path, owned: Iterable[str]) -> None:
+    """Move each file of `tmp` over its namesake in the existing folder `final` (a rename each: no space
+    needed), then remove the `owned` files the new write did not make (an older run's kl.parquet)."""
+    written = sorted((p.name for p in tmp.iterdir()), key=_commit_order)
+    for name in written:
+        os.replace(tmp / name, final / name)
+    for name in set(owned) - set(written):
+        (final / name).unlink(missing_ok=True)
+    tmp.rmdir()
+
+
+def write_folder(final: Path, build: Callable[[Path], None], owned: Iterable[str] = ()) -> Path:
+    """Write the folder `final` whole: `build(tmp)` fills a temporary folder (with `write_file`), which is
+    then renamed to `final` when there is none (or an empty one), or whose files replace their namesakes in an existing
+    `final` (a rerun into the same folder: other files there are kept; `owned` names the files this kind
+    of folder holds, removed when the new write has none). Until then `final` is untouched: a failed
+    build (a full disk) removes the temporary and raises `WriteError` (exit 3) naming the file."""
+    final = Path(final)
+    path = Path(os.path.abspath(final))
+    if path.is_dir() and not any(path.iterdir()):  # made empty by a check before the run: written as a new one
+        with contextlib.suppress(OSError):
+            path.rmdir()
+    existed, tmp, step = path.is_dir(), None, "build"
+    try:
+        if existed:  # the temporary lives inside: the folder is writable, its parent need not be
+            tmp = Path(tempfile.mkdtemp(dir=path, prefix=".write.", suffix=".tmp"))
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_tmp_prefix(path), suffix=".tmp"))
+        build(tmp)
+        _open_permissions(tmp)
+        step = "commit"
+        _merge(tmp, path, owned) if existed else os.rename(tmp, path)
+    except OSError as exc:
+        name = Path(exc.filename or final)
+        where = final / name.relative_to(tmp) if tmp is not None and name.is_relative_to(tmp) else name
+        state = (
+            f"{final} was not created"
+            if not existed
+            else f"the run folder {final} was left as it was"
+            if step == "build"
+            else f"the run folder {final} may mix files of the old and the new run"
+        )
+        raise WriteError(f"cannot write {where}: {os_reason(exc)} ({state})") from None
+    finally:
+        if tmp is not None and tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return final

@@ -5,6 +5,11 @@ checks the schema version — an older version is migrated explicitly (`MIGRATIO
 refused with "written by a newer forgetbench: upgrade" — then rebuilds the typed result strictly:
 an unknown field, a missing field or a value of the wrong type is one line naming the field
 (`ResultFileError`, exit 2). Nothing is silently defaulted.
+
+NaN and ±inf are written as JSON `null` (`jsonable`; bare `NaN` is not JSON) and a `null` read back where
+the field is a plain float is NaN. A report.json or kl.json of schema version ≥ `SEALED_SINCE` must carry
+its digest: an empty or missing one is refused. The digest is an unkeyed sha256 — it catches accidental
+edits and truncation, not forgery (anyone can recompute it).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -23,6 +29,8 @@ from forgetbench.core.hashing import digest, file_sha256
 from forgetbench.core.results import SCHEMA_VERSION, GateVerdict, KLResult, ScoreReport
 
 NAN = float("nan")
+SEALED_SINCE = 3
+"""The schema version that added `digest` to `ScoreReport` and `KLResult` (older files legitimately have none)."""
 T = TypeVar("T")
 R = TypeVar("R", KLResult, ScoreReport)
 
@@ -55,6 +63,8 @@ def _build(tp: Any, value: Any, where: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _build(inner[0], value, where)
     if value is None:
+        if tp is float:  # NaN and ±inf are written as null (`jsonable`)
+            return NAN
         raise _FieldError(f"{where} is null")
     if origin is typing.Literal:
         if value not in args:
@@ -98,9 +108,26 @@ def build(cls: type[T], data: Any, source: str) -> T:
         raise ResultFileError(f"{source}: {exc}") from None
 
 
+def jsonable(obj: Any) -> Any:
+    """`obj` (dicts, lists, tuples, scalars) with every non-finite float as None: what JSON can hold."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    return obj
+
+
+def dumps(obj: Any, indent: int | None = 2) -> str:
+    """`obj` as strict JSON: NaN and ±inf as null (`jsonable`), never a bare `NaN`."""
+    return json.dumps(jsonable(obj), indent=indent, allow_nan=False)
+
+
 def content_digest(result: Any) -> str:
-    """sha256 of a result's canonical JSON with its `digest` field empty."""
-    return digest({**dataclasses.asdict(result), "digest": ""})
+    """sha256 of a result's canonical JSON (as `to_json` writes it: non-finite numbers null) with its
+    `digest` field empty."""
+    return digest(jsonable({**dataclasses.asdict(result), "digest": ""}))
 
 
 def seal(result: R, files: dict[str, bytes]) -> R:
@@ -120,8 +147,8 @@ def verify_files(result: Any, folder: Path) -> None:
 
 
 def to_json(result: Any) -> bytes:
-    """A typed result as indented JSON (all fields; NaN written as NaN, which Python's json reads back)."""
-    return json.dumps(dataclasses.asdict(result), indent=2).encode()
+    """A typed result as indented, strict JSON (all fields; NaN and ±inf as null, read back as NaN)."""
+    return dumps(dataclasses.asdict(result)).encode()
 
 
 def _kl_v1_to_v2(kl: dict) -> dict:
@@ -257,10 +284,25 @@ def read_result(path: Path, cls: type[T]) -> T:
     data = read_json(path)
     if not isinstance(data, dict):
         raise ResultFileError(f"{path}: not a forgetbench {cls.__name__}")
-    sealed = data.get("digest", "")
-    if sealed and digest({**data, "digest": ""}) != sealed:  # checked as written, before any migration
-        raise ResultFileError(f"{path} was edited after it was written (its content no longer matches its digest)")
+    _check_seal(path, cls, data)
     return build(cls, migrate(cls, data, str(path)), str(path))
+
+
+def _check_seal(path: Path, cls: type, data: dict) -> None:
+    """Refuse a sealed result whose digest is empty, missing or no longer matches its content (checked on the
+    file as written, before any migration; files older than `SEALED_SINCE` have no digest to check, and a
+    newer version is refused by `migrate` as newer)."""
+    if cls not in (ScoreReport, KLResult):
+        return
+    version, sealed = data.get("schema_version"), data.get("digest")
+    is_sealed = isinstance(version, int) and not isinstance(version, bool) and SEALED_SINCE <= version <= SCHEMA_VERSION
+    if is_sealed and (not isinstance(sealed, str) or not sealed):
+        raise ResultFileError(
+            f"{path} has {'no' if sealed is None else 'an empty'} digest: a {cls.__name__} of schema version {version} is "
+            "sealed when written, so this file was edited or not written by forgetbench"
+        )
+    if sealed and digest({**data, "digest": ""}) != sealed:
+        raise ResultFileError(f"{path} was edited after it was written (its content no longer matches its digest)")
 
 
 def load_report(path: Path) -> ScoreReport:

@@ -1,12 +1,13 @@
 """Outputs of a gate verdict for CI systems: JUnit XML (one test case per rule) and Markdown (the
-GitHub Actions step summary). Both read a `GateVerdict` and compute nothing."""
+GitHub Actions step summary). Both read a `GateVerdict` and compute nothing; names and reasons are shown
+`visible` (no control character makes the XML invalid) and escaped for Markdown (`md_text`)."""
 
 from __future__ import annotations
 
-import html
 from xml.etree import ElementTree as ET
 
 from forgetbench.core.results import GateVerdict, RuleVerdict
+from forgetbench.core.text import md_text, visible
 
 
 def _value(r: RuleVerdict) -> str:
@@ -23,7 +24,7 @@ def junit_xml(v: GateVerdict) -> bytes:
     suite = ET.SubElement(
         suites,
         "testsuite",
-        name=f"forgetbench gate: {v.ckpt} vs {v.base}",
+        name=visible(f"forgetbench gate: {v.ckpt} vs {v.base}"),
         tests=str(len(v.rules)),
         failures=str(failures),
         errors="0",
@@ -31,17 +32,17 @@ def junit_xml(v: GateVerdict) -> bytes:
     )
     props = ET.SubElement(suite, "properties")
     for key in ("run", "policy", "policy_hash", "status", "on_inconclusive", "alpha", "correction"):
-        ET.SubElement(props, "property", name=key, value=str(getattr(v, key)))
+        ET.SubElement(props, "property", name=key, value=visible(getattr(v, key)))
     for r in v.rules:
-        case = ET.SubElement(suite, "testcase", classname="forgetbench.gate", name=r.rule)
+        case = ET.SubElement(suite, "testcase", classname="forgetbench.gate", name=visible(r.rule))
         if not r.passed:
             kind = "GateRuleInconclusive" if r.status == "inconclusive" else "GateRuleFailed"
-            failure = ET.SubElement(case, "failure", message=r.reason, type=kind)
-            failure.text = f"{r.rule}: {_value(r)}\n{r.reason}"
+            failure = ET.SubElement(case, "failure", message=visible(r.reason), type=kind)
+            failure.text = visible(f"{r.rule}: {_value(r)}\n{r.reason}")
         elif r.status == "inconclusive":
-            ET.SubElement(case, "skipped", message=f"inconclusive: {r.reason}")
+            ET.SubElement(case, "skipped", message=visible(f"inconclusive: {r.reason}"))
         else:
-            ET.SubElement(case, "system-out").text = r.reason
+            ET.SubElement(case, "system-out").text = visible(r.reason)
     ET.indent(suites)
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"
 
@@ -49,23 +50,19 @@ def junit_xml(v: GateVerdict) -> bytes:
 MARK = {"pass": "pass", "fail": "**FAIL**", "inconclusive": "⚠️ inconclusive"}
 
 
-def _cell(text: str) -> str:
-    """Markdown table cell: pipes and newlines cannot break the table, HTML is not interpreted."""
-    return html.escape(text).replace("|", "\\|").replace("\n", " ")
-
-
 def markdown(v: GateVerdict) -> str:
     """A Markdown summary: the verdict line, what was inconclusive, and one table row per rule."""
     head = "✅ **forgetbench gate passed**" if v.passed else "❌ **forgetbench gate failed**"
     undecided = [r.rule for r in v.rules if r.status == "inconclusive"]
     lines = [
-        f"{head}: `{v.ckpt}` vs `{v.base}` (α = {v.alpha:g}, {v.correction} across the fail tests; policy `{v.policy}`)",
+        f"{head}: {md_text(v.ckpt)} vs {md_text(v.base)} (α = {v.alpha:g}, {md_text(v.correction)} across the fail tests; "
+        f"policy {md_text(v.policy)})",
         "",
     ]
     if undecided:
         lines += [
             f"> [!WARNING]\n> {len(undecided)} rule(s) inconclusive, counted as **{v.on_inconclusive}**: "
-            f"{_cell(', '.join(undecided))}. The run is too small to show them within or beyond their limits.",
+            f"{md_text(', '.join(undecided))}. The run is too small to show them within or beyond their limits.",
             "",
         ]
     lines += [
@@ -74,7 +71,7 @@ def markdown(v: GateVerdict) -> str:
     ]
     for r in v.rules:
         lines.append(
-            f"| {_cell(r.rule)} | {MARK[r.status]} | {r.estimate:.2f} | {r.margin:g} | [{r.low:.2f}, {r.high:.2f}] | "
-            f"{r.mde:.1f} | {'' if r.n_needed is None else r.n_needed} | {_cell(r.reason)} |"
+            f"| {md_text(r.rule)} | {MARK[r.status]} | {r.estimate:.2f} | {r.margin:g} | [{r.low:.2f}, {r.high:.2f}] | "
+            f"{r.mde:.1f} | {'' if r.n_needed is None else r.n_needed} | {md_text(r.reason)} |"
         )
     return "\n".join(lines) + "\n\n"

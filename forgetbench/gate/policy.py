@@ -19,6 +19,9 @@ ON_INCONCLUSIVE: tuple[str, ...] = get_args(OnInconclusive)
 LEGACY_MODES = {"non-inferiority": "fail", "significant-drop": "pass"}
 """Version-1 policies' `mode`, read as the `on_inconclusive` it amounts to."""
 CORRECTIONS: tuple[str, ...] = get_args(Correction)
+MAX_N_BOOT = 100_000
+"""The most bootstrap replicates a policy may ask for: the KL rule's p-value and interval are settled to
+well under 0.001 by then, and each replicate holds the run's prompts in memory (10¹¹ ran out of it)."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class GatePolicy:
     """Bootstrap replicates of the KL rule's studentized bootstrap."""
     seed: int = 0
     """Seed of the bootstraps."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_boot, bool) or not isinstance(self.n_boot, int) or not 1 <= self.n_boot <= MAX_N_BOOT:
+            raise PolicyError(f"n_boot must be an integer from 1 to {MAX_N_BOOT} (got {self.n_boot!r})")
 
     def fail_alpha(self, rules: int) -> float:
         """The level a lone drop must clear to fail among `rules` rules: Holm's (and Bonferroni's) first
@@ -94,7 +101,7 @@ def load_policy(path: Path) -> GatePolicy:
         number(key, -100.0, 100.0)
     number("max_kl", 0.0)
     number("alpha", 1e-6, 0.5)
-    number("n_boot", 200, integer=True)
+    number("n_boot", 200, MAX_N_BOOT, integer=True)
     number("seed", 0, integer=True)
     data = _legacy_mode(path, data)
     for key, allowed in (("on_inconclusive", ON_INCONCLUSIVE), ("correction", CORRECTIONS)):

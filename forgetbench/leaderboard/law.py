@@ -47,6 +47,9 @@ class Law:
     """Bases whose rows were fitted."""
     suite_hash: str
     """The (single) suite of the rows."""
+    left_out: tuple[str, ...] = ()
+    """Rows of this base and suite not fitted, and why (`row 4 (ckpt-b): no KL`): a reverse KL, a missing or
+    infinite KL or forgetting."""
 
     @property
     def fits(self) -> tuple[Fit, Fit, Fit]:
@@ -59,14 +62,54 @@ class Law:
         return next(f for f in self.fits if f.kind == self.headline)
 
 
-def select(frame, base_fingerprint: str | None = None, suite_hash: str | None = None):
-    """Rows usable for the law: forward KL, finite KL and forgetting, optionally one base / suite."""
-    rows = frame[frame["kl_direction"] == "forward"]
+def _why(direction: object, kl: float, forgetting: float) -> str | None:
+    """Why a row cannot be fitted (None: it can)."""
+    if direction != "forward":
+        return "no KL" if kl != kl else f"{direction} KL, the law is of forward KL"
+    for name, value in (("KL", kl), ("forgetting", forgetting)):
+        if not np.isfinite(value):
+            return f"no {name}" if value != value else f"infinite {name}"
+    return None
+
+
+def select(frame, base_fingerprint: str | None = None, suite_hash: str | None = None, source: str = "leaderboard"):
+    """Rows usable for the law: forward KL, finite KL and forgetting, optionally one base / suite
+    (`left_out` names the others). DataError naming the row when a KL is negative: a KL is never below 0,
+    so such a row is damaged, not data."""
+    rows = frame
     if base_fingerprint is not None:
         rows = rows[rows["base_fingerprint"] == base_fingerprint]
     if suite_hash is not None:
         rows = rows[rows["suite_hash"] == suite_hash]
-    return rows[np.isfinite(rows["kl"].astype(float)) & np.isfinite(rows["forgetting"].astype(float))]
+    kl = rows["kl"].astype(float)
+    if (kl < 0).any():
+        i = int(np.argmax((kl < 0).to_numpy()))
+        raise DataError(
+            f"{source}: {_name(rows, i)} has a negative KL ({kl.iloc[i]:g} nats/sequence); a KL is never below 0, so the row "
+            "is damaged: fix or remove it"
+        )
+    keep = [_why(d, k, f) is None for d, k, f in zip(rows["kl_direction"], kl, rows["forgetting"].astype(float))]
+    return rows[np.array(keep, dtype=bool)]
+
+
+def _name(rows, i: int) -> str:
+    """The i-th row of `rows` as `row N (checkpoint)`, N counting the file's data rows from 1."""
+    return f"row {int(rows.index[i]) + 1} ({rows['ckpt'].iloc[i]})"
+
+
+def left_out(frame, base_fingerprint: str | None = None, suite_hash: str | None = None) -> tuple[str, ...]:
+    """The rows of this base / suite that `select` does not fit, each as `row N (checkpoint): why`."""
+    rows = frame
+    if base_fingerprint is not None:
+        rows = rows[rows["base_fingerprint"] == base_fingerprint]
+    if suite_hash is not None:
+        rows = rows[rows["suite_hash"] == suite_hash]
+    out = []
+    for i, (d, k, f) in enumerate(zip(rows["kl_direction"], rows["kl"].astype(float), rows["forgetting"].astype(float))):
+        why = _why(d, k, f)
+        if why is not None:
+            out.append(f"{_name(rows, i)}: {why}")
+    return tuple(out)
 
 
 def weights(rows, source: str) -> np.ndarray:
@@ -92,7 +135,7 @@ def fit_law(
     """Fit the three laws to the selected rows, pick the headline, and (when `draws` > 0) bootstrap
     its R² over checkpoints with `numpy.random.default_rng(seed)`. DataError when fewer than 3 rows,
     fewer than 3 distinct KLs, or several suites."""
-    rows = select(frame, base_fingerprint, suite_hash)
+    rows = select(frame, base_fingerprint, suite_hash, source)
     suites = sorted(set(rows["suite_hash"]))
     if len(suites) > 1:
         raise DataError(f"{source}: rows of {len(suites)} suites; a law is fitted within one suite")
@@ -112,7 +155,10 @@ def fit_law(
     kind = headline((linear, quadratic, isotonic)).kind
     interval = r2_interval(x, y, kind, np.random.default_rng(seed), w, draws) if draws > 0 else None
     bases = tuple(sorted(set(rows["base_fingerprint"])))
-    return Law(source, n, linear, quadratic, isotonic, kind, spearman(x, y), interval, weighted, seed, warning, bases, suites[0])
+    dropped = left_out(frame, base_fingerprint, suite_hash)
+    return Law(
+        source, n, linear, quadratic, isotonic, kind, spearman(x, y), interval, weighted, seed, warning, bases, suites[0], dropped
+    )
 
 
 def law_for(file: Path, base: str | None = None, weighted: bool = False, seed: int = DEFAULTS.seed) -> tuple[Any, Law]:

@@ -13,7 +13,7 @@ from forgetbench.leaderboard.table import read
 
 def rows(path: str, base_fp: str, ckpt_fp: str) -> Any:
     """The leaderboard rows a law may use (same base, not this checkpoint), read before any compute."""
-    usable = select(read(Path(path)), base_fingerprint=base_fp)
+    usable = select(read(Path(path)), base_fingerprint=base_fp, source=path)
     usable = usable[usable["ckpt_fingerprint"] != ckpt_fp]
     if len(usable) < 3:
         raise UserInputError(f"--law {path}: {len(usable)} other checkpoint(s) of this base; a law needs at least 3")

@@ -1,5 +1,6 @@
-"""Run folders (the layout in `docs/architecture.md`): every file written atomically, typed JSON through
-`core.results_io`."""
+"""Run folders (the layout in `docs/architecture.md`): each written whole into a temporary folder and moved
+into place (`core.fs.write_folder`: a full disk leaves the folder as it was and names the file, exit 3),
+typed JSON through `core.results_io`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forgetbench.core.errors import UserInputError
-from forgetbench.core.fs import atomic_write_bytes, os_reason, probe_folder
+from forgetbench.core.errors import UserInputError, WriteError
+from forgetbench.core.fs import atomic_write_bytes, os_reason, probe_folder, write_file, write_folder
 from forgetbench.core.results_io import seal, to_json
 from forgetbench.core.rows import MAX_EVIDENCE, pair_row
 
@@ -35,9 +36,14 @@ def default_folder(kind: str) -> Path:
     return Path("runs") / time.strftime(f"{kind}-%Y%m%d-%H%M%S", time.gmtime())
 
 
+RUN_FILES = ("items.parquet", "kl.parquet", "leaderboard_row.csv", "report.md", "report.json", "kl.json", "report.html")
+"""The files a run folder holds: a rerun into the same folder replaces them all (one it does not write is
+removed, so no older run's rows stay beside the new report); other files there are kept."""
+
+
 def prepare(folder: Path) -> Path:
     """Create the run folder (before any compute, so an unusable path fails first): exit 2 when it
-    cannot be created or written."""
+    cannot be created or written. It stays empty until the run is written, whole (`write_folder`)."""
     folder = Path(folder)
     try:
         probe_folder(folder)
@@ -57,9 +63,13 @@ def write_kl(run: KLRun, folder: Path) -> KLResult:
     parquet's hash); returns the sealed result."""
     rows = _parquet(run.rows)
     result = seal(run.result, {"kl.parquet": rows})
-    atomic_write_bytes(folder / "kl.parquet", rows)
-    atomic_write_bytes(folder / "kl.json", to_json(result))
-    write_html(folder)
+
+    def build(tmp: Path) -> None:
+        write_file(tmp / "kl.parquet", rows)
+        write_file(tmp / "kl.json", to_json(result))
+        write_file(tmp / "report.html", _page(tmp).encode())
+
+    write_folder(folder, build, RUN_FILES)
     return result
 
 
@@ -103,14 +113,18 @@ def write_score(run: ScoreRun, folder: Path) -> ScoreReport:
     if run.kl is not None:
         rows["kl.parquet"] = _parquet(run.kl.rows)
     report = seal(run.report, rows)
-    for name, data in rows.items():
-        atomic_write_bytes(folder / name, data)
     buf = io.StringIO()
     pd.DataFrame([row(report)]).to_csv(buf, index=False)
-    atomic_write_bytes(folder / "leaderboard_row.csv", buf.getvalue().encode())
-    atomic_write_bytes(folder / "report.md", markdown(report).encode())
-    atomic_write_bytes(folder / "report.json", to_json(report))
-    write_html(folder)
+
+    def build(tmp: Path) -> None:
+        for name, data in rows.items():
+            write_file(tmp / name, data)
+        write_file(tmp / "leaderboard_row.csv", buf.getvalue().encode())
+        write_file(tmp / "report.md", markdown(report).encode())
+        write_file(tmp / "report.json", to_json(report))
+        write_file(tmp / "report.html", _page(tmp).encode())
+
+    write_folder(folder, build, RUN_FILES)
     return report
 
 
@@ -121,17 +135,25 @@ def read_rows(path: Path) -> list[dict]:
     return pd.read_parquet(path).to_dict("records") if path.is_file() else []
 
 
-def write_html(folder: Path, gate: GateVerdict | None = None) -> Path:
-    """report.html from what the run folder holds (report.json, checked against its rows; items.parquet;
-    kl.parquet — or, in a KL-only run, kl.json and kl.parquet), with the gate's verdict when the run had one;
-    returns its path."""
+def _page(folder: Path, gate: GateVerdict | None = None) -> str:
+    """report.html's text from what the run folder holds (report.json, checked against its rows;
+    items.parquet; kl.parquet — or, in a KL-only run, kl.json and kl.parquet), with the gate's verdict."""
     from forgetbench.core.results_io import load_kl, load_report
     from forgetbench.report.html import RunView, render, render_kl
 
     kl_rows = read_rows(folder / "kl.parquet")
     if (folder / "report.json").is_file():
-        html = render(RunView(load_report(folder), read_rows(folder / "items.parquet"), kl_rows, gate))
-    else:
-        html = render_kl(load_kl(folder / "kl.json"), kl_rows, gate)
-    atomic_write_bytes(folder / "report.html", html.encode())
-    return folder / "report.html"
+        return render(RunView(load_report(folder), read_rows(folder / "items.parquet"), kl_rows, gate))
+    return render_kl(load_kl(folder / "kl.json"), kl_rows, gate)
+
+
+def write_html(folder: Path, gate: GateVerdict | None = None) -> Path:
+    """report.html (redrawn in a finished run folder, e.g. with the gate's verdict when the run had one),
+    written atomically; a failed write is `WriteError` (exit 3) naming the page, the old page kept. Returns
+    its path."""
+    path = folder / "report.html"
+    try:
+        atomic_write_bytes(path, _page(folder, gate).encode())
+    except OSError as exc:
+        raise WriteError(f"cannot write {path}: {os_reason(exc)} (the page there was left as it was)") from None
+    return path

@@ -11,6 +11,8 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
+from forgetbench.core.text import visible
+
 CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 CSS = """
@@ -57,8 +59,9 @@ footer{margin-top:2em;font-size:.85em;color:var(--muted);overflow-wrap:anywhere}
 
 
 def esc(value: object) -> str:
-    """Text (untrusted: a model's output, a prompt, a name) as HTML text or an attribute value."""
-    return html.escape(str(value), quote=True)
+    """Text (untrusted: a model's output, a prompt, a name) as HTML text or an attribute value, its control and
+    bidirectional characters shown visibly (`core.text.visible`: NUL → ␀, ESC → ␛, RLO → `<U+202E>`)."""
+    return html.escape(visible(value), quote=True)
 
 
 def num(value: float | None, spec: str = ".1f") -> str:

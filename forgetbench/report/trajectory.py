@@ -13,6 +13,7 @@ from pathlib import Path
 from forgetbench.core.errors import DataError
 from forgetbench.core.fs import write_figure
 from forgetbench.core.results import ScoreReport
+from forgetbench.core.text import md_text
 
 NAN = float("nan")
 
@@ -71,9 +72,9 @@ def to_markdown(points: list[Point]) -> str:
     for p in points:
         step = "" if p.step is None else str(p.step)
         lines.append(
-            f"| {p.checkpoint} | {step} | {ci_text(p.forgetting, p.forgetting_low, p.forgetting_high, 2)} | "
+            f"| {md_text(p.checkpoint)} | {step} | {ci_text(p.forgetting, p.forgetting_low, p.forgetting_high, 2)} | "
             f"{ci_text(p.kl, p.kl_low, p.kl_high, 3)} | {ci_text(p.new_task_gain, p.new_task_gain_low, p.new_task_gain_high, 2)} | "
-            f"{p.verdict} |"
+            f"{md_text(p.verdict)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -60,3 +60,71 @@ def test_clean_keeps_a_temporary_whose_build_is_alive(tmp_path):
         os.close(held)
     assert [p.name for p in removed] == [".dead.abc123.tmp"]
     assert (tmp_path / ".alive.abc123.tmp").is_dir()
+
+
+# Run folders written whole (`write_folder`): a full disk leaves the folder as it was and names the file.
+# The full disk is real: RLIMIT_FSIZE makes the kernel refuse the write (EFBIG, SIGXFSZ ignored), no monkeypatching.
+
+import contextlib  # noqa: E402
+import resource  # noqa: E402
+import signal  # noqa: E402
+
+from forgetbench.core.errors import WriteError  # noqa: E402
+from forgetbench.core.fs import write_file, write_folder  # noqa: E402
+
+
+@contextlib.contextmanager
+def disk_full_after(nbytes: int):
+    """Every file write past `nbytes` fails in this process (the soft limit is raised back afterwards)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old)
+
+
+def _files(tmp):
+    write_file(tmp / "items.parquet", b"i" * 100)
+    write_file(tmp / "report.json", b"j" * 5000)  # past the limit: the disk is full here
+
+
+def _tree(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("prepared", [False, True])
+def test_a_full_disk_leaves_no_run_folder_and_names_the_file(tmp_path, prepared):
+    """Also when the folder was made (empty) by the check before the run: it is not left behind."""
+    if prepared:
+        (tmp_path / "run").mkdir()
+    with disk_full_after(1000), pytest.raises(WriteError) as info:
+        write_folder(tmp_path / "run", _files)
+    msg = str(info.value)
+    assert info.value.exit_code == 3 and "\n" not in msg
+    assert f"cannot write {tmp_path / 'run' / 'report.json'}: File too large" in msg and "was not created" in msg
+    assert list(tmp_path.iterdir()) == []  # no half-written folder (only items.parquet), no temporary
+
+
+def test_a_full_disk_leaves_an_existing_run_folder_as_it_was(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "items.parquet").write_bytes(b"old items")
+    (run / "report.json").write_bytes(b"old report")
+    before = _tree(tmp_path)
+    with disk_full_after(1000), pytest.raises(WriteError, match=r"report\.json: File too large .*left as it was"):
+        write_folder(run, _files)
+    assert _tree(tmp_path) == before and sorted(p.name for p in run.iterdir()) == ["items.parquet", "report.json"]
+
+
+def test_a_rerun_replaces_the_run_files_and_keeps_the_users(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name, data in (("kl.parquet", b"an older run's"), ("report.json", b"old"), ("notes.txt", b"mine")):
+        (run / name).write_bytes(data)
+    write_folder(run, lambda tmp: write_file(tmp / "report.json", b"new"), owned=("kl.parquet", "report.json"))
+    assert _tree(run) == {"notes.txt": b"mine", "report.json": b"new"}  # no stale kl.parquet beside the new report
+    write_folder(tmp_path / "fresh", lambda tmp: write_file(tmp / "report.json", b"new"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "run"]

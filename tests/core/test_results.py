@@ -42,9 +42,17 @@ from forgetbench.core.results_io import load_kl, load_report  # noqa: E402
 
 @pytest.fixture
 def kl_json(score_runs, tmp_path):
-    """A real kl.json (the KL half of a real score report) and its data."""
+    """A real kl.json (the KL half of a real score report, sealed as `kl` seals its own) and its data."""
     data = json.loads((score_runs["barely"] / "report.json").read_text())["kl"]
-    return tmp_path / "kl.json", data
+    return tmp_path / "kl.json", _sealed(data)
+
+
+def _sealed(data):
+    """`data` with its digest recomputed (as `results_io.seal` writes it)."""
+    from forgetbench.core.hashing import digest
+
+    data["digest"] = digest({**data, "digest": ""})
+    return data
 
 
 def _write(path, data):
@@ -73,7 +81,7 @@ def test_bad_kl_files_are_refused_naming_the_field(kl_json, change, needle):
     path, data = kl_json
     change(data)
     with pytest.raises(ResultFileError) as info:
-        load_kl(_write(path, data))
+        load_kl(_write(path, _sealed(data)))
     assert needle in str(info.value) and "\n" not in str(info.value) and info.value.exit_code == 2
 
 
@@ -127,3 +135,86 @@ def test_a_version_3_gate_verdict_reads_as_two_valued_rules(tmp_path):
         35.0,
         0.01,
     )
+
+
+# The seal cannot be switched off; NaN is null.
+
+
+@pytest.mark.parametrize("how", ["empty", "missing"])
+@pytest.mark.parametrize("name", ["report.json", "kl.json"])
+def test_an_empty_or_missing_digest_on_a_sealed_schema_is_refused(score_runs, tmp_path, how, name):
+    """The probe's forgery: numbers changed and the digest blanked (or removed) so no check ran."""
+    data = json.loads((score_runs["barely"] / "report.json").read_text())
+    if name == "kl.json":
+        data = _sealed(data["kl"])
+        data["estimates"][0]["mean"] = 0.0
+    else:
+        data["retention"]["forgetting"] = -99.0
+    data["digest"] = ""
+    if how == "missing":
+        del data["digest"]
+    with pytest.raises(ResultFileError) as info:
+        (load_kl if name == "kl.json" else load_report)(_write(tmp_path / name, data))
+    msg = str(info.value)
+    assert f"has {'no' if how == 'missing' else 'an empty'} digest" in msg and "schema version 6" in msg
+    assert "\n" not in msg and info.value.exit_code == 2
+
+
+def test_the_forged_report_is_refused_by_gate_leaderboard_and_view(score_runs, tmp_path):
+    """End to end: `gate`, `leaderboard add` and `view` each refuse it, exit 2, one line, nothing written."""
+    import shutil
+
+    from tests.cli.test_cli import _assert_one_line_error, _snapshot, fb
+
+    run = Path(shutil.copytree(score_runs["barely"], tmp_path / "run"))
+    data = json.loads((run / "report.json").read_text())
+    data["retention"]["forgetting"], data["digest"] = -99.0, ""
+    (run / "report.json").write_text(json.dumps(data, indent=2))
+    (run / "report.html").unlink()  # `view` would redraw it from the forged report
+    policy = tmp_path / "policy.toml"
+    policy.write_text("max_aggregate_drop = 5.0\n")
+    before = _snapshot(tmp_path)
+    for args in (
+        ("gate", str(run), "--policy", str(policy)),
+        ("leaderboard", "add", str(run), "--to", str(tmp_path / "board.csv")),
+        ("view", str(run), "--no-open"),
+    ):
+        _assert_one_line_error(fb(*args), 2, "has an empty digest")
+    assert _snapshot(tmp_path) == before and not (tmp_path / "board.csv").exists()
+
+
+def test_nan_is_written_as_null_and_read_back_as_nan(score_runs, tmp_path):
+    """ "retention ratio nan" (a suite whose base scores 0): report.json stays JSON (no bare NaN), the seal holds."""
+    import math
+    from dataclasses import replace
+
+    from forgetbench.core.results_io import seal, to_json
+
+    report = load_report(score_runs["barely"])
+    nan = replace(report, retention=replace(report.retention, retention_ratio=float("nan"), forgetting_high=float("inf")))
+    text = to_json(seal(nan, {})).decode()
+    data = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in report.json"))
+    assert data["retention"]["retention_ratio"] is None and data["retention"]["forgetting_high"] is None
+    back = load_report(_write(tmp_path / "report.json", data))
+    assert math.isnan(back.retention.retention_ratio) and math.isnan(back.retention.forgetting_high)
+    assert back.retention.forgetting == report.retention.forgetting
+
+
+def test_an_older_file_with_bare_nan_still_reads_with_its_digest_checked(score_runs, tmp_path):
+    """Files written before NaN became null hold `NaN` and a digest computed over it: both still read."""
+    import math
+
+    from forgetbench.core.hashing import digest
+
+    data = json.loads((score_runs["barely"] / "report.json").read_text())
+    data["retention"]["retention_ratio"] = float("nan")
+    data["digest"] = ""
+    data["digest"] = digest(data)
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(data))  # Python's json writes the bare NaN old forgetbench wrote
+    assert "NaN" in path.read_text()
+    assert math.isnan(load_report(path).retention.retention_ratio)
+    data["retention"]["forgetting"] += 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultFileError, match="edited after it was written"):
+        load_report(path)

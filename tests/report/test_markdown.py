@@ -19,3 +19,33 @@ def test_a_precision_floor_is_a_row_beside_the_noise_floor(score_runs):
     assert "The KL is **not resolvable at this precision** (bfloat16)" in text
     resolved = markdown(replace(low, kl=replace(low.kl, precision_resolvable=True)))
     assert "| precision floor (full" in resolved and "not resolvable" not in resolved
+
+
+# Untrusted text (task and model names, paths, warnings) is literal in report.md: no raw HTML, no extra cell.
+
+import re  # noqa: E402
+
+MARKUP = '<img src=x onerror="alert(1)">|**b**\x1b'
+
+
+def _cells(line: str) -> int:
+    return len(re.findall(r"(?<!\\)\|", line))
+
+
+def test_markup_in_names_stays_text_in_report_md(score_runs):
+    report = load_report(score_runs["damaged"])
+    task = replace(report.retention.tasks[0], task=MARKUP, metric=MARKUP)
+    hostile = replace(
+        report,
+        ckpt=replace(report.ckpt, spec=MARKUP),
+        suite=MARKUP,
+        warnings=(MARKUP,),
+        verdict=MARKUP,
+        retention=replace(report.retention, tasks=(task, *report.retention.tasks[1:])),
+    )
+    text = markdown(hostile)
+    assert "<img" not in text and "\x1b" not in text and "**b**" not in text
+    assert text.count("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;\\|\\*\\*b\\*\\*␛") >= 5
+    header = next(line for line in text.splitlines() if line.startswith("| task |"))
+    row = next(line for line in text.splitlines() if line.startswith("| &lt;img"))
+    assert _cells(row) == _cells(header)  # the name's pipe opened no column
