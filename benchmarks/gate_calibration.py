@@ -151,6 +151,25 @@ def mde_power(args, lite: dict[str, int]) -> None:
         print(
             f"| F over offline-lite ({len(sizes)} tasks) | {sum(sizes)} | {d:g} | 0.05 | {100 * mde:.1f} | (simulated) | {sim:.3f} | – |"
         )
+    sizing_time()
+
+
+def sizing_time() -> None:
+    """Wall time of the sizing `gate` and `plan` do per rule (was a test's bound; it belongs here)."""
+    import time
+
+    start = time.perf_counter()
+    big = BinarySizing(14000, 0.1)
+    big.mde(0.03, 0.005)
+    big.needed(0.0, 0.01, 0.05)
+    middle = time.perf_counter()
+    rng = np.random.default_rng(0)
+    agg = sizing_of(forgetting([paired_items(n, 0.0, 0.15, rng) for n in (40, 40, 60, 60, 60, 60, 20, 40)]))
+    agg.mde(0.02, 0.005)
+    agg.needed(0.0, 0.02, 0.05)
+    end = time.perf_counter()
+    print(f"\nsizing time: a 14 000-item 0/1 task's MDE and items needed {middle - start:.2f} s; "
+          f"F over 8 tasks (380 items) {end - middle:.2f} s")  # fmt: skip
 
 
 def _uncorrected_fail(n: int, d: float, margin: float, alpha: float) -> float:

@@ -1,6 +1,6 @@
 """The KL rule's level, its interval's coverage and its MDE's power, by simulation (README "KL rule").
 
-    .venv/bin/python benchmarks/kl_rule_calibration.py [--runs 1000] [--n-boot 2000] [--part level|power|all]
+    .venv/bin/python benchmarks/kl_rule_calibration.py [--runs 1000] [--n-boot 2000] [--part level|power|needed|all]
 
 Level: per-prompt KL drawn from each regime, `max_kl` set to the regime's true mean, α 0.05, one rule,
 through `gate.decide.decide`: the share of runs passed (a wrong pass: ≤ α + 2 s.e. wanted, or
@@ -12,6 +12,10 @@ is counted under "no interval"). Monte Carlo s.e. √(α(1 − α)/runs).
 Power: per-prompt KL from the rule's data model (a share `zeros` of exact zeros, a lognormal positive
 part of log spread σ) at n prompts, with the true mean at the MDE `decide` states for a run whose fitted
 zero share and spread are the model's (`stats.kl_mean.fail_power_ratio`); the share of runs failed.
+
+Needed: the same model with its mean a ratio × the limit, at the prompts `decide` states as needed for a
+run whose fitted model (and estimate) are the model's (`stats.kl_mean.prompts_needed`): the share of runs
+passed (ratio < 1) or failed (ratio > 1), 0.77–0.83 wanted.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from forgetbench.gate.decide import decide
 from forgetbench.gate.policy import GatePolicy
 from forgetbench.gate.power import simulated_inputs
 from forgetbench.stats.bootstrap import mean_test
-from forgetbench.stats.kl_mean import MIN_PASS_PROMPTS, fail_power_ratio
+from forgetbench.stats.kl_mean import MIN_PASS_PROMPTS, bootstrap_floor, fail_power_ratio, prompts_needed
 
 ALPHA = 0.05
 Draw = Callable[[np.random.Generator, int], np.ndarray]
@@ -122,6 +126,38 @@ def power(args) -> None:
             print(f"| {share:.0%} | {sigma:g} | {n} | {ratio:.3f} | {failed / args.runs:.3f} |", flush=True)
 
 
+NEEDED_MODELS = [
+    (0.2, 1.0, 0.7),
+    (0.0, 1.5, 0.7),
+    (0.0, 1.0, 0.5),
+    (0.5, 1.0, 0.7),
+    (0.0, 2.0, 0.5),
+    (0.0, 1.0, 1.3),
+    (0.2, 1.5, 1.5),
+]  # (zero share, log spread σ, true mean / limit)
+
+
+def needed(args) -> None:
+    s = math.sqrt(0.8 * 0.2 / args.runs)
+    print(f"\n## KL rule's prompts needed: power at the stated n_needed ({args.runs} runs per row, MC s.e. {s:.3f}; "
+          "0.77–0.83 wanted)")  # fmt: skip
+    print("| zero share | log spread σ | mean / limit | side | n_needed | power |")
+    print("|---|---|---|---|---|---|")
+    for i, (share, sigma, ratio) in enumerate(NEEDED_MODELS):
+        floor = bootstrap_floor(ALPHA) if ratio > 1 else MIN_PASS_PROMPTS
+        n = prompts_needed(share, sigma, ratio, ALPHA, floor, 0)
+        if n is None:
+            print(f"| {share:.0%} | {sigma:g} | {ratio:g} | - | None | - |")
+            continue
+        draw, mean = zeros(share, lognormal(sigma))
+        policy = GatePolicy(max_kl=1.0, alpha=ALPHA, n_boot=args.n_boot)
+        rng, hits, side = np.random.default_rng(3000 + i), 0, "fail" if ratio > 1 else "pass"
+        for rep in range(args.runs):
+            x = draw(rng, n) * ratio / mean
+            hits += decide(simulated_inputs({}, {}, 0.0, rng, kl=x), replace(policy, seed=rep)).status == side
+        print(f"| {share:.0%} | {sigma:g} | {ratio:g} | {side} | {n} | {hits / args.runs:.3f} |", flush=True)
+
+
 def examples() -> None:
     print("\n## edge cases (max_kl 1.0)")
     for values in ([0.3], [0.2, 0.9], [0.3] * 200, [0.0] * 200):
@@ -135,12 +171,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=1000)
     ap.add_argument("--n-boot", type=int, default=2000)
-    ap.add_argument("--part", choices=("level", "power", "all"), default="all")
+    ap.add_argument("--part", choices=("level", "power", "needed", "all"), default="all")
     args = ap.parse_args()
     if args.part in ("level", "all"):
         level(args)
     if args.part in ("power", "all"):
         power(args)
+    if args.part in ("needed", "all"):
+        needed(args)
     examples()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -218,7 +219,7 @@ def gate_table(v: GateVerdict) -> Table:
         table.add_column(col, justify="right", no_wrap=True)
     for r in v.rules:
         table.add_row(escape(r.rule), STATUS_STYLE[r.status], f"{r.estimate:.1f}", f"{r.margin:g}",
-                      f"[{r.low:.1f}, {r.high:.1f}]", f"{r.mde:.1f}", "" if r.n_needed is None else str(r.n_needed))  # fmt: skip
+                      f"[{r.low:.1f}, {r.high:.1f}]", "–" if math.isnan(r.mde) else f"{r.mde:.1f}", "" if r.n_needed is None else str(r.n_needed))  # fmt: skip
     return table
 
 

@@ -533,10 +533,12 @@ class RuleVerdict:
     across every rule of the run (the family whose error is a wrong FAIL)."""
     mde: float
     """Minimum detectable value: the smallest true drop (or KL) that this rule fails with 80% power at
-    this size, from the run's own discordance or variance (normal approximation)."""
+    this size, under the data model fitted to the run (`stats.sizing`, `stats.kl_mean`); NaN when no
+    value is (a task too small, or no drop above the limit that fits its items)."""
     n_needed: int | None
     """Items (prompts for `kl`) at which a true value equal to this estimate would be decided with 80%
-    power; None when decided already, or when the estimate sits exactly at the limit."""
+    power; None when decided already, when the estimate sits exactly at the limit, or when the data
+    model has no room for it (a gain on most of a task's items)."""
     method: str
     """The test: `Tango score` (0/1 task), `paired t` (graded task), `stratified Wald, Agresti–Min
     adjusted` (aggregate), `studentized bootstrap ∪ lognormal (Cox)` (kl)."""

@@ -296,6 +296,11 @@ def _check_seal(path: Path, cls: type, data: dict) -> None:
         return
     version, sealed = data.get("schema_version"), data.get("digest")
     is_sealed = isinstance(version, int) and not isinstance(version, bool) and SEALED_SINCE <= version <= SCHEMA_VERSION
+    if isinstance(version, int) and version < SEALED_SINCE and ("digest" in data or "files" in data):
+        raise ResultFileError(
+            f"{path} declares schema version {version}, which had no seal, yet carries `digest`/`files` (fields of "
+            f"version {SEALED_SINCE} on): it was edited or not written by forgetbench"
+        )
     if is_sealed and (not isinstance(sealed, str) or not sealed):
         raise ResultFileError(
             f"{path} has {'no' if sealed is None else 'an empty'} digest: a {cls.__name__} of schema version {version} is "

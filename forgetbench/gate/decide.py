@@ -37,7 +37,7 @@ from forgetbench.gate.policy import GatePolicy
 from forgetbench.stats.bootstrap import cluster_means, mean_test
 from forgetbench.stats.kl_mean import KlDecision, kl_rule
 from forgetbench.stats.multiple import adjust
-from forgetbench.stats.paired import forgetting, resolution, size_needed, task_drop
+from forgetbench.stats.paired import forgetting, task_drop
 from forgetbench.stats.sizing import Sizing, sizing_of
 
 
@@ -175,7 +175,7 @@ def check_policy(policy: GatePolicy, run: Path | str, tasks: set[str] | None, kl
         raise DataError(f"{run} measured {kl_direction} KL; the policy's max_kl is a forward-KL limit")
     unknown = sorted(set(policy.task_drop) - set(tasks or ()))
     if unknown:
-        raise DataError(f"policy task_drop names task(s) not in the run: {', '.join(unknown)}")
+        raise DataError(f"policy task_drop names task(s) not in {run}: {', '.join(unknown)}")
 
 
 def decide(inputs: GateInputs, policy: GatePolicy, policy_path: Path | None = None) -> GateVerdict:
@@ -219,12 +219,9 @@ def _verdict(m: _Measured, p_beyond: float, policy: GatePolicy, fail_alpha: floa
         mde = math.nan if found is None else 100 * found
         if status == "inconclusive":
             needed = m.sizing.needed(m.estimate / 100, m.margin / 100, fail_alpha if gap > 0 else alpha)
-    elif m.kl is not None:  # the KL rule: its own minimum sizes and simulated power (`stats.kl_mean`)
+    else:  # the KL rule (every rule has `sizing` or `kl`): its own minimum sizes and simulated power
+        assert m.kl is not None
         mde, needed = m.kl.mde, m.kl.needed if status == "inconclusive" else None
-    else:
-        mde = m.margin + resolution(m.se, fail_alpha)
-        if status == "inconclusive":
-            needed = size_needed(m.n, m.se, gap, fail_alpha if gap > 0 else alpha)
     return RuleVerdict(
         rule=m.rule,
         status=status,
@@ -253,6 +250,13 @@ def _reason(m: _Measured, status: str, p_beyond: float, mde: float, needed: int 
     if undecided:
         more = f"; about {needed} {m.units} would decide it" if m.kl is not None and needed is not None else ""
         return f"{head}: cannot tell at {m.n} {m.units}: {undecided}{more}"
-    more = f"about {needed} {m.units} would decide it" if needed is not None else "a value at the limit is never decided"
+    if needed is not None:
+        more = f"about {needed} {m.units} would decide it"
+    else:  # at the limit, or a change the data model has no room for (a gain on most of a task's items)
+        more = (
+            "a value at the limit is never decided"
+            if m.estimate == m.margin
+            else "the data model cannot size a change this large"
+        )
     catch = f"it would catch {mde:.1f} {m.unit} with 80% power" if math.isfinite(mde) else "no drop is caught with 80% power"
     return f"{head}: cannot tell at {m.n} {m.units} ({catch}); {more}"

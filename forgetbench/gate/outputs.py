@@ -4,6 +4,7 @@ GitHub Actions step summary). Both read a `GateVerdict` and compute nothing; nam
 
 from __future__ import annotations
 
+import math
 from xml.etree import ElementTree as ET
 
 from forgetbench.core.results import GateVerdict, RuleVerdict
@@ -12,7 +13,12 @@ from forgetbench.core.text import md_text, visible
 
 def _value(r: RuleVerdict) -> str:
     needs = "" if r.n_needed is None else f", needs {r.n_needed}"
-    return f"{r.estimate:.2f} (limit {r.margin:g}, interval [{r.low:.2f}, {r.high:.2f}], MDE {r.mde:.1f}{needs})"
+    return f"{r.estimate:.2f} (limit {r.margin:g}, interval [{r.low:.2f}, {r.high:.2f}], MDE {_mde(r)}{needs})"
+
+
+def _mde(r: RuleVerdict) -> str:
+    """The MDE to one decimal, "–" where no value is caught with 80% power (NaN)."""
+    return "–" if math.isnan(r.mde) else f"{r.mde:.1f}"
 
 
 def junit_xml(v: GateVerdict) -> bytes:
@@ -72,6 +78,6 @@ def markdown(v: GateVerdict) -> str:
     for r in v.rules:
         lines.append(
             f"| {md_text(r.rule)} | {MARK[r.status]} | {r.estimate:.2f} | {r.margin:g} | [{r.low:.2f}, {r.high:.2f}] | "
-            f"{r.mde:.1f} | {'' if r.n_needed is None else r.n_needed} | {md_text(r.reason)} |"
+            f"{_mde(r)} | {'' if r.n_needed is None else r.n_needed} | {md_text(r.reason)} |"
         )
     return "\n".join(lines) + "\n\n"

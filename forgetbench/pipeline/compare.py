@@ -233,7 +233,7 @@ def compare(
     gate, policy_path = resolve_policy(gate, policy_path)
     check_outputs(junit)
     run = compute_compare(config, gate)  # every refusal before the folder exists
-    folder = prepare(out or default_folder("compare"))
+    folder = prepare(out or default_folder("compare"), "score")
     report = write_score(run, folder)
     verdict_ = gate_run(folder, gate, policy_path=policy_path, junit=junit) if gate is not None else None
     if verdict_ is not None:

@@ -56,6 +56,6 @@ def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None)
 
 def run_kl(config: KLConfig, *, store: Store, out: Path | None = None, reporter: Reporter | None = None) -> tuple[Path, KLRun]:
     """Measure and write `kl.json` and `kl.parquet` into `out` (default `runs/kl-<time>/`)."""
-    folder = prepare(out or default_folder("kl"))
+    folder = prepare(out or default_folder("kl"), "kl")
     run = measure_kl(config, store, reporter)
     return folder, KLRun(write_kl(run, folder), run.rows)

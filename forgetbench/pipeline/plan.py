@@ -26,7 +26,7 @@ from forgetbench.gate.policy import load_policy
 from forgetbench.prior.catalog import suite_sizes
 from forgetbench.stats.bootstrap import mean_test
 from forgetbench.stats.kl_mean import kl_rule
-from forgetbench.stats.paired import BinaryDrop, resolution, size_needed, task_drop
+from forgetbench.stats.paired import BinaryDrop, task_drop
 from forgetbench.stats.sizing import AggregateSizing, BinarySizing, GradedSizing, Sizing
 
 DROP = 5.0
@@ -71,12 +71,6 @@ class SuitePlan:
         return asdict(self)
 
 
-def _rule(rule: str, limit: float, size: int | None, se: float | None, alpha: float, spread: str) -> RulePlan:
-    if se is None or size is None:
-        return RulePlan(rule, limit, size, None, None, spread)
-    return RulePlan(rule, limit, size, limit + resolution(se, alpha), size_needed(size, se, limit, alpha), spread)
-
-
 def _sized(rule: str, limit: float, sizing: Sizing, size: int, alphas: tuple[float, float], drop: float, spread: str) -> RulePlan:
     """A task or aggregate rule, by exact power (`stats.sizing`); `alphas` (fail, pass), `drop` in points."""
     fail_alpha, pass_alpha = alphas
@@ -88,22 +82,44 @@ def _sized(rule: str, limit: float, sizing: Sizing, size: int, alphas: tuple[flo
     return RulePlan(rule, limit, size, None if mde is None else 100 * mde, needed, spread, what)
 
 
+def _check_drop(
+    drop: float,
+    parts: dict[str, tuple[BinarySizing | GradedSizing, str]],
+    limits: dict[str, float | None],
+    aggregate_limit: float | None,
+) -> None:
+    """Refuse a `--drop` (points) that a rule sized on it (a limit of 0 or below) has no room for: on each
+    0/1 task it is applied to (that task's rule, or every task for the aggregate's), at most
+    100 · (1 − background) points, the items that do not flip in the background. Rules with a limit above
+    0 do not use it."""
+    sized = [t for t, limit in limits.items() if limit is not None and limit <= 0]
+    if aggregate_limit is not None and aggregate_limit <= 0:
+        sized = list(parts)
+    room = {t: 100 - 100 * part.background for t in sized if isinstance(part := parts[t][0], BinarySizing)}
+    if not room:
+        return
+    task = min(room, key=lambda t: room[t])
+    if drop > room[task] + 1e-9:
+        spread, most = parts[task][1], room[task]
+        where = (
+            f"{task}'s pilot discordance {1 - most / 100:.3g}"
+            if spread.startswith("pilot")
+            else spread.replace("assumed", "discordance")
+        )
+        raise UserInputError(f"--drop must be in (0, {most:g}] points at {where} (got {drop:g})")
+
+
 def plan_suite(
     suite: str, policy_path: Path, pilot: Path | None = None, discordance: float = 0.15, drop: float = DROP
 ) -> SuitePlan:
     """Per-rule detectable effects and sizes of `suite` under the policy at `policy_path`."""
     if not 0 < discordance <= 1:
         raise UserInputError(f"--discordance must be in (0, 1] (got {discordance})")
-    if not 0 < drop <= 100 - 100 * discordance:
-        raise UserInputError(
-            f"--drop must be in (0, {100 - 100 * discordance:g}] points at discordance {discordance:g} (got {drop})"
-        )
+    if not drop > 0:
+        raise UserInputError(f"--drop must be above 0 points (got {drop:g})")
     policy = load_policy(policy_path)
     sizes = suite_sizes(suite)
-    unknown = sorted(set(policy.task_drop) - set(sizes))
-    if unknown:  # `gate` refuses it on any run of this suite (check_policy)
-        raise UserInputError(f"policy task_drop names task(s) not in suite {suite}: {', '.join(unknown)}")
-    check_policy(policy, f"suite {suite}", set(sizes), "forward")
+    check_policy(policy, f"suite {suite}", set(sizes), "forward")  # what `gate` would refuse on any run of it
     inputs = load_inputs(pilot) if pilot is not None else None
     pilot_tasks = (inputs.tasks or {}) if inputs is not None else {}
     limits = {t: policy.task_drop.get(t, policy.max_task_drop) for t in sizes}
@@ -111,25 +127,26 @@ def plan_suite(
     count = len(rules) + (policy.max_aggregate_drop is not None) + (policy.max_kl is not None)
     alpha = policy.fail_alpha(count)
     alphas = (alpha, policy.alpha)
-    out, parts = [], []
+    parts: dict[str, tuple[BinarySizing | GradedSizing, str]] = {}
     for t, n in sizes.items():
-        part: BinarySizing | GradedSizing
         if t in pilot_tasks:  # the pilot's background flips (or graded spread), at the suite's size
             seen = task_drop(*pilot_tasks[t])
             part = BinarySizing(n, seen.background()) if isinstance(seen, BinaryDrop) else GradedSizing(n, seen.spread())
-            spread = f"pilot ({seen.n})"
+            parts[t] = part, f"pilot ({seen.n})"
         else:
-            part, spread = BinarySizing(n, discordance), f"assumed {discordance:g}"
-        parts.append(part)
+            parts[t] = BinarySizing(n, discordance), f"assumed {discordance:g}"
+    _check_drop(drop, parts, limits, policy.max_aggregate_drop)
+    out = []
+    for t, n in sizes.items():
         if (limit := limits[t]) is not None:
-            out.append(_sized(f"task:{t}", float(limit), part, n, alphas, drop, spread))
+            out.append(_sized(f"task:{t}", float(limit), parts[t][0], n, alphas, drop, parts[t][1]))
     if policy.max_aggregate_drop is not None:
-        agg = AggregateSizing(tuple(parts))
+        agg = AggregateSizing(tuple(part for part, _ in parts.values()))
         out.append(_sized("aggregate", policy.max_aggregate_drop, agg, sum(sizes.values()), alphas, drop, "the tasks'"))
     if policy.max_kl is not None:
         if inputs is None or inputs.kl_name is None:
             out.append(
-                _rule("kl", policy.max_kl, None, None, alpha, "needs --pilot" if inputs is None else "needs a pilot with KL")
+                RulePlan("kl", policy.max_kl, None, None, None, "needs --pilot" if inputs is None else "needs a pilot with KL")
             )
         else:
             # the pilot run's KL rule as `gate` sizes it (stats.kl_mean): its MDE at the pilot's prompts, and

@@ -8,7 +8,7 @@ import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from forgetbench.core.errors import UserInputError, WriteError
 from forgetbench.core.fs import atomic_write_bytes, os_reason, probe_folder, write_file, write_folder
@@ -41,10 +41,21 @@ RUN_FILES = ("items.parquet", "kl.parquet", "leaderboard_row.csv", "report.md", 
 removed, so no older run's rows stay beside the new report); other files there are kept."""
 
 
-def prepare(folder: Path) -> Path:
+SUMMARY = {"score": "report.json", "kl": "kl.json"}
+"""The file that says what kind of run a folder holds: a score (or compare) report, or a KL-only result."""
+
+
+def prepare(folder: Path, kind: Literal["score", "kl"] | None = None) -> Path:
     """Create the run folder (before any compute, so an unusable path fails first): exit 2 when it
-    cannot be created or written. It stays empty until the run is written, whole (`write_folder`)."""
+    cannot be created or written, or when it holds a run of another `kind` (a rerun replaces a folder's run
+    files, so a `kl` run into a `score` folder would remove its report). It stays empty until the run is
+    written, whole (`write_folder`)."""
     folder = Path(folder)
+    for other, summary in SUMMARY.items():
+        if kind is not None and other != kind and (folder / summary).is_file() and not (folder / SUMMARY[kind]).is_file():
+            raise UserInputError(
+                f"run folder {folder} holds a {other} run ({summary}); a {kind} run there would replace its files: give another --out"
+            )
     try:
         probe_folder(folder)
     except OSError as exc:

@@ -178,7 +178,7 @@ def score(
     if ray is not None and gate is not None and gate.kl_only:
         raise UserInputError("a KL-only --gate policy runs the KL alone, here; drop --executor ray for it")
     check_outputs(junit)
-    folder = prepare(out or default_folder("score"))
+    folder = prepare(out or default_folder("score"), "kl" if gate is not None and gate.kl_only else "score")
     kl_result: KLResult | None
     if gate is not None and gate.kl_only:
         with open_backend(config.kl.runtime) as backend:

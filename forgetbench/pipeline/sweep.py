@@ -218,7 +218,7 @@ def sweep(
         for i, (c, plan) in enumerate(todo):
             reporter.message(f"checkpoint {i + 1}/{len(todo)}: {c.name}")
             run = run_score(plan, backend, store, reporter, passes.get(i))
-            write_score(run, prepare(folder / c.name))
+            write_score(run, prepare(folder / c.name, "score"))
             ran.append(c.name)
         usage = backend.usage
     return replace(collect(folder, to=to), ran=ran, reused=reused, usage=usage, jobs=jobs)

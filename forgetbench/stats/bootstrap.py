@@ -91,6 +91,12 @@ class MeanTest:
     def method(self) -> str:
         return "studentized bootstrap ∪ hurdle-lognormal (Cox)" if self.hurdle else "studentized bootstrap"
 
+    @property
+    def hurdle_centre(self) -> float:
+        """The hurdle-lognormal model's log mean log(n₊/n) + ȳ + s²/2 (nats of log scale; NaN below two
+        positive values): the quantity its bounds are around."""
+        return self._log_part()[0]
+
     def _log_part(self) -> tuple[float, float, int]:
         """(log-mean estimate log(n₊/n) + ȳ + s²/2, its standard error, degrees of freedom n₊ − 1) of the
         hurdle-lognormal model: ȳ, s² the mean and variance of the log positive values; the variance

@@ -36,9 +36,6 @@ from scipy.stats import t as student_t
 
 from forgetbench.stats.bootstrap import Interval
 
-POWER = 0.8
-"""Power at which minimum detectable effects and the items needed are stated."""
-
 
 def mcnemar_exact(forgotten: int, gained: int) -> float:
     """Two-sided exact (conditional binomial) McNemar p-value from the discordant pair counts."""
@@ -138,10 +135,11 @@ class BinaryDrop:
 
     def background(self) -> float:
         """The share of items that flip with no drop (half each way; the data model of `stats.sizing`),
-        estimated from the items gained, which a drop does not add to: (2 · won + 1) / (n + 2), never 0.
-        Unbiased but for the +1 when the true drop is ≥ 0; a run with a true gain overstates it, which
-        makes its MDE and items needed conservative."""
-        return (2.0 * self.won + 1.0) / (self.n + 2.0)
+        estimated from the items gained, which a drop does not add to: (2 · won + 1) / (n + 2), never 0,
+        and at most 1 (every item flips), the largest share the data model allows. Unbiased but for the
+        +1 when the true drop is ≥ 0; a run with a true gain overstates it (past half the items gained,
+        it is capped at 1), which makes its MDE and items needed conservative: at 1, no drop fits."""
+        return min(1.0, (2.0 * self.won + 1.0) / (self.n + 2.0))
 
     def moved_variance(self, drop: float) -> float:
         """Variance of the estimate under H0: D = `drop` (Tango's restricted one), for `Forgetting`."""
@@ -312,20 +310,6 @@ def to_points(interval: tuple[float, float], estimate: float, level: float, sign
     """A drop interval (fractions) as an `Interval` in points; `sign` −1 turns a drop into a change Δ."""
     lo, hi = sorted((sign * 100.0 * interval[0], sign * 100.0 * interval[1]))
     return Interval(sign * 100.0 * estimate + 0.0, lo + 0.0, hi + 0.0, level)
-
-
-def resolution(se: float, alpha: float, power: float = POWER) -> float:
-    """How far from its limit a value must be for a one-sided test at `alpha` to decide it with `power`
-    (normal approximation): (z₁₋α + z_power) · se."""
-    return float((norm.ppf(1 - alpha) + norm.ppf(power)) * se)
-
-
-def size_needed(n: int, se: float, gap: float, alpha: float, power: float = POWER) -> int | None:
-    """Units (items, prompts) at which a value `gap` from the limit is decided with `power`, the
-    standard error scaling as 1/√n; None when the gap is zero (a value at the limit is never decided)."""
-    if gap == 0.0 or not math.isfinite(se):
-        return None
-    return max(2, math.ceil(n * (resolution(se, alpha, power) / abs(gap)) ** 2))
 
 
 @dataclass(frozen=True)

@@ -188,7 +188,9 @@ class BinarySizing:
 
 @functools.lru_cache(maxsize=4096)
 def _binary_mde(n: int, background: float, margin: float, alpha: float) -> float | None:
-    top = 1.0 - background
+    top = 1.0 - background  # the largest drop the items that do not flip in the background can take
+    if top <= margin:  # no drop above the margin fits (a background of every item, a limit near 100 points)
+        return None
     return _solve_mde(lambda d: binary_power(n, background, d, margin, alpha, "beyond"), max(margin, -top), top)
 
 
@@ -196,7 +198,7 @@ def _binary_mde(n: int, background: float, margin: float, alpha: float) -> float
 def _binary_needed(background: float, drop: float, margin: float, alpha: float) -> int | None:
     side = _side(drop, margin)
     lost, won = shares(background, drop)
-    if side is None or lost + won > 1:  # at the limit, or a drop larger than the items left
+    if side is None or lost + won > 1 + 1e-12:  # at the limit, or a drop larger than the items left
         return None
     v0 = float(tango_parts(lost, won, 1, margin)[1])
     v1 = lost + won - drop * drop
@@ -246,6 +248,14 @@ class AggregateSizing:
     def undecided(self) -> str:
         return "a graded task decides nothing" if any(p.undecided for p in self.parts) else ""
 
+    def _top(self) -> float:
+        """The largest drop every 0/1 task can take beside its background flips (1 without a 0/1 task)."""
+        return min((1.0 - p.background for p in self.parts if isinstance(p, BinarySizing)), default=1.0)
+
+    def _fits(self, drop: float) -> bool:
+        """Whether a drop of `drop` on every task leaves each 0/1 task's (lost, won) shares a share of items."""
+        return all(sum(shares(p.background, drop)) <= 1 + 1e-12 for p in self.parts if isinstance(p, BinarySizing))
+
     def _normal_power(self, drop: float, margin: float, alpha: float, side: str, scale: float) -> float:
         """A normal approximation of `power` (its starting guess): variances at the null and at the drop."""
         v0 = v1 = correction = 0.0
@@ -262,9 +272,13 @@ class AggregateSizing:
         gap = sign * (drop - margin) - correction / k**2 - float(norm.isf(alpha)) * math.sqrt(v0) / k
         return float(norm.cdf(gap / (math.sqrt(v1) / k)))
 
-    def power(self, drop: float, margin: float, alpha: float, side: str, scale: float = 1.0) -> float:
+    def power(self, drop: float, margin: float, alpha: float, side: str, scale: float = 1.0) -> float | None:
         """Simulated power of F's test (`stats.paired.stratified_z`) in `RUNS` seeded runs, every task's
-        size × `scale` (at scale 1, common uniforms per item: `_counts`)."""
+        size × `scale` (at scale 1, common uniforms per item: `_counts`); None when a drop of `drop` on
+        every task does not fit some 0/1 task's items beside its background flips (`_fits`)."""
+        return self._power(drop, margin, alpha, side, scale) if self._fits(drop) else None
+
+    def _power(self, drop: float, margin: float, alpha: float, side: str, scale: float = 1.0) -> float:
         rng = np.random.default_rng(SEED + 1)
         binary = [p for p in self.parts if isinstance(p, BinarySizing)]
         graded = [p for p in self.parts if isinstance(p, GradedSizing)]
@@ -279,31 +293,35 @@ class AggregateSizing:
         return float(np.mean(p_values <= alpha))
 
     def mde(self, margin: float, alpha: float) -> float | None:
+        """The drop of F failed with 80% power at `alpha`, searched up to the largest drop every 0/1 task
+        can take (`_top`); None when no drop is, or none above the margin fits."""
         if self.undecided:
             return None
-        top = max(1.0 - max((p.background for p in self.parts if isinstance(p, BinarySizing)), default=0.0), margin)
-        guess = _solve_mde(lambda d: self._normal_power(d, margin, alpha, "beyond", 1.0), margin, top)
-        low, high = margin, top
+        top = self._top()  # beyond it some task's drop does not fit: the power is not defined there
+        if top <= margin:
+            return None
+        low, high = max(margin, -top), top
+        guess = _solve_mde(lambda d: self._normal_power(d, margin, alpha, "beyond", 1.0), low, high)
         if guess is not None:  # bracket the simulated answer near the normal one (fewer simulations)
             step = max(0.1 * (guess - margin), 1e-3)
-            below = self.power(guess, margin, alpha, "beyond") < POWER
+            below = self._power(guess, margin, alpha, "beyond") < POWER
             edge = guess
             while low < edge < high:
                 nxt = min(edge + step, high) if below else max(edge - step, low)
-                if (self.power(nxt, margin, alpha, "beyond") < POWER) != below:
+                if (self._power(nxt, margin, alpha, "beyond") < POWER) != below:
                     low, high = (edge, nxt) if below else (nxt, edge)
-                    return float(brentq(lambda d: self.power(d, margin, alpha, "beyond") - POWER, low, high, xtol=5e-4))
+                    return float(brentq(lambda d: self._power(d, margin, alpha, "beyond") - POWER, low, high, xtol=5e-4))
                 edge, step = nxt, 2 * step
-        return _solve_mde(lambda d: self.power(d, margin, alpha, "beyond"), low, high)
+        return _solve_mde(lambda d: self._power(d, margin, alpha, "beyond"), low, high)
 
     def needed(self, drop: float, margin: float, alpha: float) -> int | None:
         """Items over the whole suite (every task scaled alike) to decide a true F of `drop`, to within 3%."""
         side = _side(drop, margin)
-        if side is None or self.undecided:
+        if side is None or self.undecided or not self._fits(drop):
             return None
         total = sum(p.n for p in self.parts)
         guess = _solve_size(lambda items: self._normal_power(drop, margin, alpha, side, items / total), total // 4 + 1)
-        return _solve_size(lambda items: self.power(drop, margin, alpha, side, items / total), guess, rel=0.03)
+        return _solve_size(lambda items: self._power(drop, margin, alpha, side, items / total), guess, rel=0.03)
 
 
 Sizing = BinarySizing | GradedSizing | AggregateSizing

@@ -160,6 +160,16 @@ def test_an_empty_or_missing_digest_on_a_sealed_schema_is_refused(score_runs, tm
     assert "\n" not in msg and info.value.exit_code == 2
 
 
+def test_a_sealed_report_relabelled_as_an_unsealed_schema_is_refused(score_runs, tmp_path):
+    """The seal cannot be dodged by declaring a schema version from before it (whose files had no digest)."""
+    data = json.loads((score_runs["barely"] / "report.json").read_text())
+    data["retention"]["forgetting"] = -99.0
+    data["schema_version"], data["digest"] = 2, ""
+    with pytest.raises(ResultFileError, match="declares schema version 2, which had no seal") as info:
+        load_report(_write(tmp_path / "report.json", data))
+    assert info.value.exit_code == 2
+
+
 def test_the_forged_report_is_refused_by_gate_leaderboard_and_view(score_runs, tmp_path):
     """End to end: `gate`, `leaderboard add` and `view` each refuse it, exit 2, one line, nothing written."""
     import shutil

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from forgetbench.core.errors import UserInputError
 from forgetbench.pipeline.plan import plan_suite
 from forgetbench.prior.catalog import suite_sizes
 from forgetbench.stats.sizing import binary_power
@@ -60,13 +61,44 @@ def test_plan_with_a_pilot_uses_its_spread(score_runs):
     assert "pilot" in rules["task:fb_piqa_lite"]["spread"] and "assumed" in rules["task:fb_boolq_lite"]["spread"]
 
 
+def test_drop_is_checked_only_when_a_limit_of_zero_uses_it(tmp_path):
+    """`--drop` sizes only rules with a limit ≤ 0: a high discordance plans a policy without one (it
+    failed for every policy), and a drop with no room beside the background is refused where it is used."""
+    plan = plan_suite("offline-lite", EXAMPLE, discordance=0.96)
+    assert {r.rule for r in plan.rules} >= {"aggregate", "task:fb_piqa_lite"}
+    assert all(r.mde is None for r in plan.rules if r.rule.startswith("task:"))  # 4 points left to drop, limit 5
+    zero = tmp_path / "zero.toml"
+    zero.write_text("max_task_drop = 0.0\n")
+    with pytest.raises(UserInputError, match=r"^--drop must be in \(0, 85\] points at discordance 0.15 \(got 90\)$"):
+        plan_suite("offline-lite", zero, drop=90.0)
+    with pytest.raises(UserInputError, match=r"^--drop must be in \(0, 4\] points at discordance 0.96 \(got 5\)$"):
+        plan_suite("offline-lite", zero, discordance=0.96)
+    piqa = next(r for r in plan_suite("offline-lite", zero, drop=85.0).rules if r.rule == "task:fb_piqa_lite")
+    assert piqa.needed is not None and piqa.needed_for == "a 85-point drop shown beyond 0"
+
+
+def test_drop_is_checked_against_the_pilots_background(score_runs, tmp_path):
+    """With a pilot, a task's room for the drop is 100 · (1 − its background flips in the pilot)."""
+    from forgetbench.gate.decide import load_inputs
+    from forgetbench.stats.paired import task_drop
+
+    pilot = score_runs["damaged"]
+    seen = task_drop(*(load_inputs(pilot).tasks or {})["fb_piqa_lite"])
+    room = 100 - 100 * seen.background()
+    policy = tmp_path / "piqa.toml"
+    policy.write_text("[task_drop]\nfb_piqa_lite = 0.0\n")
+    with pytest.raises(UserInputError, match=r"^--drop must be in \(0, [0-9.]+\] points at fb_piqa_lite's pilot discordance"):
+        plan_suite("offline-lite", policy, pilot=pilot, drop=room + 1.0)
+    assert plan_suite("offline-lite", policy, pilot=pilot, drop=room).rules[0].rule == "task:fb_piqa_lite"
+
+
 @pytest.mark.parametrize(
     "extra,needle",
     [
         (["--discordance", "0"], "--discordance must be in (0, 1]"),
         (["--suite", "nope"], "unknown suite 'nope'"),
         (["--pilot", "/nonexistent"], "no run folder at /nonexistent"),
-        (["--drop", "0"], "--drop must be in (0, 85]"),
+        (["--drop", "0"], "--drop must be above 0 points (got 0)"),
     ],
 )
 def test_bad_plan_input_is_one_line_exit_2(extra, needle):

@@ -85,3 +85,24 @@ def test_a_kl_run_folder_is_written_whole_too(score_runs, tmp_path):
         signal.signal(signal.SIGXFSZ, old)
     assert info.value.exit_code == 3 and f"cannot write {tmp_path / 'kl'}/" in str(info.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_of_another_kind_in_the_folder_is_refused_before_anything_runs(score_runs, memorised_models, tmp_path):
+    """A rerun replaces a folder's run files: a `kl` run into a `score` folder would remove its report, so it is
+    refused (exit 2, one line) and the folder is left as it was; the other way round too."""
+    out = shutil.copytree(score_runs["barely"], tmp_path / "run")
+    before = _snapshot(tmp_path)
+    args = [str(score_runs["base"]), str(memorised_models["barely"]), "--prompts", str(score_runs["prompts"]), "--n-prompts", "2",
+            "--max-new-tokens", "4", "--noise-floor-prompts", "0", "--store", str(score_runs["store"]), "--out", str(out)]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "forgetbench.cli", "kl", *args], capture_output=True, text=True, timeout=600)
+    _assert_one_line_error(proc, 2, f"run folder {out} holds a score run (report.json)")
+    assert _snapshot(tmp_path) == before
+    kl_folder = tmp_path / "kl"
+    kl_folder.mkdir()
+    (kl_folder / "kl.json").write_text("{}")
+    from forgetbench.core.errors import UserInputError
+    from forgetbench.pipeline.run_folder import prepare
+
+    with pytest.raises(UserInputError, match="holds a kl run"):
+        prepare(kl_folder, "score")
+    assert prepare(out, "score") == out and prepare(kl_folder, "kl") == kl_folder

@@ -16,7 +16,6 @@ from forgetbench.stats.paired import (
     flips,
     forgetting,
     mcnemar_exact,
-    size_needed,
     task_drop,
 )
 
@@ -142,11 +141,16 @@ def test_graded_drop_with_three_differences_is_a_t_test():
     assert drop.p_within(0.9) == pytest.approx(ttest_rel([0.1, 0.2, 0.4], [0.9] * 3, alternative="less").pvalue)
 
 
-def test_items_needed_scale_with_the_square_of_the_gap():
-    n1 = size_needed(100, 0.05, 0.10, 0.05)
-    n2 = size_needed(100, 0.05, 0.05, 0.05)
-    assert n2 == pytest.approx(4 * n1, rel=0.02)
-    assert size_needed(100, 0.05, 0.0, 0.05) is None
+@pytest.mark.parametrize("won,n", [(25, 40), (2, 2), (21, 40), (40, 40)])
+def test_background_of_a_gain_on_most_items_is_capped_at_every_item(won, n):
+    """(2 · won + 1) / (n + 2) passes 1 once more than about half the items are gained: the data model
+    then has every item flip (1), never more, which is no share of items."""
+    assert BinaryDrop(0, won, n).background() == 1.0
+
+
+def test_background_below_the_cap_is_the_smoothed_gain_share():
+    assert BinaryDrop(3, 10, 40).background() == pytest.approx(21 / 42)
+    assert BinaryDrop(5, 0, 20).background() == pytest.approx(1 / 22)
 
 
 def test_chance_adjusted():
