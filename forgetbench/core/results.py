@@ -28,6 +28,7 @@ Version history:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
 SCHEMA_VERSION = 6
 
@@ -579,3 +580,64 @@ class GateVerdict:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class MatrixDistance:
+    """How far one weight matrix moved from the base's (`backends.weights`): ‖W‖, ‖ΔW‖ and σ₁(ΔW)."""
+
+    name: str
+    """The base's tensor name (`model.layers.0.self_attn.q_proj.weight`)."""
+    shape: tuple[int, ...]
+    norm: float
+    """‖W‖_F of the base's matrix (in the weights' own units)."""
+    delta_norm: float
+    """‖ΔW‖_F, ΔW = checkpoint − base (0 for a matrix an adapter leaves alone)."""
+    spectral: float
+    """σ₁(ΔW), the largest singular value of the change (power iteration; ≤ `delta_norm`)."""
+
+    @property
+    def relative(self) -> float:
+        """‖ΔW‖_F / ‖W‖_F (NaN for an all-zero base matrix)."""
+        return self.delta_norm / self.norm if self.norm > 0 else float("nan")
+
+
+@dataclass(frozen=True)
+class WeightDistance:
+    """Weight-space distance of a checkpoint from its base, no prompts: every 2-D tensor of the base."""
+
+    matrices: tuple[MatrixDistance, ...]
+
+    @property
+    def relative(self) -> float:
+        """√Σ‖ΔW‖² / √Σ‖W‖² over every matrix: the relative Frobenius distance of the whole model."""
+        return _relative(self.matrices)
+
+    @property
+    def spectral_max(self) -> float:
+        """The largest σ₁(ΔW) of any matrix."""
+        return max((m.spectral for m in self.matrices), default=0.0)
+
+    def per_layer(self) -> dict[str, float]:
+        """Relative Frobenius distance per block (`0`, `1`, ... by the index in the tensor name; `other` for
+        embeddings, head and what sits outside the blocks), blocks in order."""
+        groups: dict[str, list[MatrixDistance]] = {}
+        for m in self.matrices:
+            groups.setdefault(layer_of(m.name), []).append(m)
+        order = sorted(groups, key=lambda k: (not k.isdigit(), int(k) if k.isdigit() else 0))
+        return {k: _relative(groups[k]) for k in order}
+
+
+def _relative(matrices: tuple[MatrixDistance, ...] | list[MatrixDistance]) -> float:
+    den = sum(m.norm**2 for m in matrices)
+    return (sum(m.delta_norm**2 for m in matrices) / den) ** 0.5 if den > 0 else float("nan")
+
+
+def layer_of(tensor: str) -> str:
+    """The block index in a tensor name (`model.layers.12.mlp.up_proj.weight` → `12`; GPT-2's `h.3`,
+    `blocks.3`, `layer.3` too), or `other`."""
+    parts = tensor.split(".")
+    for key, nxt in pairwise(parts):
+        if key in ("layers", "h", "blocks", "layer") and nxt.isdigit():
+            return nxt
+    return "other"

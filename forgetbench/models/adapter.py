@@ -63,7 +63,8 @@ def _config(folder: Path, name: str) -> dict[str, Any]:
     return cfg
 
 
-def _weights(folder: Path, name: str) -> Path:
+def adapter_weights(folder: Path, name: str) -> Path:
+    """The adapter's weight file (safetensors, else a PyTorch pickle), checked; ModelSpecError when there is none."""
     found = [folder / w for w in WEIGHTS if (folder / w).is_file()]
     if not found:
         raise ModelSpecError(
@@ -229,7 +230,7 @@ def resolve_adapter(spec: ModelSpec, folder: Path, base: ResolvedModel, allow_ba
     if base.adapter is not None:
         raise ModelSpecError(f"{base.name}: an adapter cannot be the base of another adapter ({name})")
     cfg = _config(folder, name)
-    weights = _weights(folder, name)
+    weights = adapter_weights(folder, name)
     declared = str(cfg["base_model_name_or_path"])
     matched, warning = match_base(declared, base, name, allow_base_mismatch)
     check_modules(weights, cfg, base, name)
