@@ -1,4 +1,4 @@
-"""`forgetbench leaderboard add | fit | plot | render`."""
+"""`forgetbench leaderboard add | fit | plot | predictors | render`."""
 
 from __future__ import annotations
 
@@ -54,6 +54,21 @@ PLOT_OUT = (
     o.Opt(
         "out", Annotated[Path, typer.Option(help="Output path without suffix: writes OUT.png and OUT.svg.", show_default=False)]
     ),
+)
+PREDICTORS = (
+    o.Opt(
+        "out",
+        Annotated[
+            Optional[Path],
+            typer.Option(
+                help="Output path without suffix: writes OUT.csv, OUT.md, OUT.png and OUT.svg \\[default: FILE's name + -predictors].",
+                show_default=False,
+            ),
+        ],
+        None,
+    ),
+    o.Opt("seed", Annotated[int, typer.Option(help="Seed of the bootstrap intervals.", min=0)], DEFAULTS.seed),
+    o.Opt("draws", Annotated[int, typer.Option(help="Bootstrap resamples per predictor.", min=100, max=100000)], 1000),
 )
 RENDER = (
     o.Opt(
@@ -144,6 +159,28 @@ def board_plot(a: SimpleNamespace) -> None:
 
     frame, law = law_for(a.file, a.base)
     c.console(stderr=True).print("wrote " + ", ".join(str(p) for p in plot(frame, law, a.out)))
+
+
+@o.command(board_app, "predictors", FILE, BASE, PREDICTORS, o.JSON)
+def board_predictors(a: SimpleNamespace) -> None:
+    """Rank every predictor the board has (KL, TV, JS, ... on new-task and prior-suite prompts, weight change)
+    by how well it predicts forgetting: the leave-one-out R² of its best law with a bootstrap interval,
+    Spearman's ρ, n; writes the table and a grid plot of F against each predictor."""
+    from dataclasses import asdict
+
+    from forgetbench.leaderboard.law import base_fingerprint
+    from forgetbench.leaderboard.predictors import markdown, ranking, write
+    from forgetbench.leaderboard.table import read
+
+    frame = read(a.file)
+    base = base_fingerprint(frame, a.file, a.base)
+    out = a.out if a.out is not None else a.file.with_name(a.file.stem + "-predictors")
+    result = ranking(frame, str(a.file), base, a.seed, a.draws)
+    files = write(frame, result, out, base)
+    if a.as_json:
+        return c.print_json(asdict(result))
+    c.console().print(markdown(result), markup=False, highlight=False, soft_wrap=True)
+    c.console(stderr=True).print("wrote " + ", ".join(str(p) for p in files))
 
 
 @o.command(board_app, "render", FILE, RENDER)

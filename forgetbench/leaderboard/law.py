@@ -167,10 +167,16 @@ def law_for(file: Path, base: str | None = None, weighted: bool = False, seed: i
     from forgetbench.leaderboard.table import read
 
     frame = read(file)
-    fingerprint = None
-    if base is not None:
-        match = frame[(frame["base"] == base) | (frame["base_fingerprint"] == base)]
-        if match.empty:
-            raise DataError(f"{file}: no rows with base {base!r}")
-        fingerprint = str(match["base_fingerprint"].iloc[0])
+    fingerprint = base_fingerprint(frame, file, base)
     return frame, fit_law(frame, str(file), base_fingerprint=fingerprint, weighted=weighted, seed=seed)
+
+
+def base_fingerprint(frame: Any, file: Path, base: str | None) -> str | None:
+    """The fingerprint of `base` (a spec as published in the `base` column, or a fingerprint) on the board;
+    None for no `base`. DataError when no row has it."""
+    if base is None:
+        return None
+    match = frame[(frame["base"] == base) | (frame["base_fingerprint"] == base)]
+    if match.empty:
+        raise DataError(f"{file}: no rows with base {base!r}")
+    return str(match["base_fingerprint"].iloc[0])
