@@ -257,9 +257,10 @@ def loo_r2_interval(
     each resample the distinct checkpoints are fitted with their count as a weight (times their own weight)
     and left out one checkpoint at a time, all its copies together, so no checkpoint predicts itself.
     A resample without a leave-one-out R² (too few distinct KLs, a constant F) is NaN and leaves the
-    interval NaN (never at small n in the simulations of docs/leaderboards.md). Covers the law's population
-    R² in 0.93–0.97 of simulated families of 10–30 checkpoints (`benchmarks/ranking_calibration.py`);
-    treats checkpoints as independent (see module)."""
+    interval NaN: no interval rather than a wrong one (a quadratic law on 10 checkpoints: 26–29% of
+    simulated families). Where it gives one, it covers the law's population R² in 0.94–0.99 of simulated
+    families of 10–30 checkpoints (`benchmarks/ranking_calibration.py`, docs/leaderboards.md); treats
+    checkpoints as independent (see module)."""
     from scipy import stats
 
     x, y, w = _arrays(kl, forgetting, weights)
