@@ -589,6 +589,7 @@ class MatrixDistance:
     name: str
     """The base's tensor name (`model.layers.0.self_attn.q_proj.weight`)."""
     shape: tuple[int, ...]
+    """The base matrix's shape."""
     norm: float
     """‖W‖_F of the base's matrix (in the weights' own units)."""
     delta_norm: float
@@ -607,6 +608,7 @@ class WeightDistance:
     """Weight-space distance of a checkpoint from its base, no prompts: every 2-D tensor of the base."""
 
     matrices: tuple[MatrixDistance, ...]
+    """Every 2-D tensor of the base, in name order."""
 
     @property
     def relative(self) -> float:

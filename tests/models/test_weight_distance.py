@@ -57,7 +57,9 @@ def changed(tiny_model, tmp_path_factory) -> Path:
     gen = torch.Generator().manual_seed(1)
     names = sorted(k for k, v in tensors.items() if v.ndim == 2)
     q = next(n for n in names if "q_proj" in n)
-    tensors[q] += 0.3 * torch.outer(torch.randn(tensors[q].shape[0], generator=gen), torch.randn(tensors[q].shape[1], generator=gen))
+    tensors[q] += 0.3 * torch.outer(
+        torch.randn(tensors[q].shape[0], generator=gen), torch.randn(tensors[q].shape[1], generator=gen)
+    )
     for n in (names[0], names[-1]):
         tensors[n] += 0.01 * torch.randn(tensors[n].shape, generator=gen)
     save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
