@@ -2,7 +2,8 @@
 
 Scoring never materialises [batch × length × vocabulary] for both models: each model runs its
 transformer body over the batch, a few rows at a time (hidden states are only [batch × length × hidden]), then the
-output head, log-softmax and KL are applied a chunk of response positions at a time, in float32.
+output head and log-softmax are applied a chunk of response positions at a time, in float32, and the KL
+(`backends.divergences`, the kernel the vLLM worker uses too) to each chunk's log-probs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from forgetbench.backends.base import NonFiniteLogprobs, TokenScores
+from forgetbench.backends.divergences import per_token
 from forgetbench.core.errors import BackendError
 
 if TYPE_CHECKING:
@@ -308,6 +310,5 @@ def _score_batch(
         lp[:, j0:j1] = logp.gather(-1, tok[..., None]).squeeze(-1).cpu()
         logq = _log_probs(q_model, hq[rows, src], "q", valid, start, logits, q_block)
         lq[:, j0:j1] = logq.gather(-1, tok[..., None]).squeeze(-1).cpu()
-        diff = torch.sub(logp, logq, out=logq)  # log p − log q, written over log q
-        kl[:, j0:j1] = diff.mul_(logp.exp_()).sum(-1).cpu()  # Σ_v p (log p − log q), in place
+        kl[:, j0:j1] = per_token(logp, logq, ("full",))["full"].cpu()
     return kl, lp, lq

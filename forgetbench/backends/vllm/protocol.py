@@ -69,7 +69,8 @@ class Sample:
 @dataclass(frozen=True)
 class FullRows:
     """Full next-token distributions on disk: `reference` writes the engine's rows (float32 memmap at
-    `path`), `compare` reads them back and returns KL(reference ‖ this engine) per response token."""
+    `path`), `compare` reads them back and returns KL(reference ‖ this engine) per response token (the
+    `full` divergence of `backends.divergences`, as the transformers scorer computes it)."""
 
     path: str
     mode: Literal["reference", "compare"]

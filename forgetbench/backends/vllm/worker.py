@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from forgetbench.backends.divergences import per_token
 from forgetbench.backends.vllm.protocol import (
     Failed,
     FullRows,
@@ -49,22 +50,23 @@ def _full_rows(full: FullRows | None, sequences: list[list[int]], starts: list[i
     if full is None:
         return None, None
     offsets = np.concatenate([[0], np.cumsum([len(s) - st for s, st in zip(sequences, starts)])])
+    # "c": copy-on-write, so the reference rows are readable as a torch tensor and never changed on disk
     rows_file = np.lib.format.open_memmap(
-        full.path, mode="w+" if full.mode == "reference" else "r", dtype=np.float32, shape=(int(offsets[-1]), vocab)
+        full.path, mode="w+" if full.mode == "reference" else "c", dtype=np.float32, shape=(int(offsets[-1]), vocab)
     )
     kl: dict[int, list[float]] = {}
 
     def on_rows(i: int, rows: np.ndarray) -> None:
+        import torch
+
         if rows.shape[1] != rows_file.shape[1]:
             raise ValueError(f"engine vocabulary {rows.shape[1]} differs from the reference's {rows_file.shape[1]}")
         block = slice(int(offsets[i]), int(offsets[i + 1]))
         if full.mode == "reference":
             rows_file[block] = rows
             return
-        logp = np.asarray(rows_file[block], dtype=np.float64)
-        p = np.exp(logp)
-        diff = np.where(p > 0, logp - rows.astype(np.float64), 0.0)  # 0·log 0 = 0
-        kl[i] = (p * diff).sum(-1).tolist()
+        reference, this = torch.from_numpy(rows_file[block]), torch.from_numpy(rows)
+        kl[i] = per_token(reference, this, ("full",))["full"].tolist()
 
     return on_rows, kl
 

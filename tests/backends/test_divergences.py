@@ -1,0 +1,113 @@
+"""The per-token divergence kernel against a direct float64 computation on random logits: several
+vocabulary sizes, slice boundaries inside and at the end of the rows, masked vocabulary entries (-inf),
+and the registry a new divergence is added through."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from forgetbench.backends import divergences
+from forgetbench.backends.divergences import DIVERGENCES, per_token, register_divergence
+
+
+def pair(shape: tuple[int, ...], seed: int, scale: float = 4.0, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs of two nearby random distributions of shape [..., vocab]."""
+    g = torch.Generator().manual_seed(seed)
+    a = torch.randn(shape, generator=g, dtype=torch.float64) * scale
+    b = a + torch.randn(shape, generator=g, dtype=torch.float64) * 0.5
+    return torch.log_softmax(a, -1).to(dtype), torch.log_softmax(b, -1).to(dtype)
+
+
+def direct_kl(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """Σ_v p (log p − log q) in float64, terms with p = 0 left out."""
+    lp, lq = logp.double(), logq.double()
+    p = lp.exp()
+    return torch.where(p > 0, p * (lp - lq), torch.zeros_like(p)).sum(-1)
+
+
+@pytest.mark.parametrize("vocab", [1, 2, 7, 1000, 49152])
+@pytest.mark.parametrize("chunk", [1, 3000, divergences.CHUNK_ELEMENTS, 1 << 40])
+def test_full_is_the_forward_kl_at_every_position(vocab, chunk, monkeypatch):
+    monkeypatch.setattr(divergences, "CHUNK_ELEMENTS", chunk)  # slices of 1, 3000 // vocab, 256k // vocab rows, or all
+    logp, logq = pair((3, 7, vocab), seed=vocab)
+    before = (logp.clone(), logq.clone())
+    got = per_token(logp, logq)
+    assert list(got) == ["full"] and got["full"].shape == (3, 7) and got["full"].dtype == torch.float32
+    torch.testing.assert_close(got["full"].double(), direct_kl(logp, logq), atol=1e-6, rtol=1e-5)
+    assert (got["full"] >= -1e-6).all() and (vocab == 1 or float(got["full"].max()) > 1e-3)  # not vacuous
+    assert torch.equal(logp, before[0]) and torch.equal(logq, before[1])  # inputs are read, never written
+
+
+def test_a_position_does_not_depend_on_what_is_scored_with_it(monkeypatch):
+    """Bit for bit the same value whether a row is scored alone, in any slice size, or in the whole block."""
+    logp, logq = pair((5, 13, 1000), seed=1)
+    whole = per_token(logp, logq)["full"]
+    monkeypatch.setattr(divergences, "CHUNK_ELEMENTS", 3 * 1000 + 1)  # 3 rows per slice: 65 = 21·3 + 2
+    assert torch.equal(per_token(logp, logq)["full"], whole)
+    assert torch.equal(per_token(logp[2, 4:9], logq[2, 4:9])["full"], whole[2, 4:9])
+    assert torch.equal(per_token(logp[:, 6], logq[:, 6])["full"], whole[:, 6])  # a strided view
+
+
+def test_the_float32_formula_it_replaces_is_reproduced_exactly():
+    """The transformers scorer's former in-place formula (diff · exp(log p), summed in float32) gives the
+    same bits: `full` values already stored do not move."""
+    logp, logq = pair((4, 21, 49152), seed=2)
+    old = (logp - logq).mul_(logp.exp()).sum(-1)
+    assert torch.equal(per_token(logp, logq)["full"], old)
+
+
+def test_masked_vocabulary_entries():
+    logp, logq = pair((4, 50), seed=3)
+    logp[0, :10] = -torch.inf  # p gives 0 to 10 tokens: renormalised, they add nothing (0·log 0 = 0)
+    logp[0] = torch.log_softmax(logp[0], -1)
+    logp[1, :10] = -torch.inf  # ...and q gives them 0 as well: still nothing (not NaN)
+    logq[1, :10] = -torch.inf
+    logp[1], logq[1] = torch.log_softmax(logp[1], -1), torch.log_softmax(logq[1], -1)
+    logq[2, 5] = -torch.inf  # q gives 0 to a token p does not: infinite
+    got = per_token(logp, logq)["full"]
+    assert torch.isfinite(got[[0, 1, 3]]).all() and got[2] == torch.inf
+    torch.testing.assert_close(got[[0, 1, 3]].double(), direct_kl(logp, logq)[[0, 1, 3]], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(got[0].double(), direct_kl(logp[0, 10:], logq[0, 10:]), atol=1e-6, rtol=1e-5)
+
+
+def test_identical_distributions_give_exactly_zero_and_nan_propagates():
+    logp, _ = pair((6, 300), seed=4)
+    assert torch.equal(per_token(logp, logp.clone())["full"], torch.zeros(6))
+    logq = logp.clone()
+    logq[3, 7] = torch.nan
+    got = per_token(logp, logq)["full"]
+    assert torch.isnan(got[3]) and torch.isfinite(got[[0, 1, 2, 4, 5]]).all()  # never hidden as a number
+
+
+def test_lower_precision_inputs_are_computed_in_float32():
+    logp, logq = pair((2, 9, 777), seed=5, dtype=torch.bfloat16)
+    got = per_token(logp, logq)["full"]
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got.double(), direct_kl(logp, logq), atol=1e-6, rtol=1e-5)
+
+
+def test_errors_name_the_problem():
+    logp, logq = pair((2, 10), seed=6)
+    with pytest.raises(ValueError, match="shapes differ"):
+        per_token(logp, logq[:, :9])
+    with pytest.raises(ValueError, match=r"unknown divergence\(s\) tv; registered: full"):
+        per_token(logp, logq, ("full", "tv"))
+    with pytest.raises(ValueError, match="'full' is already registered"):
+        register_divergence("full")(lambda a, b: a.sum(-1))
+
+
+def test_a_registered_divergence_is_computed_beside_full(monkeypatch):
+    """How the next divergence is added: one registered function of the two log-prob slices."""
+    monkeypatch.setattr(divergences, "DIVERGENCES", dict(DIVERGENCES))  # the test's registration does not leak
+    monkeypatch.setattr(divergences, "CHUNK_ELEMENTS", 64)
+
+    @register_divergence("reverse")
+    def reverse_kl(logp, logq):
+        return divergences.forward_kl(logq, logp)
+
+    logp, logq = pair((3, 11, 40), seed=7)
+    got = per_token(logp, logq, ("full", "reverse"))
+    assert list(got) == ["full", "reverse"]
+    torch.testing.assert_close(got["reverse"].double(), direct_kl(logq, logp), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(got["full"].double(), direct_kl(logp, logq), atol=1e-6, rtol=1e-5)
