@@ -24,16 +24,18 @@ float32 whatever the backend's dtype: the precision floor compares a low-precisi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-from forgetbench.core.errors import BackendError
+from forgetbench.core.errors import BackendError, UserInputError
 from forgetbench.core.results import ItemEvidence
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from forgetbench.core.config import Runtime
     from forgetbench.core.model import ResolvedModel
     from forgetbench.core.progress import Reporter
 
@@ -210,8 +212,53 @@ class Backend(Protocol):
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None: ...
 
 
+@dataclass(frozen=True)
+class BackendOptions:
+    """A backend's own options: a frozen dataclass subclassing this one, named by the backend
+    (`BackendBase.Options`) and carried in `Runtime.options`. Each field is a flag of the commands that
+    run models, `--field-name` (underscores as dashes): its annotation is the flag's type (str, int,
+    float, bool, a Literal of strings, or an Optional of one), its default the flag's default, and
+    `field(metadata={"help": ...})` its help; `metadata={"kl": True}` offers it only where KL is measured
+    (`kl`, `score`, `sweep`). The flags are listed under `panel` in --help; one of a backend other than
+    the chosen one is refused (exit 2). `__post_init__` checks the values (UserInputError naming the flag)."""
+
+    panel: ClassVar[str] = ""
+    """The --help panel of its flags ("": "<name> backend")."""
+    settings_key: ClassVar[str] = "options"
+    """Where a run's settings record keeps these options (`registry.settings_record`)."""
+
+    def gpus_per_job(self) -> int:
+        """GPUs one job of this backend holds (what a Ray job asks for on a cluster with GPUs)."""
+        return 1
+
+
 class BackendBase:
-    """Context-manager plumbing shared by implementations."""
+    """What every backend subclasses (the registry checks it): its `name` (the name it is registered
+    under), its `Options`, and the context-manager plumbing."""
+
+    name: ClassVar[str]
+    Options: ClassVar[type[BackendOptions]] = BackendOptions
+    """The dataclass of this backend's own options (its command-line flags)."""
+
+    @classmethod
+    def options_of(cls, runtime: Runtime) -> BackendOptions:
+        """`runtime.options` as this backend's `Options`: None gives the defaults, a mapping is built into
+        them (an unknown key is refused), an `Options` is kept; anything else (another backend's options)
+        is a UserInputError (exit 2)."""
+        given = runtime.options
+        if given is None:
+            return cls.Options()
+        if isinstance(given, cls.Options):
+            return given
+        if isinstance(given, Mapping):
+            known = {f.name for f in fields(cls.Options)}
+            unknown = sorted(set(given) - known)
+            if unknown:
+                raise UserInputError(
+                    f"backend {cls.name} has no option {unknown[0]!r} (its options: {', '.join(sorted(known)) or 'none'})"
+                )
+            return cls.Options(**given)
+        raise UserInputError(f"backend {cls.name} takes {cls.Options.__name__} options, not {type(given).__name__}")
 
     def expect(self, models: list[ResolvedModel]) -> None:
         """No planning by default: models load when first asked for."""

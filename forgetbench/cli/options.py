@@ -3,7 +3,8 @@ that commands compose with `command(...)`; and the builders that turn parsed opt
 
 A command's Python function receives one namespace of its parsed options, so it stays a few lines:
 build a config, call one library function, render, exit. Choices are the config's `Literal` types,
-so Typer refuses a bad value (exit 2) before anything runs.
+so Typer refuses a bad value (exit 2) before anything runs. The backends' own flags are built from
+their options dataclasses (`backend_flags`), for every registered backend, plugins included.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from forgetbench.core.config import DEFAULTS, Backend, Device, Direction, DType, Executor, FullScorer
+from forgetbench.cli.backend_flags import BackendFlags
+from forgetbench.core.config import DEFAULTS, Device, Direction, DType, Executor
 
 EMPTY = inspect.Parameter.empty
-VLLM_PANEL = "vLLM engine"
+BACKENDS = BackendFlags.build()
+"""Every registered backend's flags (plugins that cannot be used are kept aside, with why)."""
 RUN, DECIDE, LOOK = "Run models", "Decide and publish (no model loaded)", "Look up"
 
 
@@ -122,14 +125,7 @@ KL = (
         ],
         DEFAULTS.allow_base_mismatch,
     ),
-    Opt(
-        "full_scorer",
-        Annotated[
-            FullScorer,
-            typer.Option(help="With --backend vllm: who computes `full`, hf (fast) or vllm (full-vocab prompt log-probs)."),
-        ],
-        DEFAULTS.full_scorer,
-    ),
+    *(Opt(*flag) for flag in BACKENDS.opts(kl=True)),
 )
 DIRECTION = (
     Opt(
@@ -141,7 +137,7 @@ DIRECTION = (
 RUNTIME = (
     Opt(
         "backend",
-        Annotated[Backend, typer.Option(help="hf (transformers) or vllm (needs vLLM installed; see README).")],
+        Annotated[BACKENDS.choice(), typer.Option(help=BACKENDS.help())],
         DEFAULTS.backend,
     ),
     Opt("device", Annotated[Device, typer.Option(help="cpu, cuda, or auto.")], DEFAULTS.device),
@@ -152,56 +148,7 @@ RUNTIME = (
     ),
     Opt("batch_size", Annotated[int, typer.Option(help="Batch size (KL scoring uses half).")], DEFAULTS.batch_size),
     Opt("trust_remote_code", Annotated[bool, typer.Option(help="Allow a model's own Python code to run.")], False),
-    Opt(
-        "tensor_parallel_size",
-        Annotated[int, typer.Option(help="vLLM: GPUs per engine.", rich_help_panel=VLLM_PANEL)],
-        DEFAULTS.tensor_parallel_size,
-    ),
-    Opt(
-        "gpu_memory_utilization",
-        Annotated[
-            Optional[float],
-            typer.Option(
-                help="vLLM: memory fraction an engine may reserve \\[default: vLLM's on GPU, 4 GiB's worth on CPU].",
-                rich_help_panel=VLLM_PANEL,
-            ),
-        ],
-        None,
-    ),
-    Opt(
-        "max_model_len",
-        Annotated[
-            Optional[int],
-            typer.Option(
-                help="vLLM: longest sequence \\[default: what the job needs / the model's limit].", rich_help_panel=VLLM_PANEL
-            ),
-        ],
-        None,
-    ),
-    Opt(
-        "max_lora_rank",
-        Annotated[
-            Optional[int],
-            typer.Option(
-                help="vLLM: largest LoRA rank the adapters' engine serves \\[default: the smallest covering the adapters].",
-                rich_help_panel=VLLM_PANEL,
-            ),
-        ],
-        None,
-    ),
-    Opt(
-        "enforce_eager",
-        Annotated[
-            Optional[bool],
-            typer.Option(
-                "--enforce-eager/--no-enforce-eager",
-                help="vLLM: skip CUDA graphs and compilation \\[default: on for CPU, off for GPU].",
-                rich_help_panel=VLLM_PANEL,
-                show_default=False,
-            ),
-        ],
-        None,
-    ),
+    *(Opt(*flag) for flag in BACKENDS.opts(kl=False)),
 )
 STORE = (
     Opt(
@@ -268,25 +215,40 @@ def command(
     app: typer.Typer, name: str, *groups: tuple[Opt, ...], panel: str | None = None
 ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
     """Register `body(args)` as command `name` of `app` (listed under `panel` in --help), with the options
-    of `groups` (in order); `args` is a namespace of the parsed values."""
+    of `groups` (in order); `args` is a namespace of the parsed values, and `args.given` the names of those
+    given on the command line."""
     opts = [o for group in groups for o in group]
+    clashing = BACKENDS.refuse_clashes({o.name: flags_of(o) for o in opts})
+    opts = [o for o in opts if o.name not in clashing]
 
     def register(body: Callable[[Any], None]) -> Callable[[Any], None]:
-        def cmd(**values: Any) -> None:
-            body(SimpleNamespace(**values))
+        def cmd(ctx: typer.Context, **values: Any) -> None:
+            given = {k for k in values if (s := ctx.get_parameter_source(k)) is not None and s.name == "COMMANDLINE"}
+            body(SimpleNamespace(**values, given=frozenset(given)))
 
+        context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
         cmd.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-            [
+            [context]
+            + [
                 inspect.Parameter(o.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=o.default, annotation=o.annotation)
                 for o in opts
             ]
         )
-        cmd.__annotations__ = {o.name: o.annotation for o in opts}
+        cmd.__annotations__ = {"ctx": typer.Context, **{o.name: o.annotation for o in opts}}
         cmd.__doc__, cmd.__name__ = body.__doc__, body.__name__
         app.command(name, rich_help_panel=panel)(cmd)
         return body
 
     return register
+
+
+def flags_of(opt: Opt) -> set[str]:
+    """What a user types for `opt` (`--json`, `--enforce-eager`, `--no-enforce-eager`); none for an argument."""
+    info = opt.annotation.__metadata__[0]
+    if isinstance(info, typer.models.ArgumentInfo):
+        return set()
+    decls = [d for decl in (info.param_decls or ()) for d in decl.split("/")]
+    return {d for d in decls if d.startswith("--")} or {"--" + opt.name.replace("_", "-")}
 
 
 def split_list(text: str) -> tuple[str, ...]:
@@ -295,18 +257,10 @@ def split_list(text: str) -> tuple[str, ...]:
 
 
 def runtime(a: SimpleNamespace) -> Any:
-    """The Runtime of parsed options."""
-    from forgetbench.core.config import Runtime, VLLMOptions
+    """The Runtime of parsed options, with the chosen backend's own options (`BackendFlags.options`)."""
+    from forgetbench.core.config import Runtime
 
-    vllm = VLLMOptions(
-        a.tensor_parallel_size,
-        a.gpu_memory_utilization,
-        a.max_model_len,
-        a.enforce_eager,
-        getattr(a, "full_scorer", DEFAULTS.full_scorer),
-        a.max_lora_rank,
-    )
-    return Runtime(a.backend, a.device, a.dtype, a.batch_size, a.trust_remote_code, vllm)
+    return Runtime(a.backend, a.device, a.dtype, a.batch_size, a.trust_remote_code, BACKENDS.options(a))
 
 
 def kl_options(a: SimpleNamespace) -> dict[str, Any]:

@@ -18,8 +18,6 @@ from forgetbench.core.errors import UserInputError
 
 Executor = Literal["local", "ray"]
 """Where a sweep's work runs: `local` (this process, one backend) or `ray` (jobs on a Ray cluster)."""
-Backend = Literal["hf", "vllm"]
-"""`hf`: transformers (and lm-eval's HFLM); `vllm`: vLLM engines in worker processes."""
 Device = Literal["auto", "cpu", "cuda"]
 """`auto`: cuda when a GPU is visible, else cpu."""
 DType = Literal["auto", "float32", "bfloat16", "float16"]
@@ -28,15 +26,10 @@ Direction = Literal["forward", "reverse"]
 """`forward`: KL(base‖ckpt) on responses sampled from the base (the paper's); `reverse`: KL(ckpt‖base)."""
 Estimator = Literal["full", "k1", "k3"]
 """KL estimators (`forgetbench.kl.estimators`)."""
-FullScorer = Literal["hf", "vllm"]
-"""Who computes `full` under the vllm backend: the chunked transformers scorer or vLLM's prompt log-probs."""
-
-BACKENDS: tuple[str, ...] = get_args(Backend)
 DEVICES: tuple[str, ...] = get_args(Device)
 DTYPES: tuple[str, ...] = get_args(DType)
 DIRECTIONS: tuple[str, ...] = get_args(Direction)
 ESTIMATORS: tuple[str, ...] = get_args(Estimator)
-FULL_SCORERS: tuple[str, ...] = get_args(FullScorer)
 
 
 @dataclass(frozen=True)
@@ -44,7 +37,7 @@ class Defaults:
     """The one table of defaults (CLI options and configs)."""
 
     suite: str = "offline-lite"
-    backend: Backend = "hf"
+    backend: str = "hf"
     device: Device = "auto"
     dtype: DType = "float32"  # bf16 inflates small KLs (its precision floor, README "Precision") for little memory
     batch_size: int = 16
@@ -60,8 +53,6 @@ class Defaults:
     noise_floor_prompts: int = 32
     allow_template_mismatch: bool = False
     allow_base_mismatch: bool = False
-    full_scorer: FullScorer = "hf"
-    tensor_parallel_size: int = 1
 
 
 DEFAULTS = Defaults()
@@ -86,44 +77,12 @@ def check_fraction(name: str, value: object) -> None:
 
 
 @dataclass(frozen=True)
-class VLLMOptions:
-    """Engine options passed through to `vllm.LLM` when `backend == "vllm"` (ignored by `hf`)."""
-
-    tensor_parallel_size: int = DEFAULTS.tensor_parallel_size
-    """GPUs one engine is sharded over."""
-    gpu_memory_utilization: float | None = None
-    """Fraction of accelerator memory the engine may reserve (weights + KV cache). None: vLLM's own
-    default on GPU; on CPU, where vLLM reserves this fraction of the NUMA node's RAM up front, the
-    fraction that makes 4 GiB (`backends.vllm.process.cpu_memory_fraction`)."""
-    max_model_len: int | None = None
-    """Longest sequence the engine accepts. None: for KL, the longest prompt + max_new_tokens; for a
-    suite, the model's own limit."""
-    enforce_eager: bool | None = None
-    """Skip CUDA graphs / torch.compile. None: True on CPU (compilation costs minutes there), False on GPU."""
-    full_scorer: FullScorer = DEFAULTS.full_scorer
-    """Who computes the `full` KL estimator: `hf` (the chunked transformers scorer on vLLM's samples;
-    the default because it is far faster, see README) or `vllm` (full-vocabulary prompt log-probs)."""
-    max_lora_rank: int | None = None
-    """Largest LoRA rank the engine serving adapters accepts (vLLM: 1, 8, 16, 32, 64, 128, 256, 320 or
-    512). None: the smallest of those covering the adapters' ranks."""
-
-    def __post_init__(self) -> None:
-        check_count("--tensor-parallel-size", self.tensor_parallel_size)
-        if self.gpu_memory_utilization is not None:
-            check_fraction("--gpu-memory-utilization", self.gpu_memory_utilization)
-        if self.max_model_len is not None:
-            check_count("--max-model-len", self.max_model_len, 2)
-        check_choice("--full-scorer", self.full_scorer, FULL_SCORERS)
-        if self.max_lora_rank is not None:
-            check_choice("--max-lora-rank", self.max_lora_rank, (1, 8, 16, 32, 64, 128, 256, 320, 512))  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
 class Runtime:
     """How models run. Shared by both halves of a comparison: a comparison never mixes backends."""
 
-    backend: Backend = DEFAULTS.backend
-    """Model backend (`forgetbench.backends` registry)."""
+    backend: str = DEFAULTS.backend
+    """Model backend: a name in the backends registry (`hf`, `vllm`, or an installed plugin's), checked
+    when it is opened (`backends.registry.open_backend`) and by the CLI's choices."""
     device: Device = DEFAULTS.device
     """`cpu`, `cuda`, or `auto` (cuda when visible)."""
     dtype: DType = DEFAULTS.dtype
@@ -133,16 +92,16 @@ class Runtime:
     """lm-eval batch size; sequences per sampling batch (KL scoring uses half)."""
     trust_remote_code: bool = False
     """Allow a model's own Python code to run."""
-    vllm: VLLMOptions = field(default_factory=VLLMOptions)
-    """Engine options for `backend == "vllm"`."""
+    options: Any = None
+    """The backend's own options: its options dataclass (`VLLMOptions` for vllm), a mapping of them, or
+    None for its defaults; the backend checks them (another backend's options are refused)."""
 
     def __post_init__(self) -> None:
-        check_choice("--backend", self.backend, BACKENDS)
+        if not isinstance(self.backend, str) or not self.backend:
+            raise UserInputError(f"--backend must name a backend (got {self.backend!r})")
         check_choice("--device", self.device, DEVICES)
         check_choice("--dtype", self.dtype, DTYPES)
         check_count("--batch-size", self.batch_size)
-        if self.vllm.full_scorer == "vllm" and self.backend != "vllm":
-            raise UserInputError("--full-scorer vllm needs --backend vllm")
 
 
 @dataclass(frozen=True)
@@ -301,7 +260,7 @@ class ScoreConfig:
     ) -> ScoreConfig:
         """A ScoreConfig from flat keyword options, each routed by name: suite options (`suite`, `limit`,
         `num_fewshot`, `allow_code_execution`) to the EvalConfig, runtime options (`backend`, `device`,
-        `dtype`, `batch_size`, `trust_remote_code`, `vllm`; or a whole `runtime`) to the shared Runtime,
+        `dtype`, `batch_size`, `trust_remote_code`, `options`; or a whole `runtime`) to the shared Runtime,
         the rest (KL options, `chat_template` included: the prior suite runs without one, as lm-eval does
         by default) to the KLConfig. An unknown option is a UserInputError."""
         runtime_keys = {f.name for f in fields(Runtime)}

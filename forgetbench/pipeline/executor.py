@@ -45,11 +45,13 @@ def ray_module() -> Any:
 
 def resources(runtime: Runtime, cluster_gpus: float) -> dict[str, float]:
     """What one job asks Ray for: GPUs on a GPU run (`--device cuda`, or `auto` on a cluster with GPUs), one
-    per job or `--tensor-parallel-size` for vLLM; else one CPU."""
+    per job or what the backend's options hold (vLLM: `--tensor-parallel-size`); else one CPU."""
+    from forgetbench.backends.registry import options_of
+
     gpu = runtime.device == "cuda" or (runtime.device == "auto" and cluster_gpus > 0)
     if not gpu:
         return {"num_cpus": 1, "num_gpus": 0}
-    per_job = runtime.vllm.tensor_parallel_size if runtime.backend == "vllm" else 1
+    per_job = options_of(runtime).gpus_per_job()
     return {"num_cpus": 1, "num_gpus": per_job}
 
 

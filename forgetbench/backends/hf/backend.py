@@ -7,10 +7,21 @@ checkpoint while the base stays loaded (in either KL direction)."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from forgetbench.backends.base import BackendBase, ModelRef, SamplingRequest, TaskOutput, TaskRequest, TokenScores, Usage
+from forgetbench.backends.base import (
+    BackendBase,
+    BackendOptions,
+    ModelRef,
+    SamplingRequest,
+    TaskOutput,
+    TaskRequest,
+    TokenScores,
+    Usage,
+)
 from forgetbench.backends.device import resolve_device, resolve_dtype
+from forgetbench.backends.registry import backends
 
 KEEP_LOADED = 4
 
@@ -20,13 +31,21 @@ if TYPE_CHECKING:
     from forgetbench.core.progress import Reporter
 
 
+@dataclass(frozen=True)
+class HFOptions(BackendOptions):
+    """The hf backend has no options of its own: device, dtype and batch size are every backend's (`Runtime`)."""
+
+
+@backends.register("hf")
 class HFBackend(BackendBase):
     """transformers models for sampling, the KL pass and (wrapped in lm-eval's HFLM) suites: one load
     of a model serves all three."""
 
     name: ClassVar[str] = "hf"
+    Options = HFOptions
 
     def __init__(self, runtime: Runtime) -> None:
+        self.options_of(runtime)  # another backend's options are refused here, before any work
         self.runtime = runtime
         self.device = resolve_device(runtime.device)
         self.dtype = resolve_dtype(runtime.dtype, self.device)

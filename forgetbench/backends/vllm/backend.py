@@ -28,8 +28,6 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal, cast
 
-import numpy as np
-
 from forgetbench.backends import model_config
 from forgetbench.backends.base import (
     BackendBase,
@@ -42,7 +40,9 @@ from forgetbench.backends.base import (
     Usage,
 )
 from forgetbench.backends.device import resolve_device, resolve_dtype
+from forgetbench.backends.registry import backends
 from forgetbench.backends.vllm import process
+from forgetbench.backends.vllm.options import VLLMOptions
 from forgetbench.backends.vllm.protocol import (
     FullRows,
     Logprobs,
@@ -57,6 +57,8 @@ from forgetbench.backends.vllm.protocol import (
 from forgetbench.core.errors import BackendError, UserInputError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from forgetbench.backends.hf.backend import HFBackend
     from forgetbench.core.config import Device, DType, Runtime
     from forgetbench.core.model import ResolvedModel
@@ -67,6 +69,8 @@ Sequence = tuple[list[int], list[int]]
 
 def prompt_seeds(seed: int, n: int) -> list[int]:
     """One sampling seed per prompt, independent of how requests are batched."""
+    import numpy as np
+
     return [int(np.random.SeedSequence([seed, i]).generate_state(1)[0]) for i in range(n)]
 
 
@@ -86,16 +90,18 @@ def check_servable(model: ResolvedModel, rank_option: int | None) -> None:
     process.lora_rank(a.rank, rank_option)
 
 
+@backends.register("vllm")
 class VLLMBackend(BackendBase):
     """vLLM engines in worker processes, one at a time."""
 
     name: ClassVar[str] = "vllm"
+    Options = VLLMOptions
 
     def __init__(self, runtime: Runtime) -> None:
         self._version = process.version()  # BackendUnavailable (exit 2, install line) before any work
         process.check_lm_eval_can_find_vllm()
         self.runtime = runtime
-        self.options = runtime.vllm
+        self.options = cast(VLLMOptions, self.options_of(runtime))
         self.device = resolve_device(runtime.device)
         self.dtype = resolve_dtype(runtime.dtype, self.device)
         self._worker: process.WorkerProcess | None = None
@@ -222,6 +228,8 @@ class VLLMBackend(BackendBase):
     ) -> tuple[list[np.ndarray], list[list[float]] | None]:
         """Sampled-token log-probs of `ref` on each sequence (from memory when computed before), and the
         per-token KL against the reference rows when `full == "compare"`."""
+        import numpy as np
+
         keys = [(ref.key, tuple(a), tuple(b)) for a, b in sequences]
         reference_ok = self._reference is not None and self._reference[0] == ref.key and self._reference[1][: len(keys)] == keys
         if (full is None or (full == "reference" and reference_ok)) and all(k in self._logprobs for k in keys):
@@ -244,6 +252,8 @@ class VLLMBackend(BackendBase):
     def score(
         self, p: ModelRef, q: ModelRef, sequences: list[Sequence], pad_id: int, full: bool, batch_size: int, reporter: Reporter
     ) -> list[TokenScores]:
+        import numpy as np
+
         vllm_full = full and self.options.full_scorer == "vllm"
         logp, _ = self._logprobs_of(p, sequences, "reference" if vllm_full else None, "p", reporter)
         logq, compared = self._logprobs_of(q, sequences, "compare" if vllm_full else None, "q", reporter)

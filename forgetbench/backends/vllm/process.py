@@ -19,8 +19,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+from forgetbench.backends.vllm.options import LORA_RANKS, VLLMOptions
 from forgetbench.backends.vllm.protocol import PREFIX, Failed, Progress, Ready, Shutdown, StartEngine, decode, encode
-from forgetbench.core.config import VLLMOptions
 from forgetbench.core.errors import BackendError, BackendUnavailable, UserInputError
 from forgetbench.core.home import forgetbench_home
 from forgetbench.core.model import ResolvedModel
@@ -84,10 +84,6 @@ def engine_kwargs(
     if options.gpu_memory_utilization is not None or cpu:
         kwargs["gpu_memory_utilization"] = options.gpu_memory_utilization or cpu_memory_fraction()
     return kwargs
-
-
-LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
-"""The `max_lora_rank` values vLLM accepts."""
 
 
 def lora_rank(needed: int, option: int | None) -> int:

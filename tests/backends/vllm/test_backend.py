@@ -13,7 +13,8 @@ import pytest
 from forgetbench.backends.base import ModelRef, SamplingRequest
 from forgetbench.backends.hf.backend import HFBackend
 from forgetbench.backends.vllm.backend import VLLMBackend
-from forgetbench.core.config import Runtime, VLLMOptions
+from forgetbench.backends.vllm.options import VLLMOptions
+from forgetbench.core.config import Runtime
 from forgetbench.core.progress import Reporter
 from forgetbench.models.spec import resolve
 from tests.tiny import make_tiny_model
@@ -35,7 +36,7 @@ def scored(models):
     prompts = [[1, 40, 41, 42], [1, 50, 51], [1, 60, 61, 62, 63]]
     request = SamplingRequest(n=2, max_new_tokens=6, seed=3, stop_ids=(2,), pad_id=2, batch_size=8)
     out = {}
-    with VLLMBackend(Runtime(backend="vllm", vllm=VLLMOptions(full_scorer="vllm"))) as v:
+    with VLLMBackend(Runtime(backend="vllm", options=VLLMOptions(full_scorer="vllm"))) as v:
         responses = v.sample(base, prompts, request, Reporter())
         seqs = list(zip([p for p in prompts for _ in range(request.n)], responses, strict=True))
         out["vllm_full"] = v.score(ModelRef(base), ModelRef(ckpt), seqs, 2, True, 4, Reporter())

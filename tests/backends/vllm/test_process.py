@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from forgetbench.backends.vllm import process as vllm
-from forgetbench.core.config import VLLMOptions
+from forgetbench.backends.vllm.options import VLLMOptions
 from forgetbench.core.errors import UserInputError
 
 LOG = """(EngineCore pid=1) INFO starting
@@ -42,6 +42,8 @@ def test_cpu_engine_defaults(tiny_model):
         ({"gpu_memory_utilization": 1.5}, "--gpu-memory-utilization"),
         ({"gpu_memory_utilization": float("nan")}, "--gpu-memory-utilization"),
         ({"max_model_len": 1}, "--max-model-len"),
+        ({"max_lora_rank": 7}, "--max-lora-rank must be one of 1, 8, 16"),
+        ({"full_scorer": "both"}, "--full-scorer"),
     ],
 )
 def test_impossible_engine_options_are_refused(options, needle):
