@@ -36,8 +36,8 @@ _API = {
     "collect": "forgetbench.pipeline.sweep:collect",
     "report_page": "forgetbench.pipeline.view:report_page",
     # results
-    "load_report": "forgetbench.core.results_io:load_report",
-    "load_kl": "forgetbench.core.results_io:load_kl",
+    "load_report": "forgetbench.runs:load_report",
+    "load_kl": "forgetbench.runs:load_kl",
     "ScoreReport": "forgetbench.core.results:ScoreReport",
     "KLResult": "forgetbench.core.results:KLResult",
     "EvalResult": "forgetbench.core.results:EvalResult",
@@ -50,7 +50,7 @@ _API = {
     "ScoreConfig": "forgetbench.core.config:ScoreConfig",
     "CompareConfig": "forgetbench.core.config:CompareConfig",
     "Runtime": "forgetbench.core.config:Runtime",
-    "VLLMOptions": "forgetbench.core.config:VLLMOptions",
+    "VLLMOptions": "forgetbench.backends.vllm.options:VLLMOptions",
     "GatePolicy": "forgetbench.gate.policy:GatePolicy",
     "DEFAULTS": "forgetbench.core.config:DEFAULTS",
     # plumbing a caller needs

@@ -18,9 +18,8 @@ CORPUS = [
 def make_tiny_model(folder: Path, seed: int = 0, vocab_size: int = 384, hidden_size: int = 32, heads: int = 4) -> Path:
     """Write a tiny random Llama + tokenizer into `folder` and return it (vLLM's CPU attention needs a
     head size of at least 32: hidden_size=64, heads=2)."""
-    import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     specials = ["<unk>", "<s>", "</s>"]
     bpe = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -31,21 +30,8 @@ def make_tiny_model(folder: Path, seed: int = 0, vocab_size: int = 384, hidden_s
         trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()),
     )
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="</s>")
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=hidden_size,
-        intermediate_size=2 * hidden_size,
-        num_hidden_layers=2,
-        num_attention_heads=heads,
-        num_key_value_heads=max(1, heads // 2),
-        max_position_embeddings=1024,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    model = LlamaForCausalLM(config)
+    model = tiny_lm(len(tok), seed, init_std=0.02, hidden_size=hidden_size, heads=heads, max_positions=1024,
+                    bos=tok.bos_token_id, eos=tok.eos_token_id, pad=tok.pad_token_id)  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     tok.save_pretrained(folder)
@@ -75,10 +61,13 @@ def tiny_lm(
     intermediate_size: int | None = None,
     eos: int = 1,
     pad: int = 1,
+    heads: int = 2,
+    max_positions: int = 64,
+    bos: int = 0,
 ):
-    """An in-memory tiny Llama over token ids only (no tokenizer), with peaked next-token
-    distributions (large init) so KLs are far from zero. vLLM's CPU attention needs a head size of at
-    least 32 (`hidden_size=64`: two heads)."""
+    """An in-memory tiny Llama (the one tiny config of the tests; `make_tiny_model` saves it with a
+    tokenizer): by default over token ids only, with peaked next-token distributions (large init) so KLs
+    are far from zero. vLLM's CPU attention needs a head size of at least 32 (`hidden_size=64`: two heads)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -88,12 +77,12 @@ def tiny_lm(
         hidden_size=hidden_size,
         intermediate_size=intermediate_size or 2 * hidden_size,
         num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=64,
+        num_attention_heads=heads,
+        num_key_value_heads=max(1, heads // 2),
+        max_position_embeddings=max_positions,
         initializer_range=init_std,
         tie_word_embeddings=False,
-        bos_token_id=0,
+        bos_token_id=bos,
         eos_token_id=eos,
         pad_token_id=pad,
     )

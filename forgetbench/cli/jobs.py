@@ -30,6 +30,7 @@ def kl_cmd(a: SimpleNamespace) -> None:
     from forgetbench.cli.render import kl_table
     from forgetbench.core.config import KLConfig
     from forgetbench.pipeline.kl import run_kl
+    from forgetbench.runs import layout
 
     config = KLConfig(a.base, a.ckpt, a.prompts, a.task, runtime=o.runtime(a), **o.kl_options(a))
     folder, run = run_kl(config, store=o.store_of(a), out=a.out, reporter=c.reporter())
@@ -37,7 +38,7 @@ def kl_cmd(a: SimpleNamespace) -> None:
         c.print_json(run.result.to_dict())
     else:
         c.console().print(kl_table(run.result))
-        c.console(stderr=True).print(f"wrote {folder}/kl.json, kl.parquet and report.html")
+        c.console(stderr=True).print(f"wrote {folder}/{layout.KL}, {layout.KL_ROWS} and {layout.PAGE}")
 
 
 @o.command(app, "score", o.PAIR, o.NEW_TASK, o.SUITE, o.KL, o.RUNTIME, o.EXECUTOR, o.OUT, o.GATE, o.STORE, o.JSON, panel=o.RUN)

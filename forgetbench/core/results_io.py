@@ -1,4 +1,5 @@
-"""The one owner of result files: `report.json`, `kl.json` and the typed JSON inside store entries.
+"""The one reader and writer of typed result JSON: a run folder's report and KL result (`runs.RunFolder`
+names and places those files) and the typed JSON inside store entries.
 
 Writing: `to_json(result)` (every field, `schema_version` first). Reading: `read_result(path, cls)`
 checks the schema version — an older version is migrated explicitly (`MIGRATIONS`), a newer one is
@@ -308,15 +309,3 @@ def _check_seal(path: Path, cls: type, data: dict) -> None:
         )
     if sealed and digest({**data, "digest": ""}) != sealed:
         raise ResultFileError(f"{path} was edited after it was written (its content no longer matches its digest)")
-
-
-def load_report(path: Path) -> ScoreReport:
-    """A `score` run's report.json (or the run folder holding one) as a ScoreReport."""
-    path = Path(path)
-    return read_result(path / "report.json" if path.is_dir() else path, ScoreReport)
-
-
-def load_kl(path: Path) -> KLResult:
-    """A `kl` run's kl.json (or the run folder holding one) as a KLResult."""
-    path = Path(path)
-    return read_result(path / "kl.json" if path.is_dir() else path, KLResult)

@@ -32,8 +32,8 @@ import numpy as np
 from forgetbench import __version__
 from forgetbench.core.errors import DataError, ResultFileError
 from forgetbench.core.results import SCHEMA_VERSION, GateVerdict, RuleVerdict
-from forgetbench.core.results_io import load_kl, load_report, verify_files
 from forgetbench.gate.policy import GatePolicy
+from forgetbench.runs import REPORT_KINDS, RunFolder, layout
 from forgetbench.stats.bootstrap import cluster_means, mean_test
 from forgetbench.stats.kl_mean import KlDecision, kl_rule
 from forgetbench.stats.multiple import adjust
@@ -60,55 +60,41 @@ class GateInputs:
 
 
 def load_inputs(run: Path) -> GateInputs:
-    """Read a `score` run folder (report.json, items.parquet, kl.parquet) or a KL-only one (kl.json,
-    kl.parquet); the rows are checked against the summary they came with."""
-    run = Path(run)
-    if run.is_file():
-        run = run.parent
+    """Read a `score` or `compare` run folder (report.json, items.parquet, kl.parquet when it has a KL) or a
+    KL-only one (kl.json, kl.parquet) through `runs.RunFolder`; the rows are checked against the summary they
+    came with."""
+    folder = RunFolder.of(run)
+    run = folder.path
     if not run.is_dir():
         raise DataError(f"no run folder at {run}")
     tasks = None
-    if (run / "report.json").is_file():
-        report = load_report(run)
-        verify_files(report, run)
+    kind = folder.kind
+    if kind in REPORT_KINDS:
+        report = folder.report()
         kl, base, ckpt = report.kl, report.base.spec, report.ckpt.spec
-        items = _read(run / "items.parquet", ("task", "doc_id", "base", "ckpt"))
+        items = folder.items(("task", "doc_id", "base", "ckpt"))
         tasks = {}
         for t in report.retention.tasks:
             rows = items[items["task"] == t.task]
             b, c = rows["base"].to_numpy(np.float64), rows["ckpt"].to_numpy(np.float64)
             if len(rows) != t.n_items or abs(100 * (c.mean() - b.mean()) - t.delta) > 1e-6:
-                raise ResultFileError(f"{run}/items.parquet does not match report.json on task {t.task}")
+                raise ResultFileError(f"{folder.items_file} does not match {folder.report_file.name} on task {t.task}")
             tasks[t.task] = (b, c)
-    elif (run / "kl.json").is_file():
-        kl = load_kl(run)
-        verify_files(kl, run)
+    elif kind == "kl":
+        kl = folder.kl_result()
         base, ckpt = kl.base.spec, kl.ckpt.spec
     else:
-        raise DataError(f"{run} holds neither report.json nor kl.json (give a folder written by `score`, `compare` or `kl`)")
+        raise DataError(
+            f"{run} holds neither {layout.REPORT} nor {layout.KL} (give a folder written by `score`, `compare` or `kl`)"
+        )
     if kl is None:  # a `compare` of lm-eval logs without --kl
         return GateInputs(run, base, ckpt, tasks, None, None, np.zeros(0), np.zeros(0, dtype=int))
     head = kl.headline_estimate
-    rows = _read(run / "kl.parquet", ("prompt_index", head.name))
+    rows = folder.kl_rows(("prompt_index", head.name))
     values, clusters = rows[head.name].to_numpy(np.float64), rows["prompt_index"].to_numpy()
     if abs(cluster_means(values, clusters).mean() - head.mean) > 1e-6 * max(1.0, abs(head.mean)):
-        raise ResultFileError(f"{run}/kl.parquet does not match the KL summary ({head.name})")
+        raise ResultFileError(f"{folder.kl_rows_file} does not match the KL summary ({head.name})")
     return GateInputs(run, base, ckpt, tasks, head.name, kl.direction, values, clusters)
-
-
-def _read(path: Path, columns: tuple[str, ...]):
-    import pandas as pd
-
-    try:
-        frame = pd.read_parquet(path)
-    except FileNotFoundError:
-        raise DataError(f"{path} is missing") from None
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise DataError(f"{path} cannot be read ({type(exc).__name__})") from None
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path} lacks column(s) {', '.join(missing)}")
-    return frame
 
 
 @dataclass(frozen=True)

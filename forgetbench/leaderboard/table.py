@@ -14,7 +14,7 @@ from pathlib import Path
 from forgetbench.core.errors import DataError, UserInputError
 from forgetbench.core.fs import check_output_path, file_lock, write_output
 from forgetbench.core.results import ScoreReport, TaskComparison
-from forgetbench.core.results_io import load_report
+from forgetbench.runs import load_report
 
 COLUMNS = (
     "run_id",

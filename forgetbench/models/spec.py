@@ -24,8 +24,8 @@ from forgetbench.core.fs import build_once
 from forgetbench.core.home import models_dir
 from forgetbench.core.model import ModelSpec, ResolvedModel
 from forgetbench.models import adapter, embedded
+from forgetbench.models.checkpoints import check_not_a_training_folder
 from forgetbench.models.fingerprint import file_digest, fingerprint
-from forgetbench.models.training import check_not_a_training_folder
 from forgetbench.models.validate import validate_folder
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")

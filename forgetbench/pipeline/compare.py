@@ -20,19 +20,19 @@ from forgetbench import __version__
 from forgetbench.core.config import CompareConfig
 from forgetbench.core.errors import DataError, UserInputError
 from forgetbench.core.results import SCHEMA_VERSION, EvalResult, KLResult, ScoreReport
-from forgetbench.core.results_io import load_kl, load_report, verify_files
 from forgetbench.gate.decide import check_policy
 from forgetbench.gate.policy import GatePolicy
 from forgetbench.kl.run import KLRun
 from forgetbench.pipeline.gate import check_outputs, gate_run, resolve_policy
 from forgetbench.pipeline.meta import provenance
-from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, read_rows, write_html, write_score
+from forgetbench.pipeline.run_folder import ScoreRun, write_html, write_score
 from forgetbench.pipeline.score import ScoreOutcome
 from forgetbench.prior import logs
 from forgetbench.prior.retention import compare as compare_retention
 from forgetbench.prior.retention import pair
 from forgetbench.prior.run import suite_hash
 from forgetbench.report.verdict import report_warnings, unresolved_floor, verdict
+from forgetbench.runs import REPORT_KINDS, RunFolder, layout
 
 SETTINGS = ("backend", "dtype", "limit", "chat_template")
 """What both runs must share besides the tasks (lm-eval versions may differ when the tasks agree)."""
@@ -138,23 +138,22 @@ def _evaluation(run: logs.LoggedRun, tasks: list[str], metrics: dict[str, str], 
 
 
 def _kl(path: str, base: logs.LoggedRun, ckpt: logs.LoggedRun) -> KLRun:
-    """The KL of a `kl` or `score` run folder, when it measured the logs' pair (checked by name and path)."""
+    """The KL of a `kl`, `score` or `compare --kl` run folder, when it measured the logs' pair (checked by
+    name and path)."""
     if not Path(path).exists():
         raise UserInputError(f"--kl {path}: no such run folder")
-    folder = Path(path) if Path(path).is_dir() else Path(path).parent
+    folder = RunFolder.of(path)
+    kind = folder.kind
     result: KLResult | None
-    if (folder / "kl.json").is_file():
-        result = load_kl(folder)
-        verify_files(result, folder)
-    elif (folder / "report.json").is_file():
-        report = load_report(folder)
-        verify_files(report, folder)
-        result = report.kl
+    if kind == "kl":
+        result = folder.kl_result()
+    elif kind in REPORT_KINDS:
+        result = folder.report().kl
     else:
         raise UserInputError(
-            f"--kl {path}: neither kl.json nor report.json there (give a folder written by `forgetbench kl` or `score`)"
+            f"--kl {path}: neither {layout.KL} nor {layout.REPORT} there (give a folder written by `forgetbench kl` or `score`)"
         )
-    if result is None or not (folder / "kl.parquet").is_file():
+    if result is None or not folder.has_kl_rows():
         raise UserInputError(f"--kl {path}: that run has no KL")
     for side, run, info in (("base", base, result.base), ("checkpoint", ckpt, result.ckpt)):
         if not logs.same_model(run, info):
@@ -162,7 +161,7 @@ def _kl(path: str, base: logs.LoggedRun, ckpt: logs.LoggedRun) -> KLRun:
                 f"--kl {path} measured {result.base.spec} → {result.ckpt.spec}, but the {side} logs are of {run.name}; "
                 "give the KL run of the same pair"
             )
-    return KLRun(replace(result, files={}, digest=""), read_rows(folder / "kl.parquet"))
+    return KLRun(replace(result, files={}, digest=""), folder.rows()[1])
 
 
 def compute_compare(config: CompareConfig, policy: GatePolicy | None = None) -> ScoreRun:
@@ -233,7 +232,7 @@ def compare(
     gate, policy_path = resolve_policy(gate, policy_path)
     check_outputs(junit)
     run = compute_compare(config, gate)  # every refusal before the folder exists
-    folder = prepare(out or default_folder("compare"), "score")
+    folder = RunFolder.at(out, "compare").prepare("compare").path
     report = write_score(run, folder)
     verdict_ = gate_run(folder, gate, policy_path=policy_path, junit=junit) if gate is not None else None
     if verdict_ is not None:

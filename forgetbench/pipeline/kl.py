@@ -19,7 +19,8 @@ from forgetbench.kl.prompts import Prompts, choose, read_prompt_file
 from forgetbench.kl.run import KLRun, execute
 from forgetbench.kl.samples import NAMESPACE
 from forgetbench.models.spec import resolve
-from forgetbench.pipeline.run_folder import default_folder, prepare, write_kl
+from forgetbench.pipeline.run_folder import write_kl
+from forgetbench.runs import RunFolder
 
 
 def load_prompts(config: KLConfig) -> Prompts:
@@ -56,6 +57,6 @@ def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None)
 
 def run_kl(config: KLConfig, *, store: Store, out: Path | None = None, reporter: Reporter | None = None) -> tuple[Path, KLRun]:
     """Measure and write `kl.json` and `kl.parquet` into `out` (default `runs/kl-<time>/`)."""
-    folder = prepare(out or default_folder("kl"), "kl")
+    folder = RunFolder.at(out, "kl").prepare("kl").path
     run = measure_kl(config, store, reporter)
     return folder, KLRun(write_kl(run, folder), run.rows)

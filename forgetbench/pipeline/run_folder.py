@@ -1,19 +1,18 @@
-"""Run folders (the layout in `docs/architecture.md`): each written whole into a temporary folder and moved
-into place (`core.fs.write_folder`: a full disk leaves the folder as it was and names the file, exit 3),
-typed JSON through `core.results_io`."""
+"""A run's files made from what the job holds in memory: the rows of items.parquet (`item_rows`), the sealed
+report, report.md, the leaderboard row and report.html (drawn by `report` from the same rows the folder
+will hold), handed whole to `runs.RunFolder`, which owns the layout and writes them. A finished folder's
+page is redrawn (the gate's verdict, or a folder from before pages) by reading it through `RunFolder`."""
 
 from __future__ import annotations
 
 import io
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from forgetbench.core.errors import UserInputError, WriteError
-from forgetbench.core.fs import atomic_write_bytes, os_reason, probe_folder, write_file, write_folder
-from forgetbench.core.results_io import seal, to_json
+from forgetbench.core.errors import UserInputError
 from forgetbench.core.rows import MAX_EVIDENCE, pair_row
+from forgetbench.runs import REPORT_KINDS, RunFolder, seal_kl, seal_score
 
 if TYPE_CHECKING:
     from forgetbench.core.results import EvalResult, GateVerdict, KLResult, ScoreReport
@@ -29,59 +28,6 @@ class ScoreRun:
     ckpt_eval: EvalResult
     kl: KLRun | None
     """None for a `compare` of lm-eval logs without `--kl` (the folder then has no kl.parquet)."""
-
-
-def default_folder(kind: str) -> Path:
-    """`runs/<kind>-<UTC time>/` under the working directory."""
-    return Path("runs") / time.strftime(f"{kind}-%Y%m%d-%H%M%S", time.gmtime())
-
-
-RUN_FILES = ("items.parquet", "kl.parquet", "leaderboard_row.csv", "report.md", "report.json", "kl.json", "report.html")
-"""The files a run folder holds: a rerun into the same folder replaces them all (one it does not write is
-removed, so no older run's rows stay beside the new report); other files there are kept."""
-
-
-SUMMARY = {"score": "report.json", "kl": "kl.json"}
-"""The file that says what kind of run a folder holds: a score (or compare) report, or a KL-only result."""
-
-
-def prepare(folder: Path, kind: Literal["score", "kl"] | None = None) -> Path:
-    """Create the run folder (before any compute, so an unusable path fails first): exit 2 when it
-    cannot be created or written, or when it holds a run of another `kind` (a rerun replaces a folder's run
-    files, so a `kl` run into a `score` folder would remove its report). It stays empty until the run is
-    written, whole (`write_folder`)."""
-    folder = Path(folder)
-    for other, summary in SUMMARY.items():
-        if kind is not None and other != kind and (folder / summary).is_file() and not (folder / SUMMARY[kind]).is_file():
-            raise UserInputError(
-                f"run folder {folder} holds a {other} run ({summary}); a {kind} run there would replace its files: give another --out"
-            )
-    try:
-        probe_folder(folder)
-    except OSError as exc:
-        raise UserInputError(f"run folder {folder}: cannot write there ({os_reason(exc)})") from None
-    return folder
-
-
-def _parquet(rows: list[dict]) -> bytes:
-    import pandas as pd
-
-    return pd.DataFrame(rows).to_parquet(index=False)
-
-
-def write_kl(run: KLRun, folder: Path) -> KLResult:
-    """`kl.parquet` (one row per prompt × sample), then `kl.json` (the typed result, sealed with the
-    parquet's hash); returns the sealed result."""
-    rows = _parquet(run.rows)
-    result = seal(run.result, {"kl.parquet": rows})
-
-    def build(tmp: Path) -> None:
-        write_file(tmp / "kl.parquet", rows)
-        write_file(tmp / "kl.json", to_json(result))
-        write_file(tmp / "report.html", _page(tmp).encode())
-
-    write_folder(folder, build, RUN_FILES)
-    return result
 
 
 def kept_for_evidence(base: list[float], ckpt: list[float], limit: int = MAX_EVIDENCE) -> set[int]:
@@ -111,60 +57,53 @@ def item_rows(run: ScoreRun) -> list[dict]:
     return rows
 
 
+def write_kl(run: KLRun, folder: Path) -> KLResult:
+    """A KL-only run folder (kl.parquet, kl.json sealed with its hash, report.html); the sealed result."""
+    from forgetbench.report.html import render_kl
+
+    sealed = seal_kl(run.result, run.rows)
+    RunFolder(folder).write_kl(sealed, page=render_kl(sealed.result, sealed.rows()).encode())
+    return sealed.result
+
+
 def write_score(run: ScoreRun, folder: Path) -> ScoreReport:
-    """items.parquet, kl.parquet (when there is a KL), leaderboard_row.csv, report.md, report.json (sealed
-    with the parquets' hashes and its own digest) and, last, report.html (from the files just written);
-    returns the sealed report."""
+    """A score (or compare) run folder: the report sealed with its rows' hashes, written with its rows,
+    report.md, the leaderboard row and report.html (drawn from the rows as the folder holds them, in
+    memory); the sealed report."""
     import pandas as pd
 
     from forgetbench.leaderboard.table import row
+    from forgetbench.report.html import RunView, render
     from forgetbench.report.markdown import markdown
 
-    rows = {"items.parquet": _parquet(item_rows(run))}
-    if run.kl is not None:
-        rows["kl.parquet"] = _parquet(run.kl.rows)
-    report = seal(run.report, rows)
+    sealed = seal_score(run.report, item_rows(run), run.kl.rows if run.kl is not None else None)
+    report = sealed.report
     buf = io.StringIO()
     pd.DataFrame([row(report)]).to_csv(buf, index=False)
-
-    def build(tmp: Path) -> None:
-        for name, data in rows.items():
-            write_file(tmp / name, data)
-        write_file(tmp / "leaderboard_row.csv", buf.getvalue().encode())
-        write_file(tmp / "report.md", markdown(report).encode())
-        write_file(tmp / "report.json", to_json(report))
-        write_file(tmp / "report.html", _page(tmp).encode())
-
-    write_folder(folder, build, RUN_FILES)
+    page = render(RunView(report, *sealed.rows()))
+    RunFolder(folder).write_score(
+        sealed, leaderboard_row=buf.getvalue().encode(), markdown=markdown(report).encode(), page=page.encode()
+    )
     return report
 
 
-def read_rows(path: Path) -> list[dict]:
-    """A parquet file's rows as dicts (list columns as numpy arrays); none when the file is absent."""
-    import pandas as pd
-
-    return pd.read_parquet(path).to_dict("records") if path.is_file() else []
-
-
-def _page(folder: Path, gate: GateVerdict | None = None) -> str:
-    """report.html's text from what the run folder holds (report.json, checked against its rows;
-    items.parquet; kl.parquet — or, in a KL-only run, kl.json and kl.parquet), with the gate's verdict."""
-    from forgetbench.core.results_io import load_kl, load_report
+def page_of(folder: RunFolder, gate: GateVerdict | None = None) -> str:
+    """report.html's text for a finished run folder (score, compare, gate-only or KL-only) from its report
+    and rows, with the gate's verdict."""
     from forgetbench.report.html import RunView, render, render_kl
 
-    kl_rows = read_rows(folder / "kl.parquet")
-    if (folder / "report.json").is_file():
-        return render(RunView(load_report(folder), read_rows(folder / "items.parquet"), kl_rows, gate))
-    return render_kl(load_kl(folder / "kl.json"), kl_rows, gate)
+    kind = folder.kind
+    items, kl_rows = folder.rows()
+    if kind in REPORT_KINDS:
+        return render(RunView(folder.report(verify=False), items, kl_rows, gate))
+    if kind == "kl":
+        return render_kl(folder.kl_result(verify=False), kl_rows, gate)
+    raise UserInputError(f"{folder.path}: not a run folder with a report to draw (it holds a {kind or 'no'} run)")
 
 
 def write_html(folder: Path, gate: GateVerdict | None = None) -> Path:
-    """report.html (redrawn in a finished run folder, e.g. with the gate's verdict when the run had one),
-    written atomically; a failed write is `WriteError` (exit 3) naming the page, the old page kept. Returns
-    its path."""
-    path = folder / "report.html"
-    try:
-        atomic_write_bytes(path, _page(folder, gate).encode())
-    except OSError as exc:
-        raise WriteError(f"cannot write {path}: {os_reason(exc)} (the page there was left as it was)") from None
-    return path
+    """report.html redrawn in a finished run folder (with the gate's verdict when the run had one, or for a
+    folder from before pages), written atomically (`RunFolder.write_page`: exit 3 naming the page on
+    failure, the old page kept). Returns its path."""
+    run = RunFolder(folder)
+    return run.write_page(page_of(run, gate).encode())

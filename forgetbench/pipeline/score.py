@@ -32,10 +32,11 @@ from forgetbench.pipeline.gate import check_outputs, gate_run, resolve_policy
 from forgetbench.pipeline.jobs import Graph
 from forgetbench.pipeline.kl import plan_kl
 from forgetbench.pipeline.meta import provenance
-from forgetbench.pipeline.run_folder import ScoreRun, default_folder, prepare, write_html, write_kl, write_score
+from forgetbench.pipeline.run_folder import ScoreRun, write_html, write_kl, write_score
 from forgetbench.prior.retention import compare, pair, paired_change
 from forgetbench.prior.run import EvalPlan, plan_eval, run_eval, suite_hash
 from forgetbench.report.verdict import report_warnings, unresolved_floor, verdict
+from forgetbench.runs import RunFolder
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,7 @@ def score(
     if ray is not None and gate is not None and gate.kl_only:
         raise UserInputError("a KL-only --gate policy runs the KL alone, here; drop --executor ray for it")
     check_outputs(junit)
-    folder = prepare(out or default_folder("score"), "kl" if gate is not None and gate.kl_only else "score")
+    folder = RunFolder.at(out, "score").prepare("kl" if gate is not None and gate.kl_only else "score").path
     kl_result: KLResult | None
     if gate is not None and gate.kl_only:
         with open_backend(config.kl.runtime) as backend:

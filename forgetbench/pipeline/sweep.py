@@ -1,7 +1,7 @@
 """`forgetbench sweep`: score every checkpoint of a training run against one base, with one backend.
 
 1. The checkpoints: each CKPT argument is a model (full weights or a PEFT adapter) or a training output
-   folder, whose `checkpoint-<step>` folders are taken in step order (`models.training`). `--shard I/N`
+   folder, whose `checkpoint-<step>` folders are taken in step order (`models.checkpoints`). `--shard I/N`
    keeps checkpoints I, I+N, I+2N, ... (0 ≤ I < N): a deterministic share for job arrays or machines
    sharing a store.
 2. Every check of every checkpoint of the share before any compute (`plan_score` each), and of the
@@ -33,27 +33,23 @@ from pathlib import Path
 from typing import Any
 
 from forgetbench.backends.base import Usage
-from forgetbench.backends.registry import open_backend
+from forgetbench.backends.registry import open_backend, settings_record
 from forgetbench.core.config import Executor, ScoreConfig
-from forgetbench.core.errors import DataError, ResultFileError, UserInputError
-from forgetbench.core.fs import atomic_write_bytes
+from forgetbench.core.errors import DataError, UserInputError
 from forgetbench.core.hashing import digest
 from forgetbench.core.progress import Reporter
-from forgetbench.core.results_io import load_report
 from forgetbench.core.store import Store
 from forgetbench.kl.run import Passes
 from forgetbench.leaderboard.table import add
+from forgetbench.models.checkpoints import Checkpoint, expand
 from forgetbench.models.spec import check, resolve
-from forgetbench.models.training import Checkpoint, expand
 from forgetbench.pipeline.executor import RayExecutor
 from forgetbench.pipeline.jobs import Graph
-from forgetbench.pipeline.run_folder import default_folder, prepare, write_html, write_score
+from forgetbench.pipeline.run_folder import write_html, write_score
 from forgetbench.pipeline.score import ScorePlan, plan_score, run_score
 from forgetbench.prior.run import suite_hash
 from forgetbench.report import sweep_html, trajectory
-
-SWEEP_FILE = "sweep.json"
-SWEEP_VERSION = 1
+from forgetbench.runs import SWEEP_VERSION, RunFolder
 
 
 @dataclass(frozen=True)
@@ -96,10 +92,11 @@ def _settings_digest(config: ScoreConfig) -> str:
     blank = dataclasses.asdict(replace(config, kl=replace(config.kl, ckpt="")))
     for part in ("eval", "kl"):
         blank[part].pop("allow_base_mismatch", None)
+        blank[part]["runtime"] = settings_record(getattr(config, part).runtime)  # the layout digests were made in
     return digest(json.loads(json.dumps(blank, default=str)))
 
 
-def _record(folder: Path, config: ScoreConfig, checkpoints: list[Checkpoint]) -> None:
+def _record(folder: RunFolder, config: ScoreConfig, checkpoints: list[Checkpoint]) -> None:
     """Write `sweep.json`, or check that the one there describes this sweep."""
     listed = [{"name": c.name, "spec": c.spec, "step": c.step} for c in checkpoints]
     record: dict[str, Any] = {
@@ -110,46 +107,29 @@ def _record(folder: Path, config: ScoreConfig, checkpoints: list[Checkpoint]) ->
         "settings": _settings_digest(config),
         "checkpoints": listed,
     }
-    path = folder / SWEEP_FILE
-    if path.is_file():
-        old = _read_record(folder)
+    if folder.sweep_file.is_file():
+        old = folder.sweep_record()
         for key, what in (("base", "base"), ("settings", "set of settings")):
             if old.get(key) != record[key]:
-                raise UserInputError(f"{folder} holds a sweep with another {what}; give another --out")
+                raise UserInputError(f"{folder.path} holds a sweep with another {what}; give another --out")
         names = {c["name"]: c["step"] for c in listed}
         lost = [c["name"] for c in old["checkpoints"] if names.get(c["name"], -1) != c.get("step")]
         if lost:  # a run that saved more checkpoints since may grow the sweep; one that lost some is another sweep
             raise UserInputError(
-                f"{folder} holds a sweep with checkpoints this one lacks ({', '.join(lost[:3])}); give another --out"
+                f"{folder.path} holds a sweep with checkpoints this one lacks ({', '.join(lost[:3])}); give another --out"
             )
         if old["checkpoints"] == record["checkpoints"]:
             return
-    atomic_write_bytes(path, json.dumps(record, indent=2).encode())
+    folder.write_sweep_record(record)
 
 
-def _read_record(folder: Path) -> dict:
-    path = folder / SWEEP_FILE
-    if not folder.is_dir():
-        raise UserInputError(f"{folder}: not a sweep folder (not a folder)")
-    try:
-        record = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserInputError(f"{folder}: not a sweep folder (no {SWEEP_FILE})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ResultFileError(f"{path} is not valid JSON") from None
-    if not isinstance(record, dict) or record.get("sweep_version") != SWEEP_VERSION or "checkpoints" not in record:
-        raise ResultFileError(f"{path}: not a sweep record of version {SWEEP_VERSION}")
-    return record
-
-
-def _finished(run: Path, plan: ScorePlan) -> bool:
-    """Whether `run` holds the finished report of this checkpoint against this base, with these settings
-    (suite contents, prompts, KL sizes, seed, backend and dtype)."""
-    if not (run / "report.json").is_file():
+def _finished(run: RunFolder, plan: ScorePlan) -> bool:
+    """Whether `run` holds the finished `score` report of this checkpoint against this base, with these
+    settings (suite contents, prompts, KL sizes, seed, backend and dtype)."""
+    if run.kind != "score":  # nothing yet, or a `compare` or KL-only folder under the checkpoint's name
         return False
-    r, kl, c = load_report(run), plan.kl, plan.config.kl
-    if r.kl is None:  # a `compare` folder under the sweep's name: not this checkpoint's score run
-        return False
+    r, kl, c = run.report(verify=False), plan.kl, plan.config.kl
+    assert r.kl is not None  # a `score` report always has its KL
     made = (r.base.fingerprint, r.ckpt.fingerprint, r.suite_hash, r.kl.prompts_hash, r.kl.n_prompts, r.kl.samples_per_prompt,
             r.kl.max_new_tokens, r.kl.seed, r.kl.direction, r.settings.backend, r.settings.dtype, r.settings.limit)  # fmt: skip
     wanted = (kl.base.fingerprint.digest, kl.ckpt.fingerprint.digest, suite_hash(plan.base.hashes), kl.prompts_hash,
@@ -189,7 +169,7 @@ def sweep(
     reporter = reporter or Reporter()
     ray = RayExecutor(config.eval.runtime, ray_address) if executor == "ray" else None  # no Ray: exit 2, before any work
     found = expand(checkpoints)
-    folder = prepare(out or default_folder("sweep"))
+    folder = RunFolder.at(out, "sweep").prepare("sweep")
     share = found[shard[0] :: shard[1]] if shard else found
     ran: list[str] = []
     reused: list[str] = []
@@ -202,7 +182,7 @@ def sweep(
         _record(folder, config, found)
         todo = []
         for c, plan in zip(share, plans):
-            if _finished(folder / c.name, plan):
+            if _finished(folder.checkpoint(c.name), plan):
                 reused.append(c.name)
             else:
                 todo.append((c, plan))
@@ -218,40 +198,34 @@ def sweep(
         for i, (c, plan) in enumerate(todo):
             reporter.message(f"checkpoint {i + 1}/{len(todo)}: {c.name}")
             run = run_score(plan, backend, store, reporter, passes.get(i))
-            write_score(run, prepare(folder / c.name, "score"))
+            write_score(run, folder.checkpoint(c.name).prepare("score").path)
             ran.append(c.name)
         usage = backend.usage
-    return replace(collect(folder, to=to), ran=ran, reused=reused, usage=usage, jobs=jobs)
+    return replace(collect(folder.path, to=to), ran=ran, reused=reused, usage=usage, jobs=jobs)
 
 
 def collect(folder: Path, *, to: Path | None = None) -> SweepOutcome:
     """The trajectory of the sweep in `folder` from the run folders present (trajectory.csv, .md, .png,
     .svg, and report.html linking each checkpoint's own), the checkpoints still missing, and with `to` their leaderboard rows upserted."""
-    folder = Path(folder)
-    record = _read_record(folder)
+    sweep_folder = RunFolder(folder)
+    record = sweep_folder.sweep_record()
     points, missing, runs = [], [], []
     for c in record["checkpoints"]:
-        run = folder / str(c["name"])
-        if not (run / "report.json").is_file():
+        run = sweep_folder.checkpoint(str(c["name"]))
+        if run.kind != "score":
             missing.append(str(c["name"]))
             continue
-        points.append(trajectory.point(str(c["name"]), c.get("step"), str(run), load_report(run)))
-        runs.append(run)
-        if not (run / "report.html").is_file():  # a run folder from before pages: the sweep's page links to it
-            write_html(run)
+        points.append(trajectory.point(str(c["name"]), c.get("step"), str(run.path), run.report(verify=False)))
+        runs.append(run.path)
+        if not run.has_page():  # a run folder from before pages: the sweep's page links to it
+            write_html(run.path)
     files: list[Path] = []
     if points:
-        for name, data in (
-            ("trajectory.csv", trajectory.to_csv(points)),
-            ("trajectory.md", trajectory.to_markdown(points).encode()),
-        ):
-            atomic_write_bytes(folder / name, data)
-            files.append(folder / name)
-        files += trajectory.plot(points, folder / "trajectory")
-        atomic_write_bytes(folder / "report.html", sweep_html.render(folder.name, points, missing).encode())
-        files.append(folder / "report.html")
+        files += sweep_folder.write_trajectory(trajectory.to_csv(points), trajectory.to_markdown(points).encode())
+        files += trajectory.plot(points, sweep_folder.trajectory_stem)
+        files.append(sweep_folder.write_page(sweep_html.render(sweep_folder.path.name, points, missing).encode()))
     if to is not None:
         if not runs:
             raise DataError(f"{folder}: no finished checkpoint to add to {to}")
-        add(runs, to, label=folder.name)
-    return SweepOutcome(folder, points, missing, [], [], None, files)
+        add(runs, to, label=sweep_folder.path.name)
+    return SweepOutcome(sweep_folder.path, points, missing, [], [], None, files)

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 from forgetbench.core.errors import UserInputError
+from forgetbench.runs import REPORT_KINDS, RunFolder
+from forgetbench.runs.layout import KL, PAGE, REPORT, SWEEP
 
 
 def report_page(run: Path) -> Path:
@@ -17,22 +19,24 @@ def report_page(run: Path) -> Path:
     from forgetbench.pipeline.sweep import collect
 
     run = Path(run)
+    folder = RunFolder(run)
     if run.is_file():
-        if run.name == "report.html":
+        if run.name == PAGE:
             return run
-        raise UserInputError(f"{run}: a file; give a run folder or its report.html")
+        raise UserInputError(f"{run}: a file; give a run folder or its {PAGE}")
     if not run.is_dir():
         raise UserInputError(f"{run}: no such run folder")
-    if (run / "report.html").is_file():
-        return run / "report.html"
-    if (run / "report.json").is_file() or (run / "kl.json").is_file():
+    if folder.has_page():
+        return folder.page_file
+    kind = folder.kind
+    if kind in (*REPORT_KINDS, "kl"):
         return write_html(run)
-    if (run / "sweep.json").is_file():
+    if kind == "sweep":
         collect(run)
-        if (run / "report.html").is_file():
-            return run / "report.html"
+        if folder.has_page():
+            return folder.page_file
         raise UserInputError(f"{run}: no checkpoint of this sweep has finished yet; nothing to show")
-    raise UserInputError(f"{run}: not a forgetbench run folder (no report.json, kl.json, sweep.json or report.html)")
+    raise UserInputError(f"{run}: not a forgetbench run folder (no {REPORT}, {KL}, {SWEEP} or {PAGE})")
 
 
 def can_show() -> bool:

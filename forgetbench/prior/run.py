@@ -31,6 +31,7 @@ from forgetbench.core.rows import EVIDENCE_COLUMNS, evidence_of, evidence_row
 from forgetbench.models.spec import resolve
 from forgetbench.prior.hashing import task_hash
 from forgetbench.prior.suites import Suite, SuiteTask, resolve_suite, tasks_dir
+from forgetbench.runs.layout import ENTRY_ITEMS, ENTRY_RESULT
 
 if TYPE_CHECKING:
     from forgetbench.backends.base import Backend
@@ -112,23 +113,23 @@ def _write_entry(folder: Path, result: TaskResult) -> None:
     import pandas as pd
 
     meta = {k: v for k, v in result.__dict__.items() if k not in ("items", "cached")}
-    (folder / "result.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+    (folder / ENTRY_RESULT).write_text(json.dumps(meta, indent=2, sort_keys=True))
     rows = [{"task": i.task, "doc_id": i.doc_id, "doc_hash": i.doc_hash, "score": i.score, **evidence_row(i.evidence)}
             for i in result.items]  # fmt: skip
     pd.DataFrame(rows, columns=["task", "doc_id", "doc_hash", "score", *EVIDENCE_COLUMNS]).to_parquet(
-        folder / "items.parquet", index=False
+        folder / ENTRY_ITEMS, index=False
     )
 
 
 def _read_entry(folder: Path, cached: bool) -> TaskResult:
     import pandas as pd
 
-    meta = read_json(folder / "result.json")
-    frame = pd.read_parquet(folder / "items.parquet")
+    meta = read_json(folder / ENTRY_RESULT)
+    frame = pd.read_parquet(folder / ENTRY_ITEMS)
     items = [ItemOutcome(str(r["task"]), int(r["doc_id"]), str(r["doc_hash"]), float(r["score"]), evidence_of(r))
              for r in frame.to_dict("records")]  # fmt: skip
     data = {**(meta if isinstance(meta, dict) else {}), "cached": cached, "items": []}
-    entry = build(TaskResult, data, str(folder / "result.json"))
+    entry = build(TaskResult, data, str(folder / ENTRY_RESULT))
     return TaskResult(**{**entry.__dict__, "items": tuple(items)})
 
 

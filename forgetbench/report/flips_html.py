@@ -12,6 +12,7 @@ from forgetbench.core.results import ItemEvidence, ScoreReport, TaskComparison
 from forgetbench.core.rows import MAX_EVIDENCE, evidence_of
 from forgetbench.report.page import esc, table
 from forgetbench.report.verdict import significant
+from forgetbench.runs.layout import ITEMS
 
 SHOWN_ITEMS = 300
 """Changed items a page shows in all: per task and direction `shown_per_direction` of them, the largest
@@ -99,7 +100,7 @@ def _direction(title: str, rows: list[dict[str, Any]], limit: int) -> tuple[str,
         note = ("No evidence kept for these items: the run folder, or the store entries it was made from, predate "
                 "forgetbench keeping it (`forgetbench clean` and a new run bring it).")  # fmt: skip
     elif len(rows) > len(shown):
-        note = (f"This page shows {len(shown)} of {len(rows)}; items.parquet keeps the evidence of {len(kept)} "
+        note = (f"This page shows {len(shown)} of {len(rows)}; {ITEMS} keeps the evidence of {len(kept)} "
                 f"(the largest changes, up to {MAX_EVIDENCE} per task and direction).")  # fmt: skip
     else:
         note = ""

@@ -9,10 +9,11 @@ from urllib.parse import quote
 from forgetbench.report import svg
 from forgetbench.report.page import esc, page, table
 from forgetbench.report.trajectory import Point, ci_text
+from forgetbench.runs.layout import PAGE, SWEEP, TRAJECTORY
 
 
 def _href(p: Point) -> str:
-    return quote(p.checkpoint) + "/report.html"
+    return quote(p.checkpoint) + "/" + PAGE
 
 
 def render(name: str, points: list[Point], missing: list[str]) -> str:
@@ -57,5 +58,5 @@ def render(name: str, points: list[Point], missing: list[str]) -> str:
     return page(
         f"forgetbench sweep {name}",
         body,
-        "Files beside this page: trajectory.csv, trajectory.md, trajectory.png/svg, sweep.json.",
+        f"Files beside this page: {TRAJECTORY}.csv, {TRAJECTORY}.md, {TRAJECTORY}.png/svg, {SWEEP}.",
     )

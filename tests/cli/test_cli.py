@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -13,16 +12,7 @@ from pathlib import Path
 import pytest
 
 from forgetbench.prior.run import NAMESPACE
-
-
-def fb(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "forgetbench.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=300,
-    )
+from tests.command import fb
 
 
 def _assert_one_line_error(proc: subprocess.CompletedProcess, code: int, needle: str) -> None:
@@ -277,7 +267,7 @@ def test_a_template_or_stop_token_difference_is_refused_before_compute(fresh, tm
 
 
 def test_allow_template_mismatch_measures_and_records_the_difference(fresh, tmp_path):
-    from forgetbench.core.results_io import load_kl
+    from forgetbench.runs import load_kl
     from tests.tiny import variant
 
     ckpt = variant(Path(fresh["model"]), tmp_path / "ckpt", eos=[2, 5])
@@ -367,7 +357,7 @@ def test_the_score_table_fits_80_columns(score_runs):
     from rich.console import Console
 
     from forgetbench.cli.render import score_summary
-    from forgetbench.core.results_io import load_report
+    from forgetbench.runs import load_report
 
     out = io.StringIO()
     Console(file=out, width=80).print(score_summary(load_report(score_runs["damaged"])))

@@ -37,7 +37,7 @@ import json  # noqa: E402
 import pytest  # noqa: E402
 
 from forgetbench.core.errors import ResultFileError  # noqa: E402
-from forgetbench.core.results_io import load_kl, load_report  # noqa: E402
+from forgetbench.runs import load_kl, load_report  # noqa: E402
 
 
 @pytest.fixture
@@ -174,7 +174,8 @@ def test_the_forged_report_is_refused_by_gate_leaderboard_and_view(score_runs, t
     """End to end: `gate`, `leaderboard add` and `view` each refuse it, exit 2, one line, nothing written."""
     import shutil
 
-    from tests.cli.test_cli import _assert_one_line_error, _snapshot, fb
+    from tests.cli.test_cli import _assert_one_line_error, _snapshot
+    from tests.command import fb
 
     run = Path(shutil.copytree(score_runs["barely"], tmp_path / "run"))
     data = json.loads((run / "report.json").read_text())

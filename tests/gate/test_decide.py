@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from xml.etree import ElementTree as ET
 
 import numpy as np
@@ -16,18 +14,7 @@ from forgetbench.gate.decide import decide, load_inputs
 from forgetbench.gate.policy import PolicyError, load_policy
 from forgetbench.prior.run import NAMESPACE
 from forgetbench.stats.multiple import bonferroni, holm
-
-
-def fb(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "forgetbench.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, **(env or {})},
-    )
+from tests.command import fb
 
 
 def policy(tmp_path, text: str, name: str = "policy.toml"):

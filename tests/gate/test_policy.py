@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from forgetbench.gate.policy import MAX_N_BOOT, GatePolicy, PolicyError, load_policy
-from tests.cli.test_cli import _assert_one_line_error, _snapshot, fb
+from tests.cli.test_cli import _assert_one_line_error, _snapshot
+from tests.command import fb
 
 
 def _policy(tmp_path, text):

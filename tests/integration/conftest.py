@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.command import fb
 
 LORA_SCORE_LIMIT = 4
 """Items per prior task of the lean SmolLM2 LoRA score run."""
@@ -24,6 +24,6 @@ def lora_score(tmp_path_factory) -> tuple[Path, str]:
     args = ["score", "smollm2-135m", str(ckpt), "--new-task", "task:fb_asdiv_heldout_lite", "--suite", "offline-lite-no-asdiv",
             "--limit", str(LORA_SCORE_LIMIT), "--n-prompts", "4", "--max-new-tokens", "16", "--noise-floor-prompts", "2",
             "--store", str(tmp / "store"), "--out", str(tmp / "run")]  # fmt: skip
-    proc = subprocess.run([sys.executable, "-m", "forgetbench.cli", *args], capture_output=True, text=True, timeout=900)
+    proc = fb(*args, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp / "run", proc.stdout

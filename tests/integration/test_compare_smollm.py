@@ -13,10 +13,10 @@ import sys
 import pytest
 
 from forgetbench.core.progress import Reporter
-from forgetbench.core.results_io import load_report
 from forgetbench.models import embedded
 from forgetbench.pipeline.demo import ensure_lora_run
 from forgetbench.prior.suites import tasks_dir
+from forgetbench.runs import load_report
 from tests.integration.conftest import LORA_SCORE_LIMIT
 
 pytestmark = pytest.mark.integration

@@ -4,12 +4,11 @@ against a real LoRA checkpoint of it."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from forgetbench.models import embedded
+from tests.command import fb, fb_json
 
 pytestmark = pytest.mark.integration
 
@@ -43,33 +42,8 @@ def prompts(tmp_path_factory):
 
 
 def kl(*args: str, tmp) -> dict:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "forgetbench.cli",
-            "kl",
-            *args,
-            "--n-prompts",
-            "6",
-            "--max-new-tokens",
-            "24",
-            "--noise-floor-prompts",
-            "3",
-            "--batch-size",
-            "6",
-            "--store",
-            str(tmp / "store"),
-            "--out",
-            str(tmp / "out"),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
+    lean = ["--n-prompts", "6", "--max-new-tokens", "24", "--noise-floor-prompts", "3", "--batch-size", "6"]
+    return fb_json("kl", *args, *lean, "--store", str(tmp / "store"), "--out", str(tmp / "out"))
 
 
 def test_smollm2_against_itself_is_zero(prompts, tmp_path):
@@ -89,7 +63,7 @@ def test_smollm2_against_a_noised_copy_is_positive(prompts, noised_copy, tmp_pat
 def test_score_cli_on_a_real_lora_checkpoint_writes_the_run_directory(lora_score):
     """`forgetbench score` on the real model against a real LoRA checkpoint of it (the `lora_score` fixture:
     SmolLM2 trained for 8 steps with peft, lean: 4 items per prior task, 4 KL prompts)."""
-    from forgetbench.core.results_io import load_report
+    from forgetbench.runs import load_report
 
     folder, stdout = lora_score
     report = load_report(folder)
@@ -101,21 +75,5 @@ def test_score_cli_on_a_real_lora_checkpoint_writes_the_run_directory(lora_score
 
 
 def test_score_refuses_an_unknown_new_task(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "forgetbench.cli",
-            "score",
-            "smollm2-135m",
-            "smollm2-135m",
-            "--new-task",
-            "nope.jsonl",
-            "--store",
-            str(tmp_path / "store"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = fb("score", "smollm2-135m", "smollm2-135m", "--new-task", "nope.jsonl", "--store", str(tmp_path / "store"))
     assert proc.returncode == 2 and "prompts file nope.jsonl does not exist" in proc.stderr

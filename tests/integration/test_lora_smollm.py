@@ -4,14 +4,11 @@ vLLM stage's test); `test_kl_smollm` scores it on the transformers backend."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from forgetbench.core.progress import Reporter
 from forgetbench.pipeline.demo import ensure_lora_run
+from tests.command import fb_json
 
 pytestmark = pytest.mark.integration
 LEAN = ["--new-task", "fb_asdiv_heldout_lite", "--suite", "task:fb_piqa_lite", "--limit", "8", "--n-prompts", "6",
@@ -23,10 +20,8 @@ def score_lora(backend: str, tmp_path, *extra: str) -> dict:
     run = ensure_lora_run(Reporter())
     ckpt = run / "checkpoint-8"
     args = ["score", "smollm2-135m", str(ckpt), *LEAN, *extra, "--backend", backend, "--store", str(tmp_path / "store"),
-            "--out", str(tmp_path / backend), "--json"]  # fmt: skip
-    proc = subprocess.run([sys.executable, "-m", "forgetbench.cli", *args], capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
+            "--out", str(tmp_path / backend)]  # fmt: skip
+    return fb_json(*args, timeout=1800)
 
 
 def test_a_training_run_leaves_four_adapter_checkpoints():

@@ -21,8 +21,8 @@ import pandas as pd
 import pytest
 
 from forgetbench.core.results import ItemEvidence
-from forgetbench.core.results_io import load_report
 from forgetbench.core.rows import pair_row
+from forgetbench.runs import load_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [

@@ -8,10 +8,11 @@ import json
 import pytest
 
 from forgetbench.core.errors import DataError
-from forgetbench.core.results_io import load_report
 from forgetbench.leaderboard import table as leaderboard
 from forgetbench.leaderboard.law import fit_law
-from tests.cli.test_cli import _assert_one_line_error, fb
+from forgetbench.runs import load_report
+from tests.cli.test_cli import _assert_one_line_error
+from tests.command import fb
 
 
 @pytest.fixture

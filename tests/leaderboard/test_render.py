@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from forgetbench.core.results_io import load_report
 from forgetbench.leaderboard import table as leaderboard
-from tests.cli.test_cli import fb
+from forgetbench.runs import load_report
+from tests.command import fb
 
 MARKUP = "<script>alert(1)</script>|x\x1b\u202e"
 

@@ -13,14 +13,11 @@ from pathlib import Path
 import pytest
 
 from forgetbench.core.errors import DataError
-from forgetbench.core.results_io import load_report
 from forgetbench.leaderboard import table as leaderboard
+from forgetbench.runs import load_report
+from tests.command import fb
 
 SCHEMA = Path(__file__).resolve().parents[2] / "leaderboards" / "SCHEMA.md"
-
-
-def fb(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "forgetbench.cli", *args], capture_output=True, text=True, timeout=600)
 
 
 def test_schema_md_documents_every_column():
@@ -73,7 +70,7 @@ def test_a_row_of_another_suite_is_refused_unless_allowed(board, score_runs):
 WRITER = """
 import sys
 from forgetbench.leaderboard import table as leaderboard
-from forgetbench.core.results_io import load_report
+from forgetbench.runs import load_report
 row = leaderboard.row(load_report(sys.argv[1]), "writer")
 for i in range(5):
     r = dict(row, ckpt_fingerprint=f"{sys.argv[2]}-{i}", kl=float(i))

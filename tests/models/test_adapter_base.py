@@ -13,11 +13,12 @@ import pytest
 
 from forgetbench.core.config import ScoreConfig
 from forgetbench.core.errors import ModelSpecError
-from forgetbench.core.results_io import load_report
 from forgetbench.core.store import Store
 from forgetbench.models.spec import resolve
 from forgetbench.pipeline.score import score
-from tests.cli.test_cli import _assert_one_line_error, fb
+from forgetbench.runs import load_report
+from tests.cli.test_cli import _assert_one_line_error
+from tests.command import fb
 from tests.tiny import make_lora
 
 OPTIONS = {"suite": "one", "limit": 4, "n_prompts": 3, "max_new_tokens": 6, "noise_floor_prompts": 0, "batch_size": 4}

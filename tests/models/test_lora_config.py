@@ -101,7 +101,8 @@ def test_a_missing_factor_is_refused(tiny_model, adapter, tmp_path):
 
 def test_through_the_cli_a_broken_config_is_exit_2_one_line_nothing_written(tiny_model, adapter, tmp_path):
     """Where peft used to stop the run mid-way (exit 3, a cut-off message): exit 2, one line, before any write."""
-    from tests.cli.test_cli import _assert_one_line_error, fb
+    from tests.cli.test_cli import _assert_one_line_error
+    from tests.command import fb
 
     bad = edited(adapter, tmp_path / "bad", {"r": 8})
     prompts = tmp_path / "p.jsonl"

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from forgetbench.core.results_io import load_report
 from forgetbench.prior.suites import tasks_dir
-from tests.cli.test_cli import _assert_one_line_error, fb
+from forgetbench.runs import load_report
+from tests.cli.test_cli import _assert_one_line_error
+from tests.command import fb
 from tests.memorised import LIMIT, TASKS
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_cli import _assert_one_line_error, fb
+from tests.cli.test_cli import _assert_one_line_error
+from tests.command import fb
 from tests.memorised import write_prompts
 from tests.tiny import make_tiny_model
 
@@ -70,7 +71,7 @@ def test_a_ray_sweep_fills_the_store_and_reports_of_a_local_one(training_run, lo
 
 
 def test_score_on_ray_reports_what_the_local_sweep_did_for_that_checkpoint(training_run, local, tmp_path):
-    from forgetbench.core.results_io import load_report
+    from forgetbench.runs import load_report
 
     ckpt = training_run["run"] / "checkpoint-2"
     proc = fb("score", str(training_run["base"]), str(ckpt), "--new-task", str(training_run["prompts"]), *LEAN,

@@ -14,9 +14,9 @@ import sys
 import pytest
 
 from forgetbench.core.errors import WriteError
-from forgetbench.core.results_io import load_report
 from forgetbench.kl.run import KLRun
-from forgetbench.pipeline.run_folder import read_rows, write_kl
+from forgetbench.pipeline.run_folder import write_kl
+from forgetbench.runs import RunFolder, load_report
 from tests.cli.test_cli import _assert_one_line_error, _snapshot
 from tests.memorised import LIMIT
 
@@ -73,7 +73,7 @@ def test_rerunning_into_a_folder_replaces_it_whole(score_runs, memorised_models,
 
 def test_a_kl_run_folder_is_written_whole_too(score_runs, tmp_path):
     report = load_report(score_runs["barely"])
-    run = KLRun(report.kl, read_rows(score_runs["barely"] / "kl.parquet"))
+    run = KLRun(report.kl, RunFolder(score_runs["barely"]).rows()[1])
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
     old = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (2048, hard))
@@ -101,8 +101,7 @@ def test_a_run_of_another_kind_in_the_folder_is_refused_before_anything_runs(sco
     kl_folder.mkdir()
     (kl_folder / "kl.json").write_text("{}")
     from forgetbench.core.errors import UserInputError
-    from forgetbench.pipeline.run_folder import prepare
 
     with pytest.raises(UserInputError, match="holds a kl run"):
-        prepare(kl_folder, "score")
-    assert prepare(out, "score") == out and prepare(kl_folder, "kl") == kl_folder
+        RunFolder(kl_folder).prepare("score")
+    assert RunFolder(out).prepare("score").path == out and RunFolder(kl_folder).prepare("kl").path == kl_folder

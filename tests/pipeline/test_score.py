@@ -6,10 +6,10 @@ import pytest
 
 from forgetbench.core.config import EvalConfig, Runtime, ScoreConfig
 from forgetbench.core.errors import DataError
-from forgetbench.core.results_io import load_report
 from forgetbench.core.rows import ANSWER_COLUMNS, ITEM_COLUMNS
 from forgetbench.pipeline.run_folder import write_score
 from forgetbench.pipeline.score import compute_score, score
+from forgetbench.runs import load_report
 from tests.memorised import LIMIT, TASKS, write_prompts
 
 

@@ -113,7 +113,8 @@ def nan_suite(custom_suites, tmp_path):
 def test_a_nan_item_score_stops_the_run_naming_model_task_and_item(tiny_model, nan_suite, tmp_path):
     """Exit 3, one line naming the model, the task and the item; nothing stored (live `eval`), and `score`
     writes no run folder."""
-    from tests.cli.test_cli import _assert_one_line_error, fb
+    from tests.cli.test_cli import _assert_one_line_error
+    from tests.command import fb
 
     store = tmp_path / "store"
     proc = fb("eval", str(tiny_model), "--suite", nan_suite, "--limit", "3", "--batch-size", "4", "--store", str(store))

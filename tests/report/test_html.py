@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from forgetbench.core.results import ItemEvidence
-from forgetbench.core.results_io import load_report
 from forgetbench.core.rows import MAX_EVIDENCE, evidence_of, pair_row
 from forgetbench.pipeline.run_folder import kept_for_evidence
 from forgetbench.report.flips_html import shown_per_direction
 from forgetbench.report.html import RunView, render
 from forgetbench.report.kl_html import level
+from forgetbench.runs import load_report
 
 SCRIPT = "<script>alert(1)</script>"
 OURS = {"html", "head", "meta", "title", "style", "body", "main", "footer", "h1", "h2", "h3", "p", "div", "span", "b", "code",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from forgetbench.core.results import Estimate
-from forgetbench.core.results_io import load_report
 from forgetbench.report.markdown import markdown
+from forgetbench.runs import load_report
 
 
 def test_a_precision_floor_is_a_row_beside_the_noise_floor(score_runs):

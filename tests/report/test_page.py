@@ -8,9 +8,9 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from forgetbench.core.results_io import load_report
 from forgetbench.report.html import RunView, render
 from forgetbench.report.page import esc
+from forgetbench.runs import load_report
 
 HOSTILE = "m<b>x</b>\x00\x1b[31m\u202egpj.exe\u2066"
 RAW = ("\x00", "\x1b", "\u202e", "\u2066")

@@ -9,14 +9,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from forgetbench.core.progress import Reporter
 from forgetbench.pipeline import demo
+from tests.command import fb_json
 
 pytestmark = pytest.mark.vllm
 KL_ARGS = [
@@ -31,14 +28,6 @@ KL_ARGS = [
     "--batch-size",
     "12",
 ]
-
-
-def fb(*args: str) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-m", "forgetbench.cli", *args, "--json"], capture_output=True, text=True, timeout=1200
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +50,7 @@ def kl_runs(ckpt, tmp_path_factory):
         # the vLLM run has no noise floor: a third SmolLM2 engine (~30 s on 2 cores) for what
         # test_backend checks exactly on a tiny model (a second engine of the base scores ≡ 0)
         floor = ["--noise-floor-prompts", "0"] if backend == "vllm" else []
-        out[backend] = fb(
+        out[backend] = fb_json(
             "kl",
             "smollm2-135m",
             ckpt,
@@ -73,6 +62,7 @@ def kl_runs(ckpt, tmp_path_factory):
             str(tmp / "store"),
             "--out",
             str(tmp / backend),
+            timeout=1200,
         )
     return out
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from forgetbench.core.errors import ModelSpecError
+from forgetbench.models.checkpoints import expand
 from forgetbench.models.spec import resolve
-from forgetbench.models.training import expand
 
 
 def _run(root, steps):

@@ -1,4 +1,4 @@
-"""Training output folders: the `checkpoint-<step>` folders a trainer (transformers' `Trainer`, TRL,
+"""Checkpoints in training output folders (read only; forgetbench trains nothing here): the `checkpoint-<step>` folders a trainer (transformers' `Trainer`, TRL,
 peft examples) leaves in its output folder, each a full-weight model or an adapter, ordered by step.
 
 A folder that holds `checkpoint-*` folders is a training run, whatever else it holds (a final model
