@@ -76,3 +76,34 @@ def per_token(logp: torch.Tensor, logq: torch.Tensor, names: Sequence[str] = ("f
         for name in names:
             out[name][i : i + step] = DIVERGENCES[name](sp, sq)
     return {n: v.view(logp.shape[:-1]) for n, v in out.items()}
+
+
+@register_divergence("kl_reverse_tok")
+def reverse_token_kl(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """KL(q‖p) = Σ_v q(v)·(log q(v) − log p(v)) per position, in nats, at the positions of the base's (p's)
+    responses: the reverse per-token KL on the base's samples (the sequence-level reverse KL, on the
+    checkpoint's own samples, is `--direction reverse`). +inf where p gives 0 to a token q does not."""
+    return forward_kl(logq, logp)
+
+
+@register_divergence("tv")
+def total_variation(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """Total variation ½Σ_v |p(v) − q(v)| per position: in [0, 1], 0 when q = p, 1 when they share no token."""
+    return (logp.exp() - logq.exp()).abs_().sum(-1).mul_(0.5).clamp_(max=1.0)
+
+
+@register_divergence("js")
+def jensen_shannon(logp: torch.Tensor, logq: torch.Tensor) -> torch.Tensor:
+    """Jensen–Shannon divergence ½KL(p‖m) + ½KL(q‖m), m = (p + q)/2, per position, in nats: in [0, ln 2],
+    symmetric, finite where one model gives a token 0. Each term as p·(ln 2 − softplus(log q − log p)) =
+    p·log(2p/(p + q)), so q = p gives exactly 0 and a token only one model gives adds its p·ln 2."""
+    import math
+
+    import torch
+    from torch.nn.functional import softplus
+
+    ln2 = math.log(2.0)
+    d = logq - logp
+    p, q = logp.exp(), logq.exp()
+    terms = torch.where(p > 0, p * (ln2 - softplus(d)), 0.0) + torch.where(q > 0, q * (ln2 - softplus(-d)), 0.0)
+    return terms.sum(-1).mul_(0.5).clamp_(0.0, ln2)

@@ -4,6 +4,8 @@ and the registry a new divergence is added through."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -91,8 +93,8 @@ def test_errors_name_the_problem():
     logp, logq = pair((2, 10), seed=6)
     with pytest.raises(ValueError, match="shapes differ"):
         per_token(logp, logq[:, :9])
-    with pytest.raises(ValueError, match=r"unknown divergence\(s\) tv; registered: full"):
-        per_token(logp, logq, ("full", "tv"))
+    with pytest.raises(ValueError, match=r"unknown divergence\(s\) hellinger; registered: full, kl_reverse_tok, tv, js"):
+        per_token(logp, logq, ("full", "hellinger"))
     with pytest.raises(ValueError, match="'full' is already registered"):
         register_divergence("full")(lambda a, b: a.sum(-1))
 
@@ -102,12 +104,74 @@ def test_a_registered_divergence_is_computed_beside_full(monkeypatch):
     monkeypatch.setattr(divergences, "DIVERGENCES", dict(DIVERGENCES))  # the test's registration does not leak
     monkeypatch.setattr(divergences, "CHUNK_ELEMENTS", 64)
 
-    @register_divergence("reverse")
-    def reverse_kl(logp, logq):
-        return divergences.forward_kl(logq, logp)
+    @register_divergence("hellinger")
+    def squared_hellinger(logp, logq):
+        return (1 - (0.5 * (logp + logq)).exp().sum(-1)).clamp_(min=0)
 
     logp, logq = pair((3, 11, 40), seed=7)
-    got = per_token(logp, logq, ("full", "reverse"))
-    assert list(got) == ["full", "reverse"]
-    torch.testing.assert_close(got["reverse"].double(), direct_kl(logq, logp), atol=1e-6, rtol=1e-5)
+    got = per_token(logp, logq, ("full", "hellinger"))
+    assert list(got) == ["full", "hellinger"]
+    want = 1 - (logp.double().exp() * logq.double().exp()).sqrt().sum(-1)
+    torch.testing.assert_close(got["hellinger"].double(), want, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(got["full"].double(), direct_kl(logp, logq), atol=1e-6, rtol=1e-5)
+
+
+def enumerate_divergences(logp: torch.Tensor, logq: torch.Tensor) -> dict[str, list[float]]:
+    """TV, JS and the reverse per-token KL of each row by plain Python loops over the vocabulary, in float64
+    (independent of the kernel: no tensor ops, 0·log 0 = 0 by an explicit test)."""
+    import math
+
+    out: dict[str, list[float]] = {"tv": [], "js": [], "kl_reverse_tok": []}
+    for lp_row, lq_row in zip(
+        logp.double().reshape(-1, logp.shape[-1]).tolist(), logq.double().reshape(-1, logq.shape[-1]).tolist()
+    ):
+        p = [math.exp(v) for v in lp_row]
+        q = [math.exp(v) for v in lq_row]
+        tv = 0.5 * sum(abs(a - b) for a, b in zip(p, q))
+        js = 0.0
+        for a, b in zip(p, q):
+            m = (a + b) / 2
+            js += 0.5 * (a * math.log(a / m) if a > 0 else 0.0) + 0.5 * (b * math.log(b / m) if b > 0 else 0.0)
+        rev = sum((b * (math.log(b) - math.log(a)) if a > 0 else math.inf) for a, b in zip(p, q) if b > 0)
+        out["tv"].append(tv)
+        out["js"].append(js)
+        out["kl_reverse_tok"].append(rev)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_tv_js_and_reverse_token_kl_equal_an_enumeration(seed, monkeypatch):
+    monkeypatch.setattr(divergences, "CHUNK_ELEMENTS", 97)  # several slices, a boundary inside a row
+    logp, logq = pair((3, 4, 37), seed=seed, scale=2.0 + seed)
+    logp[0, 0, :5] = -torch.inf  # p gives 0 to 5 tokens (q does not): TV, JS finite; reverse KL infinite
+    logp[0, 0] = torch.log_softmax(logp[0, 0], -1)
+    got = per_token(logp, logq, ("full", "tv", "js", "kl_reverse_tok"))
+    want = enumerate_divergences(logp, logq)
+    for name in ("tv", "js"):
+        torch.testing.assert_close(
+            got[name].double().reshape(-1), torch.tensor(want[name], dtype=torch.float64), atol=1e-6, rtol=1e-5
+        )
+    assert float(got["kl_reverse_tok"][0, 0]) == torch.inf
+    torch.testing.assert_close(
+        got["kl_reverse_tok"].double().reshape(-1)[1:],
+        torch.tensor(want["kl_reverse_tok"][1:], dtype=torch.float64),
+        atol=1e-6,
+        rtol=1e-5,
+    )
+    assert ((got["tv"] >= 0) & (got["tv"] <= 1)).all() and float(got["tv"].max()) > 1e-3
+    assert ((got["js"] >= 0) & (got["js"] <= math.log(2))).all()
+    assert (got["js"] <= got["tv"] * math.log(2) + 1e-6).all()  # JS ≤ ln2 · TV (Lin, 1991)
+
+
+def test_every_divergence_of_a_distribution_with_itself_is_exactly_zero():
+    logp, _ = pair((5, 300), seed=9)
+    got = per_token(logp, logp.clone(), tuple(DIVERGENCES))
+    for name, value in got.items():
+        assert torch.equal(value, torch.zeros(5)), name
+
+
+def test_disjoint_supports_reach_the_bounds():
+    logp = torch.log(torch.tensor([[0.5, 0.5, 0.0, 0.0]]))
+    logq = torch.log(torch.tensor([[0.0, 0.0, 0.25, 0.75]]))
+    got = per_token(logp, logq, ("tv", "js"))
+    assert float(got["tv"][0]) == pytest.approx(1.0) and float(got["js"][0]) == pytest.approx(math.log(2), rel=1e-6)
