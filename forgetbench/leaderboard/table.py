@@ -13,6 +13,7 @@ from pathlib import Path
 
 from forgetbench.core.errors import DataError, UserInputError
 from forgetbench.core.fs import check_output_path, file_lock, write_output
+from forgetbench.core.predictors import PREDICTORS
 from forgetbench.core.results import ScoreReport, TaskComparison
 from forgetbench.runs import load_report
 
@@ -63,6 +64,10 @@ COLUMNS = (
 )
 KL_COLUMNS = COLUMNS[COLUMNS.index("kl_direction") : COLUMNS.index("backend")]
 """Empty in the row of a comparison of lm-eval logs without KL."""
+PREDICTOR_COLUMNS = tuple(p.column for p in PREDICTORS if p.column not in COLUMNS)
+"""Optional columns, one per predictor of forgetting beyond the forward KL (`core.predictors`): kept through
+every upsert when a board has them; a board without them reads as before (`leaderboard predictors` ranks
+those present)."""
 TASK_COLUMNS = ("base", "ckpt", "delta", "base_adjusted", "ckpt_adjusted", "delta_adjusted")
 KEY = ("base_fingerprint", "ckpt_fingerprint", "suite_hash", "new_task_hash")
 
@@ -159,11 +164,13 @@ class AddResult:
 
 
 def _ordered_columns(frame) -> list[str]:
+    """`COLUMNS`, then the predictor columns the board has (`PREDICTOR_COLUMNS` order), then per task."""
     tasks: list[str] = []
     for col in frame.columns:
         if ":" in col and col.rsplit(":", 1)[0] not in tasks:
             tasks.append(col.rsplit(":", 1)[0])
-    return list(COLUMNS) + [f"{t}:{f}" for t in tasks for f in TASK_COLUMNS]
+    predictors = [c for c in PREDICTOR_COLUMNS if c in frame.columns]
+    return list(COLUMNS) + predictors + [f"{t}:{f}" for t in tasks for f in TASK_COLUMNS]
 
 
 def add_rows(rows: list[dict], to: Path, allow_suite_change: bool = False) -> AddResult:

@@ -26,7 +26,20 @@ def test_schema_md_documents_every_column():
     assert set(leaderboard.COLUMNS) <= documented
     assert {f"TASK:{c}" for c in leaderboard.TASK_COLUMNS} <= documented
     order = [c for c in re.findall(r"^\| `([^`]+)` \|", text, flags=re.M) if not c.startswith("TASK:")]
-    assert order == list(leaderboard.COLUMNS)  # SCHEMA.md lists them in file order
+    assert order == list(leaderboard.COLUMNS) + list(leaderboard.PREDICTOR_COLUMNS)  # SCHEMA.md lists them in file order
+
+
+def test_predictor_columns_survive_an_upsert_and_old_boards_read_without_them(board, score_runs, tmp_path):
+    import pandas as pd
+
+    frame = pd.read_csv(board)
+    assert not set(leaderboard.PREDICTOR_COLUMNS) & set(frame.columns)  # a board without them reads as before
+    frame["tv_new"] = [0.5, 2.0]
+    frame.to_csv(board, index=False)
+    leaderboard.add([score_runs["barely"]], board, label="again")  # an upsert of a row that has no value
+    after = pd.read_csv(board)
+    assert list(after.columns).index("tv_new") == len(leaderboard.COLUMNS)
+    assert after["tv_new"].isna().sum() == 1 and 2.0 in set(after["tv_new"])
 
 
 @pytest.fixture
