@@ -96,7 +96,7 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match=r"unknown divergence\(s\) hellinger; registered: full, kl_reverse_tok, tv, js"):
         per_token(logp, logq, ("full", "hellinger"))
     with pytest.raises(ValueError, match="'full' is already registered"):
-        register_divergence("full")(lambda a, b: a.sum(-1))
+        register_divergence("full")(lambda s: s.logp.sum(-1))
 
 
 def test_a_registered_divergence_is_computed_beside_full(monkeypatch):
@@ -105,8 +105,8 @@ def test_a_registered_divergence_is_computed_beside_full(monkeypatch):
     monkeypatch.setattr(divergences, "CHUNK_ELEMENTS", 64)
 
     @register_divergence("hellinger")
-    def squared_hellinger(logp, logq):
-        return (1 - (0.5 * (logp + logq)).exp().sum(-1)).clamp_(min=0)
+    def squared_hellinger(s):
+        return (1 - (0.5 * (s.logp + s.logq)).exp().sum(-1)).clamp_(min=0)
 
     logp, logq = pair((3, 11, 40), seed=7)
     got = per_token(logp, logq, ("full", "hellinger"))
