@@ -17,7 +17,9 @@ VIEW = (
         "run",
         Annotated[
             Path,
-            typer.Argument(help="A run folder (score, compare or sweep), or its report.html.", metavar="RUN", show_default=False),
+            typer.Argument(
+                help="A run folder (score, compare, kl or sweep), or its report.html.", metavar="RUN", show_default=False
+            ),
         ],
     ),
     o.Opt(
