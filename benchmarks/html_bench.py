@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forgetbench.core.results_io import load_report
+from forgetbench.runs.folder import load_report
 from forgetbench.pipeline.run_folder import write_html
 from forgetbench.report.html import RunView, render
 

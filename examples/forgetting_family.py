@@ -148,7 +148,7 @@ def on_policy_vs_sft(out: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    from forgetbench.core.results_io import load_report
+    from forgetbench.runs.folder import load_report
     from forgetbench.stats.paired import forgetting, to_points
 
     def items(name: str) -> pd.DataFrame:
@@ -197,9 +197,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/family"))
     ap.add_argument("--board", type=Path, default=Path("leaderboards/smollm2-135m-asdiv.csv"))
     ap.add_argument("--only", nargs="*", help="variant names (default: all)")
+    ap.add_argument("--train-only", action="store_true", help="build the checkpoints, score nothing")
     args = ap.parse_args()
     from forgetbench.core.home import default_store_dir
-    from forgetbench.core.results_io import load_report
+    from forgetbench.runs.folder import load_report
     from forgetbench.core.store import Store
     from forgetbench.pipeline.score import score
 
@@ -209,6 +210,9 @@ def main() -> None:
         if args.only and v.name not in args.only:
             continue
         run_dir = args.out / "runs" / v.name
+        if args.train_only:
+            print(f"{v.name}: {checkpoint(v, args.out, base)}", flush=True)
+            continue
         if not (run_dir / "report.json").is_file():
             ckpt = checkpoint(v, args.out, base)
             print(f"{v.name}: scoring", flush=True)
@@ -221,7 +225,8 @@ def main() -> None:
             f"gain {report.new_task_score.gain:+.1f} ({result.total} rows in {args.board})",
             flush=True,
         )
-    on_policy_vs_sft(args.out)
+    if not args.train_only:
+        on_policy_vs_sft(args.out)
 
 
 if __name__ == "__main__":

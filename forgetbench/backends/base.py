@@ -9,7 +9,7 @@ hold. Four operations:
 - `sample`: responses to token-id prompts, drawn at temperature 1 from the model's own next-token
   distribution (no top-p / top-k / penalties, whatever its generation config says);
 - `score`: per-response-token log p(y_t), log q(y_t) and, when asked, the exact full-vocabulary
-  KL(p(·|…) ‖ q(·|…)) — the KL pass;
+  KL(p(·|…) ‖ q(·|…)) and the other per-token divergences (`backends.divergences`) — the KL pass;
 - `run_task`: one lm-eval task on one model with per-item samples;
 - `close`;
 
@@ -87,6 +87,9 @@ class TokenScores:
     """log p(y_t|·) of the sampled token under the sampling model p."""
     logq: np.ndarray
     """log q(y_t|·) of the sampled token under the other model q."""
+    divergences: Mapping[str, np.ndarray] = field(default_factory=dict)
+    """The other per-token divergences asked for (`backends.divergences`: `kl_reverse_tok`, `tv`, `js`, and
+    `act`, the final hidden states' relative distance), by name, one float32 value per response token."""
 
 
 class NonFiniteLogprobs(BackendError):
@@ -195,11 +198,14 @@ class Backend(Protocol):
         q: ModelRef,
         sequences: list[tuple[list[int], list[int]]],
         pad_id: int,
-        full: bool,
+        divergences: tuple[str, ...],
         batch_size: int,
         reporter: Reporter,
     ) -> list[TokenScores]:
-        """Per-token scores of each (prompt ids, response ids) under p and q; NonFiniteLogprobs on NaN/inf."""
+        """Per-token scores of each (prompt ids, response ids) under p and q; NonFiniteLogprobs on NaN/inf.
+        `divergences` names the full-vocabulary per-token quantities to compute (`full`: `TokenScores.kl`;
+        the others into `TokenScores.divergences`); () for none (sampled-token log-probs only). A backend
+        that cannot compute one leaves it out, and the run says it was not measured."""
 
     def run_task(self, model: ResolvedModel, request: TaskRequest, reporter: Reporter) -> TaskOutput:
         """Run one lm-eval task on `model`."""

@@ -23,7 +23,7 @@ def eval_cmd(a: SimpleNamespace) -> None:
     c.print_json(result.to_dict()) if a.as_json else c.console().print(eval_table(result))
 
 
-@o.command(app, "kl", o.PAIR, o.PROMPTS, o.KL, o.DIRECTION, o.RUNTIME, o.OUT, o.STORE, o.JSON, panel=o.RUN)
+@o.command(app, "kl", o.PAIR, o.PROMPTS, o.KL, o.OLD_SUITE, o.DIRECTION, o.RUNTIME, o.OUT, o.STORE, o.JSON, panel=o.RUN)
 def kl_cmd(a: SimpleNamespace) -> None:
     """KL between base and checkpoint on new-task prompts (the predictor of forgetting)."""
     c.quiet_libraries()

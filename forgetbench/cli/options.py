@@ -108,6 +108,21 @@ KL = (
         DEFAULTS.noise_floor_prompts,
     ),
     Opt(
+        "old_task_prompts",
+        Annotated[
+            int,
+            typer.Option(
+                help="Prompts drawn from the prior suite's items for the _old predictors (responses from the base; 0 skips them)."
+            ),
+        ],
+        DEFAULTS.old_task_prompts,
+    ),
+    Opt(
+        "weight_distance",
+        Annotated[bool, typer.Option(help="Compute the weight-space predictors (‖ΔW‖/‖W‖, largest σ₁(ΔW)).")],
+        DEFAULTS.weight_distance,
+    ),
+    Opt(
         "allow_template_mismatch",
         Annotated[
             bool,
@@ -126,6 +141,16 @@ KL = (
         DEFAULTS.allow_base_mismatch,
     ),
     *(Opt(*flag) for flag in BACKENDS.opts(kl=True)),
+)
+OLD_SUITE = (
+    Opt(
+        "old_task_suite",
+        Annotated[
+            Optional[str],
+            typer.Option(help="Prior suite whose items give the old-task prompts of the _old predictors (score: its --suite)."),
+        ],
+        None,
+    ),
 )
 DIRECTION = (
     Opt(
@@ -274,6 +299,9 @@ def kl_options(a: SimpleNamespace) -> dict[str, Any]:
         "seed": a.seed,
         "chat_template": a.chat_template,
         "noise_floor_prompts": a.noise_floor_prompts,
+        "old_task_prompts": a.old_task_prompts,
+        "weight_distance": a.weight_distance,
+        **({"old_task_suite": a.old_task_suite} if getattr(a, "old_task_suite", None) else {}),
         "allow_template_mismatch": a.allow_template_mismatch,
         "allow_base_mismatch": a.allow_base_mismatch,
         "direction": getattr(a, "direction", DEFAULTS.direction),

@@ -51,6 +51,8 @@ class Defaults:
     seed: int = 0
     kl_chat_template: bool = True
     noise_floor_prompts: int = 32
+    old_task_prompts: int = 64
+    weight_distance: bool = True
     allow_template_mismatch: bool = False
     allow_base_mismatch: bool = False
 
@@ -166,6 +168,19 @@ class KLConfig:
     """Render prompts as a user turn with the tokenizer's chat template, when it has one."""
     noise_floor_prompts: int = DEFAULTS.noise_floor_prompts
     """Prompts on which the noise floor (checkpoint replaced by a second copy of the sampler) is measured; 0 skips it."""
+    old_task_suite: str | None = None
+    """Prior suite whose items' rendered contexts are the old-task prompts of the `_old` predictors (`score`:
+    its own suite); None: not measured."""
+    old_task_prompts: int = DEFAULTS.old_task_prompts
+    """Prompts drawn (seeded) from `old_task_suite`'s items, responses sampled from the base; 0 skips them."""
+    old_task_chat_template: bool = DEFAULTS.eval_chat_template
+    """Render the old-task prompts with the chat template (as the suite itself is run: `score` passes its own)."""
+    old_task_limit: int | None = None
+    """The suite run's `--limit` (the old-task prompts are drawn from the items it evaluates)."""
+    old_task_num_fewshot: int | None = None
+    """The suite run's `--num-fewshot` (the contexts carry the few-shot examples it would)."""
+    weight_distance: bool = DEFAULTS.weight_distance
+    """Compute the weight-space predictors (‖ΔW‖/‖W‖ and the largest σ₁(ΔW); no prompts)."""
     allow_template_mismatch: bool = DEFAULTS.allow_template_mismatch
     """Measure even when the models' chat templates or stop tokens differ (forward and reverse KL then see
     different prompts or stop rules); the difference is recorded in `KLResult.template_mismatch`."""
@@ -188,6 +203,7 @@ class KLConfig:
         for name in ("n_prompts", "samples_per_prompt", "max_new_tokens"):
             check_count(f"--{name.replace('_', '-')}", getattr(self, name))
         check_count("--noise-floor-prompts", self.noise_floor_prompts, 0)
+        check_count("--old-task-prompts", self.old_task_prompts, 0)
         check_count("--seed", self.seed, 0)
 
     @property
@@ -275,6 +291,10 @@ class ScoreConfig:
         runtime = runtime or Runtime(**flat)
         ev = EvalConfig(model=base, runtime=runtime, **{k: v for k, v in options.items() if k in eval_keys})
         kl_options: dict[str, Any] = {k: v for k, v in options.items() if k in kl_keys}
+        kl_options.setdefault("old_task_suite", ev.suite)  # the `_old` predictors on the suite's own items
+        kl_options.setdefault("old_task_chat_template", ev.chat_template)
+        kl_options.setdefault("old_task_limit", ev.limit)
+        kl_options.setdefault("old_task_num_fewshot", ev.num_fewshot)
         kl = KLConfig(base=base, ckpt=ckpt, runtime=runtime, **new_task_source(new_task), **kl_options)
         return cls(ev, kl, law)
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 @dataclass(frozen=True)
@@ -242,6 +242,26 @@ class Estimate:
 
 
 @dataclass(frozen=True)
+class PredictorValue:
+    """One candidate predictor of forgetting measured on a run (`core.predictors` names and describes it)."""
+
+    name: str
+    """Its catalog name (`kl_forward_new`, `tv_new`, `act_old`, `weight_frobenius`, ...)."""
+    inputs: str
+    """`new` (new-task prompts), `old` (prompts drawn from the prior suite's items) or `weights` (no prompts)."""
+    value: float
+    """Per-token divergences: the mean over prompts of the per-sequence sum (like `Estimate.mean`);
+    weight distances: the distance itself."""
+    ci_low: float
+    """Lower end of the 95% interval over prompts (the headline KL's method); NaN for a weight distance,
+    which has no sampling error."""
+    ci_high: float
+    """Upper end of that interval (NaN for a weight distance)."""
+    unit: str
+    """`nats/sequence`, `tokens` (a sum of per-token values in [0, 1]), `ratio` or `weight units`."""
+
+
+@dataclass(frozen=True)
 class KLResult:
     """KL between base and checkpoint on new-task prompts."""
 
@@ -328,11 +348,25 @@ class KLResult:
     floor's upper CI end (the floor's mean when it has no CI). None without a precision floor."""
     precision_floor_s: float = 0.0
     """Wall time of the precision-floor pass (includes loading the float32 copy; 0 without one)."""
+    predictors: tuple[PredictorValue, ...] = ()
+    """Every candidate predictor of forgetting this run measured, in `core.predictors` order: the forward
+    KL and the other per-token divergences on the new-task prompts, the same on prior-suite prompts
+    (`--old-task-prompts`), the weight distances. Results before version 7 carry only the headline KL
+    here (`kl_forward_new`, or `kl_reverse_new` for a reverse run), filled in when read."""
+    old_task_prompts: int = 0
+    """Prompts drawn from the prior suite's items for the `_old` predictors (0: not measured)."""
+    predictor_notes: tuple[str, ...] = ()
+    """What was asked for but not measured, each with why (`act_new: the vllm backend's full scorer does not
+    compute it`; weight distances of a GGUF checkpoint)."""
 
     @property
     def headline_estimate(self) -> Estimate:
         """The estimate named by `headline`."""
         return next(e for e in self.estimates if e.name == self.headline)
+
+    def predictor(self, name: str) -> PredictorValue | None:
+        """The measured predictor named `name`, or None when this run did not measure it."""
+        return next((p for p in self.predictors if p.name == name), None)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -513,7 +547,8 @@ class RuleVerdict:
     it (`fail`), or neither (`inconclusive`), with what it could have seen."""
 
     rule: str
-    """`task:NAME` (drop on one task), `aggregate` (forgetting F) or `kl` (forward KL)."""
+    """`task:NAME` (drop on one task), `aggregate` (forgetting F), `kl` (forward KL) or `predictor:NAME` (a
+    predictor of forgetting the policy's `[predictors]` table limits, in its own unit)."""
     status: str
     """`pass`, `fail` or `inconclusive`."""
     passed: bool

@@ -240,10 +240,38 @@ def _report_v5_to_v6(report: dict) -> dict:
             "kl": _v5_to_v6(kl) if isinstance(kl, dict) else kl}  # fmt: skip
 
 
+def _kl_v6_to_v7(kl: dict) -> dict:
+    """Version 7 added the `predictors` table: an older result measured one predictor, its headline `full`
+    KL (forward: `kl_forward_new`; reverse: `kl_reverse_new`), filled in from its estimate."""
+    headline = next((e for e in kl.get("estimates", []) if isinstance(e, dict) and e.get("name") == "full"), None)
+    table = []
+    if headline is not None and kl.get("headline") == "full":
+        name = "kl_forward_new" if kl.get("direction") == "forward" else "kl_reverse_new"
+        table.append({"name": name, "inputs": "new", "value": headline["mean"], "ci_low": headline["ci_low"],
+                      "ci_high": headline["ci_high"], "unit": "nats/sequence"})  # fmt: skip
+    return {**kl, "schema_version": 7, "predictors": table, "old_task_prompts": 0, "predictor_notes": []}
+
+
+def _report_v6_to_v7(report: dict) -> dict:
+    kl = report.get("kl")
+    return {**report, "schema_version": 7, "kl": _kl_v6_to_v7(kl) if isinstance(kl, dict) else kl}
+
+
+def _gate_v6_to_v7(verdict: dict) -> dict:
+    return {**verdict, "schema_version": 7}
+
+
 MIGRATIONS: dict[type, dict[int, Callable[[dict], dict]]] = {
-    KLResult: {1: _kl_v1_to_v2, 2: _kl_v2_to_v3, 3: _kl_v3_to_v4, 4: _models_v4_to_v5, 5: _v5_to_v6},
-    ScoreReport: {1: _report_v1_to_v2, 2: _report_v2_to_v3, 3: _report_v3_to_v4, 4: _report_v4_to_v5, 5: _report_v5_to_v6},
-    GateVerdict: {1: _gate_v1_to_v2, 2: _gate_v2_to_v3, 3: _gate_v3_to_v4, 4: _gate_v4_to_v5, 5: _v5_to_v6},
+    KLResult: {1: _kl_v1_to_v2, 2: _kl_v2_to_v3, 3: _kl_v3_to_v4, 4: _models_v4_to_v5, 5: _v5_to_v6, 6: _kl_v6_to_v7},
+    ScoreReport: {
+        1: _report_v1_to_v2,
+        2: _report_v2_to_v3,
+        3: _report_v3_to_v4,
+        4: _report_v4_to_v5,
+        5: _report_v5_to_v6,
+        6: _report_v6_to_v7,
+    },
+    GateVerdict: {1: _gate_v1_to_v2, 2: _gate_v2_to_v3, 3: _gate_v3_to_v4, 4: _gate_v4_to_v5, 5: _v5_to_v6, 6: _gate_v6_to_v7},
 }
 """Per result type: version N → a function returning the same data at version N + 1."""
 

@@ -51,6 +51,9 @@ class Plan:
     """Prompts in the noise-floor pass (0: skipped)."""
     template_mismatch: str | None = None
     """How the models' chat templates or stop tokens differ, when `allow_template_mismatch` let it pass."""
+    old: Plan | None = None
+    """The same measurement on prompts drawn from the prior suite's items (the `_old` predictors: no noise
+    floor, the base samples), or None."""
 
     @property
     def expanded(self) -> list[list[int]]:

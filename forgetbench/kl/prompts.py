@@ -1,28 +1,17 @@
 """New-task prompts for KL: read from a JSONL/CSV/Parquet file (prompts rendered by an lm-eval task
-come from `forgetbench.prior.prompts`, through the pipeline), then a seeded choice."""
+come from `forgetbench.prior.prompts`, through the pipeline), then a seeded choice. `Prompts` lives in
+`core.prompts` (prior builds it too, and may not import kl); it is re-exported here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from forgetbench.core.config import PROMPT_FORMATS
 from forgetbench.core.errors import DataError
+from forgetbench.core.prompts import Prompts
 from forgetbench.data.sampling import lite_indices
 
-
-@dataclass(frozen=True)
-class Prompts:
-    """The prompts chosen for a KL run (raw text, before any chat template)."""
-
-    source: str
-    """File path, or `task:NAME` for an lm-eval task."""
-    available: int
-    """Prompts in the source."""
-    indices: tuple[int, ...]
-    """Chosen rows of the source (seeded, increasing)."""
-    texts: tuple[str, ...]
-    """The chosen prompts, in `indices` order."""
+__all__ = ["Prompts", "choose", "read_prompt_file"]
 
 
 def read_prompt_file(path: Path, field: str) -> list[str]:

@@ -24,12 +24,13 @@ import numpy as np
 from forgetbench import __version__
 from forgetbench.backends.base import ModelRef, NonFiniteLogprobs, TokenScores
 from forgetbench.backends.device import PRECISION_REFERENCE
-from forgetbench.core.errors import BackendError
-from forgetbench.core.results import SCHEMA_VERSION, Estimate, KLResult
-from forgetbench.kl import samples
+from forgetbench.backends.divergences import every_name
+from forgetbench.core.errors import BackendError, ModelSpecError
+from forgetbench.core.results import SCHEMA_VERSION, Estimate, KLResult, PredictorValue, WeightDistance
+from forgetbench.kl import predictors, samples
 from forgetbench.kl.estimators import sequence_estimates, token_estimates
+from forgetbench.kl.predictors import estimate_of
 from forgetbench.models import tokenizer
-from forgetbench.stats.bootstrap import mean_test
 
 PRECISION_MODELS = 2
 """Models whose rounding error a comparison carries (base and checkpoint): the precision floor is this many
@@ -50,9 +51,21 @@ class KLRun:
     result: KLResult
     rows: list[dict]
     """prompt_index, source_index, sample_index, response_tokens, eos, one column per estimator (nats per
-    sequence), `prompt` (the prompt's text before any template), `tokens` (the response as the text each
-    token adds, `models.tokenizer.pieces`) and `token_kl` (the headline estimator's per-token terms,
-    float32, summing to its column up to float32 rounding)."""
+    sequence) and per other per-token divergence (`kl_reverse_tok`, `tv`, `js`, `act`: summed along the
+    response), `prompt` (the prompt's text before any template), `tokens` (the response as the text each
+    token adds, `models.tokenizer.pieces`), `token_kl` (the headline estimator's per-token terms, float32,
+    summing to its column up to float32 rounding) and `token_<divergence>` (each divergence per token)."""
+    old_rows: list[dict] = field(default_factory=list)
+    """The same rows on prompts drawn from the prior suite's items, with their `task` (empty: not measured)."""
+
+
+def divergences_of(plan: Plan) -> tuple[str, ...]:
+    """The per-token quantities the main pass asks the backend for: every one (`backends.divergences`) when
+    the forward `full` KL is computed (the predictors come from the same pass), `full` alone for a reverse
+    run (the other divergences are defined on the base's samples), none without `full`."""
+    if "full" not in plan.config.estimators:
+        return ()
+    return every_name() if plan.config.direction == "forward" else ("full",)
 
 
 @dataclass(frozen=True)
@@ -77,15 +90,21 @@ def nonfinite_error(plan: Plan, exc: NonFiniteLogprobs, who: ResolvedModel) -> B
     )
 
 
-def _score(plan: Plan, backend: Backend, q: ModelRef, sequences: list, reporter: Reporter) -> list[TokenScores]:
+def _score(
+    plan: Plan, backend: Backend, q: ModelRef, sequences: list, reporter: Reporter, divergences: tuple[str, ...] | None = None
+) -> list[TokenScores]:
+    """Every sequence scored under the sampler and `q`: the per-token `divergences` (default: `full` when it is
+    an estimator, as the floors need)."""
     config = plan.config
+    if divergences is None:
+        divergences = ("full",) if "full" in config.estimators else ()
     try:
         return backend.score(
             ModelRef(plan.sampler),
             q,
             sequences,
             plan.sampling.pad_id,
-            "full" in config.estimators,
+            divergences,
             max(1, config.runtime.batch_size // 2),
             reporter,
         )
@@ -134,7 +153,7 @@ def score_passes(
     timings = {"sampling_s": sampling_s}
     sequences = list(zip(plan.expanded, responses))
     t0 = time.perf_counter()
-    scores = _score(plan, backend, ModelRef(plan.other), sequences, reporter)
+    scores = _score(plan, backend, ModelRef(plan.other), sequences, reporter, divergences_of(plan))
     timings["scoring_s"] = time.perf_counter() - t0
     noise, precision = _floors(plan, backend, sequences, reporter, timings)
     return Passes(responses, cached, scores, noise, timings, precision)
@@ -144,9 +163,18 @@ def _total(terms: np.ndarray | None) -> float:
     return float("nan") if terms is None else float(terms.sum())
 
 
+def measured_divergences(scores: list[TokenScores]) -> tuple[str, ...]:
+    """The other per-token divergences every sequence carries (a backend leaves out what it cannot compute)."""
+    if not scores:
+        return ()
+    return tuple(n for n in scores[0].divergences if all(n in ts.divergences for ts in scores))
+
+
 def _rows(plan: Plan, passes: Passes) -> list[dict]:
     config, eos = plan.config, set(plan.sampling.stop_ids)
     tok = tokenizer.load_tokenizer(plan.sampler)
+    others = measured_divergences(passes.scores)
+    tasks = plan.prompts.tasks
     rows: list[dict] = []
     for n, (ts, resp) in enumerate(zip(passes.scores, passes.responses)):
         p = n // config.samples_per_prompt
@@ -156,23 +184,19 @@ def _rows(plan: Plan, passes: Passes) -> list[dict]:
             {
                 "prompt_index": p,
                 "source_index": plan.prompts.indices[p],
+                **({"task": tasks[p]} if tasks else {}),
                 "sample_index": n % config.samples_per_prompt,
                 "response_tokens": len(resp),
                 "eos": bool(resp and resp[-1] in eos),
                 **{e: _total(terms[e]) for e in config.estimators},
+                **{d: float(ts.divergences[d].astype(np.float64).sum()) for d in others},
                 "prompt": plan.prompts.texts[p],
                 "tokens": tokenizer.pieces(tok, list(resp)),
                 "token_kl": np.zeros(0, np.float32) if head is None else head.astype(np.float32),  # parquet list<float>
+                **{f"token_{d}": ts.divergences[d].astype(np.float32) for d in others},
             }
         )
     return rows
-
-
-def _estimate(name: str, values: list[dict], clusters: np.ndarray, tokens: int, rng: np.random.Generator) -> Estimate:
-    v = np.array([r[name] for r in values])
-    test = mean_test(v, clusters, rng)
-    low, high = test.interval(0.95)
-    return Estimate(name, test.estimate, low, high, float(v.sum() / max(1, tokens)))
 
 
 def precision_floor(measured: Estimate) -> Estimate:
@@ -200,7 +224,7 @@ def _floor_estimates(
     def estimate(name: str, scores: list[TokenScores]) -> Estimate:
         k = len(scores)
         per_sequence = [sequence_estimates(ts.kl, ts.logp, ts.logq) for ts in scores]
-        return _estimate(name, per_sequence, clusters[:k], sum(r["response_tokens"] for r in rows[:k]), rng)
+        return estimate_of(name, per_sequence, clusters[:k], sum(r["response_tokens"] for r in rows[:k]), rng)
 
     noise = estimate(headline, passes.noise) if passes.noise else None
     noise_k1 = estimate("k1", passes.noise) if passes.noise else None
@@ -208,17 +232,53 @@ def _floor_estimates(
     return noise, noise_k1, precision
 
 
-def summarise(plan: Plan, passes: Passes, backend: Backend, elapsed_s: float) -> KLRun:
-    """The typed result: every requested estimator with its CI over prompts, the noise floor and the
-    precision floor."""
+@dataclass(frozen=True)
+class Extras:
+    """What a run measures beside the new-task pass: the same divergences on prior-suite prompts (their plan
+    and passes), the weight distance, and what could not be measured, with why."""
+
+    old: tuple[Plan, Passes] | None = None
+    weights: WeightDistance | None = None
+    notes: tuple[str, ...] = ()
+
+
+def _predictors(
+    plan: Plan, passes: Passes, rows: list[dict], headline: Estimate, extras: Extras, old_rows: list[dict], rng
+) -> tuple[tuple[PredictorValue, ...], tuple[str, ...]]:
+    """The predictors table (catalog order) and the notes on what was asked for but not measured."""
+    config, notes = plan.config, list(extras.notes)
+    values: list[PredictorValue] = []
+    if config.headline == "full":
+        values.append(predictors.value("kl_forward_new" if config.direction == "forward" else "kl_reverse_new", headline))
+    others = measured_divergences(passes.scores)
+    values += predictors.per_token(rows, "new", others, rng)
+    asked = [n for n in divergences_of(plan) if n != "full"]
+    notes += [
+        f"{n}_new: the {plan.config.runtime.backend} backend's full scorer does not compute it" for n in asked if n not in others
+    ]
+    if extras.old is not None and old_rows:
+        old_plan, old_passes = extras.old
+        columns = ("full", *measured_divergences(old_passes.scores)) if "full" in old_plan.config.estimators else ()
+        values += predictors.per_token(old_rows, "old", columns, rng)
+    if extras.weights is not None:
+        values += predictors.weights(extras.weights)
+    return predictors.in_catalog_order(values), tuple(notes)
+
+
+def summarise(plan: Plan, passes: Passes, backend: Backend, elapsed_s: float, extras: Extras | None = None) -> KLRun:
+    """The typed result: every requested estimator with its CI over prompts, the noise floor, the
+    precision floor, and the predictors table."""
     config = plan.config
+    extras = extras or Extras()
     rows = _rows(plan, passes)
     rng = np.random.default_rng(config.seed)
     clusters = np.array([r["prompt_index"] for r in rows])
     tokens = sum(r["response_tokens"] for r in rows)
-    estimates = tuple(_estimate(e, rows, clusters, tokens, rng) for e in config.estimators)
+    estimates = tuple(estimate_of(e, rows, clusters, tokens, rng) for e in config.estimators)
     noise, noise_k1, precision = _floor_estimates(plan, passes, rows, clusters, rng)
     headline = next(e for e in estimates if e.name == config.headline)
+    old_rows = _rows(*extras.old) if extras.old is not None else []
+    table, notes = _predictors(plan, passes, rows, headline, extras, old_rows, rng)
     result = KLResult(
         schema_version=SCHEMA_VERSION,
         forgetbench_version=__version__,
@@ -253,16 +313,40 @@ def summarise(plan: Plan, passes: Passes, backend: Backend, elapsed_s: float) ->
         precision_resolvable=resolvable(headline, precision),
         precision_floor_s=passes.timings.get("precision_floor_s", 0.0),
         template_mismatch=plan.template_mismatch,
+        predictors=table,
+        old_task_prompts=len(extras.old[0].prompt_ids) if extras.old is not None else 0,
+        predictor_notes=notes,
     )
-    return KLRun(result, rows)
+    return KLRun(result, rows, old_rows)
+
+
+def weight_distance(plan: Plan, reporter: Reporter) -> tuple[WeightDistance | None, tuple[str, ...]]:
+    """The checkpoint's weight distance from the base, or None and a note saying why it was not computed
+    (weights it cannot compare: a GGUF file, a DoRA adapter, another architecture)."""
+    from forgetbench.models.weight_distance import weight_distance as distance
+
+    reporter.message("weight distances")
+    try:
+        return distance(plan.base, plan.ckpt), ()
+    except ModelSpecError as exc:
+        reporter.message(f"weight distances not computed: {exc}")
+        return None, (f"weight_frobenius, weight_spectral: not computed ({exc})",)
 
 
 def execute(plan: Plan, backend: Backend, store: Store, reporter: Reporter) -> KLRun:
-    """Run `plan` (models loaded as needed; the caller owns the backend and closes it) and return the typed result."""
+    """Run `plan`, its `old` plan when it has one (the same models on prompts from the prior suite's items;
+    their divergences only) and the weight distance (models loaded as needed; the caller owns the backend
+    and closes it); return the typed result."""
     started = time.perf_counter()
     backend.expect([plan.base, plan.ckpt])
+    old = plan.old
     try:
         passes = run_passes(plan, backend, store, reporter)
+        if old is not None:
+            reporter.message(f"old-task prompts ({old.prompts.source}): {len(old.prompt_ids)}")
+        old_passes = run_passes(old, backend, store, reporter) if old is not None else None
+        weights, notes = weight_distance(plan, reporter) if plan.config.weight_distance else (None, ())
     finally:
         reporter.close()
-    return summarise(plan, passes, backend, time.perf_counter() - started)
+    extras = Extras((old, old_passes) if old is not None and old_passes is not None else None, weights, notes)
+    return summarise(plan, passes, backend, time.perf_counter() - started, extras)

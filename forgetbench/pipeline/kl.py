@@ -6,12 +6,14 @@ The prompts come from a file (`kl.prompts`) or from an lm-eval task's rendered i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from forgetbench.backends.base import Backend
 from forgetbench.backends.registry import open_backend
 from forgetbench.core.config import KLConfig
 from forgetbench.core.errors import UserInputError
+from forgetbench.core.model import ResolvedModel
 from forgetbench.core.progress import Reporter
 from forgetbench.core.store import Store
 from forgetbench.kl.plan import Plan, make_plan
@@ -45,7 +47,29 @@ def plan_kl(config: KLConfig, store: Store, backend: Backend, reporter: Reporter
     ckpt = resolve(config.ckpt, config.runtime.trust_remote_code, base, config.allow_base_mismatch)
     if ckpt.adapter is not None and ckpt.adapter.warning:
         reporter.message(f"warning: {ckpt.adapter.warning}")
-    return make_plan(config, prompts, base, ckpt, backend)
+    plan = make_plan(config, prompts, base, ckpt, backend)
+    return replace(plan, old=plan_old(config, base, ckpt, backend, reporter))
+
+
+def plan_old(config: KLConfig, base: ResolvedModel, ckpt: ResolvedModel, backend: Backend, reporter: Reporter) -> Plan | None:
+    """The old-task plan: `old_task_prompts` prompts drawn from `old_task_suite`'s items, rendered as the suite
+    is run, the base's samples, the per-token divergences only (no noise floor); None when not asked for
+    (no suite, 0 prompts) or for a reverse run (the divergences are defined on the base's samples)."""
+    if config.old_task_suite is None or config.old_task_prompts == 0 or config.direction != "forward":
+        return None
+    from forgetbench.prior.prompts import suite_prompts
+
+    prompts = suite_prompts(
+        config.old_task_suite,
+        config.old_task_prompts,
+        config.seed,
+        limit=config.old_task_limit,
+        num_fewshot=config.old_task_num_fewshot,
+        skip_non_text=True,  # a task scored per option (WinoGrande) has no one prompt: left out, said
+        reporter=reporter,
+    )
+    old = replace(config, n_prompts=len(prompts.texts), noise_floor_prompts=0, chat_template=config.old_task_chat_template)
+    return make_plan(old, prompts, base, ckpt, backend)
 
 
 def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None) -> KLRun:

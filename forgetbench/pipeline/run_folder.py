@@ -61,7 +61,7 @@ def write_kl(run: KLRun, folder: Path) -> KLResult:
     """A KL-only run folder (kl.parquet, kl.json sealed with its hash, report.html); the sealed result."""
     from forgetbench.report.html import render_kl
 
-    sealed = seal_kl(run.result, run.rows)
+    sealed = seal_kl(run.result, run.rows, run.old_rows)
     RunFolder(folder).write_kl(sealed, page=render_kl(sealed.result, sealed.rows()).encode())
     return sealed.result
 
@@ -76,7 +76,8 @@ def write_score(run: ScoreRun, folder: Path) -> ScoreReport:
     from forgetbench.report.html import RunView, render
     from forgetbench.report.markdown import markdown
 
-    sealed = seal_score(run.report, item_rows(run), run.kl.rows if run.kl is not None else None)
+    kl = run.kl
+    sealed = seal_score(run.report, item_rows(run), kl.rows if kl is not None else None, kl.old_rows if kl else None)
     report = sealed.report
     buf = io.StringIO()
     pd.DataFrame([row(report)]).to_csv(buf, index=False)

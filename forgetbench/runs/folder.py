@@ -84,6 +84,8 @@ class SealedScore:
     """items.parquet's bytes."""
     kl: bytes | None
     """kl.parquet's bytes (None: a `compare` without `--kl`)."""
+    kl_old: bytes | None = None
+    """kl_old.parquet's bytes (None: no `_old` predictors measured)."""
 
     def rows(self) -> tuple[list[dict], list[dict]]:
         """The item and KL rows as the folder will hold them (decoded from the bytes, not read from disk)."""
@@ -96,24 +98,33 @@ class SealedKL:
 
     result: KLResult
     rows_bytes: bytes
+    old_bytes: bytes | None = None
+    """kl_old.parquet's bytes (None: no `_old` predictors measured)."""
 
     def rows(self) -> list[dict]:
         """kl.parquet's rows as the folder will hold them."""
         return _records(self.rows_bytes)
 
 
-def seal_score(report: ScoreReport, items: list[dict], kl_rows: list[dict] | None) -> SealedScore:
-    """`report` sealed (`core.results_io.seal`) with items.parquet and, when there is a KL, kl.parquet."""
+def seal_score(
+    report: ScoreReport, items: list[dict], kl_rows: list[dict] | None, kl_old_rows: list[dict] | None = None
+) -> SealedScore:
+    """`report` sealed (`core.results_io.seal`) with items.parquet and, when there is a KL, kl.parquet (and
+    kl_old.parquet when there are rows on prior-suite prompts)."""
     files = {layout.ITEMS: _parquet(items)}
     if kl_rows is not None:
         files[layout.KL_ROWS] = _parquet(kl_rows)
-    return SealedScore(seal(report, files), files[layout.ITEMS], files.get(layout.KL_ROWS))
+    if kl_old_rows:
+        files[layout.KL_OLD_ROWS] = _parquet(kl_old_rows)
+    return SealedScore(seal(report, files), files[layout.ITEMS], files.get(layout.KL_ROWS), files.get(layout.KL_OLD_ROWS))
 
 
-def seal_kl(result: KLResult, rows: list[dict]) -> SealedKL:
-    """`result` sealed with kl.parquet (one row per prompt × sample)."""
-    data = _parquet(rows)
-    return SealedKL(seal(result, {layout.KL_ROWS: data}), data)
+def seal_kl(result: KLResult, rows: list[dict], old_rows: list[dict] | None = None) -> SealedKL:
+    """`result` sealed with kl.parquet (one row per prompt × sample) and, when given, kl_old.parquet."""
+    files = {layout.KL_ROWS: _parquet(rows)}
+    if old_rows:
+        files[layout.KL_OLD_ROWS] = _parquet(old_rows)
+    return SealedKL(seal(result, files), files[layout.KL_ROWS], files.get(layout.KL_OLD_ROWS))
 
 
 def _frame(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -257,6 +268,15 @@ class RunFolder:
         """kl.parquet, with at least `columns` (as `items`)."""
         return _frame(self.kl_rows_file, columns)
 
+    @property
+    def kl_old_rows_file(self) -> Path:
+        return self.path / layout.KL_OLD_ROWS
+
+    def kl_old_rows(self, columns: tuple[str, ...] = ()) -> pd.DataFrame:
+        """kl_old.parquet (the rows on prior-suite prompts), with at least `columns` (as `items`; DataError
+        naming the file when the run measured no `_old` predictors)."""
+        return _frame(self.kl_old_rows_file, columns)
+
     def rows(self) -> tuple[list[dict], list[dict]]:
         """items.parquet's and kl.parquet's rows as dicts (list columns as numpy arrays; none where a file is
         absent: a KL-only run has no items, a `compare` without `--kl` no KL rows)."""
@@ -285,6 +305,8 @@ class RunFolder:
             write_file(tmp / layout.ITEMS, sealed.items)
             if sealed.kl is not None:
                 write_file(tmp / layout.KL_ROWS, sealed.kl)
+            if sealed.kl_old is not None:
+                write_file(tmp / layout.KL_OLD_ROWS, sealed.kl_old)
             write_file(tmp / layout.LEADERBOARD_ROW, leaderboard_row)
             write_file(tmp / layout.MARKDOWN, markdown)
             write_file(tmp / layout.REPORT, to_json(sealed.report))
@@ -297,6 +319,8 @@ class RunFolder:
 
         def build(tmp: Path) -> None:
             write_file(tmp / layout.KL_ROWS, sealed.rows_bytes)
+            if sealed.old_bytes is not None:
+                write_file(tmp / layout.KL_OLD_ROWS, sealed.old_bytes)
             write_file(tmp / layout.KL, to_json(sealed.result))
             write_file(tmp / layout.PAGE, page)
 

@@ -12,7 +12,10 @@ KL = "kl.json"
 ITEMS = "items.parquet"
 """One row per paired benchmark item: task, doc_id, doc_hash, base and ckpt scores, evidence of changed items."""
 KL_ROWS = "kl.parquet"
-"""One row per prompt × sample: every estimator's value (nats/sequence), prompt, tokens, per-token KL."""
+"""One row per prompt × sample: every estimator's and per-token divergence's value (per sequence), prompt,
+tokens, and each divergence per token (`token_kl`, `token_tv`, ...)."""
+KL_OLD_ROWS = "kl_old.parquet"
+"""The same rows on prompts drawn from the prior suite's items (`--old-task-prompts`): the `_old` predictors."""
 MARKDOWN = "report.md"
 """The report as a human table."""
 PAGE = "report.html"
@@ -20,7 +23,7 @@ PAGE = "report.html"
 LEADERBOARD_ROW = "leaderboard_row.csv"
 """The run's leaderboard row (`leaderboard.table.row`)."""
 
-RUN_FILES = (ITEMS, KL_ROWS, LEADERBOARD_ROW, MARKDOWN, REPORT, KL, PAGE)
+RUN_FILES = (ITEMS, KL_ROWS, KL_OLD_ROWS, LEADERBOARD_ROW, MARKDOWN, REPORT, KL, PAGE)
 """The files a run folder holds: a rerun into the same folder replaces them all (one it does not write is
 removed, so no older run's rows stay beside the new report); other files there are kept."""
 

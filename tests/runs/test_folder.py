@@ -85,21 +85,23 @@ def test_a_damaged_summary_or_rows_file_is_one_error_naming_it(score_copy):
     assert info.value.exit_code == 2
 
 
-def test_written_files_read_back_unchanged(score_copy, tmp_path):
-    report = score_copy.report()
-    items, kl_rows = score_copy.rows()
-    sealed = seal_score(_unsealed(report), items, kl_rows)
+def test_written_files_read_back_unchanged(score_runs, tmp_path):
+    written = RunFolder(score_runs["barely"])
+    report = written.report()
+    items, kl_rows = written.rows()
+    sealed = seal_score(_unsealed(report), items, kl_rows, written.kl_old_rows().to_dict("records"))
     assert sealed.report == report  # the same rows seal to the same digest
     out = RunFolder(tmp_path / "again")
     out.write_score(sealed, leaderboard_row=b"r\n", markdown=b"m\n", page=b"p")
     assert out.report() == report and out.kind == "score"
-    for name in (layout.ITEMS, layout.KL_ROWS, layout.REPORT):
-        assert (out.path / name).read_bytes() == (score_copy.path / name).read_bytes(), name
+    for name in (layout.ITEMS, layout.KL_ROWS, layout.KL_OLD_ROWS, layout.REPORT):
+        assert (out.path / name).read_bytes() == (written.path / name).read_bytes(), name
     assert out.page_file.read_bytes() == b"p" and (out.path / layout.MARKDOWN).read_bytes() == b"m\n"
     kl = RunFolder(BEFORE / "kl").kl_result()
     sealed_kl = seal_kl(_unsealed(kl), RunFolder(BEFORE / "kl").rows()[1])
     RunFolder(tmp_path / "kl").write_kl(sealed_kl, page=b"k")
-    assert RunFolder(tmp_path / "kl").kl_result() == kl == sealed_kl.result
+    # a version-6 result migrated to 7 seals to another digest (the predictors table is new); nothing else moves
+    assert RunFolder(tmp_path / "kl").kl_result() == sealed_kl.result and _unsealed(kl) == _unsealed(sealed_kl.result)
     assert RunFolder(tmp_path / "kl").rows()[0] == [] and len(RunFolder(tmp_path / "kl").rows()[1]) == len(sealed_kl.rows())
 
 
@@ -185,12 +187,14 @@ def test_files_written_now_have_the_names_and_keys_of_those_written_before(score
     from forgetbench.pipeline.run_folder import page_of
 
     now, before = RunFolder(score_runs["barely"]), RunFolder(BEFORE / "score")
-    assert sorted(p.name for p in now.path.iterdir()) == sorted(p.name for p in before.path.iterdir())
-    assert _keys(json.loads(now.report_file.read_text())) == _keys(json.loads(before.report_file.read_text()))
+    names_now, names_before = {p.name for p in now.path.iterdir()}, {p.name for p in before.path.iterdir()}
+    assert names_now - names_before == {layout.KL_OLD_ROWS} and names_before <= names_now  # version 7 adds the _old rows
+    keys_now, keys_before = (_keys(json.loads(f.report_file.read_text())) for f in (now, before))
+    assert set(keys_before) <= set(keys_now)  # version 7 adds the predictors table, nothing renamed
     assert list(now.items().columns) == list(before.items().columns)
-    assert list(now.kl_rows().columns) == list(before.kl_rows().columns)
+    assert set(before.kl_rows().columns) <= set(now.kl_rows().columns)  # and each divergence's columns
     header = [next(csv.reader((f.path / layout.LEADERBOARD_ROW).open())) for f in (now, before)]
-    assert header[0] == header[1]
+    assert set(header[1]) <= set(header[0])  # the board row gains the predictor columns
     assert page_of(now) == now.page_file.read_text(encoding="utf-8")
 
 

@@ -93,7 +93,7 @@ class HFBackend(BackendBase):
         q: ModelRef,
         sequences: list[tuple[list[int], list[int]]],
         pad_id: int,
-        full: bool,
+        divergences: tuple[str, ...],
         batch_size: int,
         reporter: Reporter,
     ) -> list[TokenScores]:
@@ -101,7 +101,7 @@ class HFBackend(BackendBase):
 
         p_lm, q_lm = self._load(p, reporter), self._load(q, reporter)
         advance = reporter.step(f"scoring under {p.label} and {q.label}", len(sequences))
-        return scorer.score(p_lm, q_lm, sequences, pad_id, advance, batch_size)
+        return scorer.score(p_lm, q_lm, sequences, pad_id, advance, batch_size, divergences=divergences)
 
     def run_task(self, model: ResolvedModel, request: TaskRequest, reporter: Reporter) -> TaskOutput:
         from forgetbench.backends.hf.lm_eval import lm_eval_model

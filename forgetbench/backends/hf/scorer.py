@@ -15,7 +15,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Literal
 
 from forgetbench.backends.base import NonFiniteLogprobs, TokenScores
-from forgetbench.backends.divergences import per_token
+from forgetbench.backends.divergences import ACTIVATION, activation_distance, check_names, per_token
 from forgetbench.core.errors import BackendError
 
 if TYPE_CHECKING:
@@ -253,18 +253,23 @@ def score(
     on_batch=lambda n: None,
     batch_size: int = 8,
     logits_budget: int = LOGITS_BUDGET,
+    divergences: tuple[str, ...] = ("full",),
 ) -> list[TokenScores]:
-    """Per-token KL(p‖q), log p(y_t) and log q(y_t) for each (prompt ids, response ids) sequence."""
+    """Per-token log p(y_t), log q(y_t) and each named divergence (`full` = KL(p‖q) into `TokenScores.kl`,
+    the others into `TokenScores.divergences`) for each (prompt ids, response ids) sequence."""
     import torch
 
+    check_names(divergences)
     results: list[TokenScores] = []
     with torch.no_grad():
         for start in range(0, len(sequences), batch_size):
             batch = sequences[start : start + batch_size]
-            kl, lp, lq = _score_batch(p_model, q_model, batch, pad_id, start, logits_budget)
+            values, lp, lq = _score_batch(p_model, q_model, batch, pad_id, start, logits_budget, divergences)
             for i, (_, r) in enumerate(batch):
                 n = len(r)
-                results.append(TokenScores(kl[i, :n].numpy().copy(), lp[i, :n].numpy().copy(), lq[i, :n].numpy().copy()))
+                row = {name: v[i, :n].numpy().copy() for name, v in values.items()}
+                kl = row.pop("full", None)
+                results.append(TokenScores(kl, lp[i, :n].numpy().copy(), lq[i, :n].numpy().copy(), row))
             on_batch(len(batch))
     return results
 
@@ -276,9 +281,10 @@ def _score_batch(
     pad_id: int,
     start: int,
     logits_budget: int,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """[batch × longest response] KL, log p and log q. Its own function so that the hidden states and the
-    blocks are all released before the next batch's transformer bodies run."""
+    divergences: tuple[str, ...],
+) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """[batch × longest response] divergences by name, log p and log q. Its own function so that the hidden
+    states and the blocks are all released before the next batch's transformer bodies run."""
     import torch
 
     vocab = p_model.config.vocab_size
@@ -289,9 +295,10 @@ def _score_batch(
     hq = _body(q_model, ids.to(q_model.device), mask.to(q_model.device)).to(hp.device)
     # Response token j of row i sits at column width - len(r) + j and is predicted from column - 1.
     max_r = max(len(r) for _, r in batch)
-    kl = torch.zeros((len(batch), max_r), dtype=torch.float32)
-    lp = torch.zeros_like(kl)
-    lq = torch.zeros_like(kl)
+    lp = torch.zeros((len(batch), max_r), dtype=torch.float32)
+    lq = torch.zeros_like(lp)
+    values = {name: torch.zeros_like(lp) for name in divergences}
+    vocab_divergences = tuple(n for n in divergences if n != ACTIVATION)
     chunk = max(1, max(MIN_ROWS, logits_budget // vocab) // len(batch))
     blocks = _Blocks(len(batch) * chunk * vocab, hp.device)
     logits, p_block, q_block = partial(blocks, 0), partial(blocks, 1), partial(blocks, 2)
@@ -310,5 +317,8 @@ def _score_batch(
         lp[:, j0:j1] = logp.gather(-1, tok[..., None]).squeeze(-1).cpu()
         logq = _log_probs(q_model, hq[rows, src], "q", valid, start, logits, q_block)
         lq[:, j0:j1] = logq.gather(-1, tok[..., None]).squeeze(-1).cpu()
-        kl[:, j0:j1] = per_token(logp, logq, ("full",))["full"].cpu()
-    return kl, lp, lq
+        for name, v in per_token(logp, logq, vocab_divergences).items():
+            values[name][:, j0:j1] = v.cpu()
+        if ACTIVATION in values:
+            values[ACTIVATION][:, j0:j1] = activation_distance(hp[rows, src], hq[rows, src]).cpu()
+    return values, lp, lq
