@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from forgetbench.backends.divergences import every_name
 from tests.command import fb
 
 TOY = Path(__file__).parent / "toy_plugin"
@@ -77,7 +78,10 @@ def test_a_toy_backend_from_an_entry_point_runs_kl_end_to_end(toy, tiny_model, p
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "kl.json").read_text())["backend"] == "toy"
-    assert json.loads(record.read_text()) == {"toy_tag": "x", "backend": "toy"}
+    recorded = json.loads(record.read_text())
+    assert {k: recorded[k] for k in ("toy_tag", "backend")} == {"toy_tag": "x", "backend": "toy"}
+    # the plugin's own `score` (the protocol's signature) was asked for every divergence in the main pass
+    assert recorded["score"][0] == list(every_name())
     assert "warning" not in proc.stderr
 
 

@@ -7,9 +7,12 @@ and sequence, so the noise floor does not restart the sampler's engine.
 
 - k1/k3: log p(y_t) from the sampler's engine and log q(y_t) from the other model's engine, both
   vLLM prompt log-probs (`logprobs_mode="raw_logprobs"`).
-- `full`: by default the transformers scorer on the same sequences (on an accelerator the engine is
-  stopped first, to free its memory; on CPU it stays up and one transformers backend serves every pass);
-  with `--full-scorer vllm`, full-vocabulary prompt log-probs of both engines through a float32 memmap.
+- `full` and the other per-token divergences: by default the transformers scorer on the same sequences
+  (on an accelerator the engine is stopped first, to free its memory; on CPU it stays up and one
+  transformers backend serves every pass), `act` included; with `--full-scorer vllm`, full-vocabulary
+  prompt log-probs of both engines through a float32 memmap, every registered divergence computed by the
+  worker in one `per_token` call — but not `act`, the hidden-state distance, which those rows cannot give
+  (left out: the run reports it not measured).
 - suites: lm-eval's own `vllm` model inside the worker, one task per request.
 - adapters: a LoRA checkpoint (and its base, once `expect` has been told of the adapter, or while its
   engine is live) is served by **one** engine on the base's folder, started through lm-eval's `vllm`
@@ -40,6 +43,7 @@ from forgetbench.backends.base import (
     Usage,
 )
 from forgetbench.backends.device import resolve_device, resolve_dtype
+from forgetbench.backends.divergences import ACTIVATION
 from forgetbench.backends.registry import backends
 from forgetbench.backends.vllm import process
 from forgetbench.backends.vllm.options import VLLMOptions
@@ -88,6 +92,24 @@ def check_servable(model: ResolvedModel, rank_option: int | None) -> None:
     if a.extras:
         raise UserInputError(f"{model.name}: vLLM's LoRA does not serve {', '.join(a.extras)}; use --backend hf for it")
     process.lora_rank(a.rank, rank_option)
+
+
+def _replied(compared: list[dict[str, list[float]]] | None, n: int) -> list[dict[str, list[float]]]:
+    """The worker's per-sequence divergences, one entry per sequence scored (BackendError otherwise)."""
+    if compared is None or len(compared) != n:
+        got = "none" if compared is None else f"{len(compared)} sequences"
+        raise BackendError(f"vLLM worker returned per-token divergences for {got}, expected {n} sequences")
+    return compared
+
+
+def _checked(values: dict[str, list[float]], names: tuple[str, ...], tokens: int) -> dict[str, np.ndarray]:
+    """One sequence's worker reply as float32 arrays: exactly `names`, each with one value per response token."""
+    import numpy as np
+
+    if sorted(values) != sorted(names) or any(len(v) != tokens for v in values.values()):
+        shape = ", ".join(f"{k}[{len(v)}]" for k, v in values.items())
+        raise BackendError(f"vLLM worker returned divergences {shape}, expected {', '.join(names)} of {tokens} tokens each")
+    return {name: np.asarray(values[name], dtype=np.float32) for name in names}
 
 
 @backends.register("vllm")
@@ -225,16 +247,17 @@ class VLLMBackend(BackendBase):
         full: Literal["reference", "compare"] | None,
         role: Literal["p", "q"],
         reporter: Reporter,
-    ) -> tuple[list[np.ndarray], list[list[float]] | None]:
-        """Sampled-token log-probs of `ref` on each sequence (from memory when computed before), and the
-        per-token KL against the reference rows when `full == "compare"`."""
+        names: tuple[str, ...] = (),
+    ) -> tuple[list[np.ndarray], list[dict[str, list[float]]] | None]:
+        """Sampled-token log-probs of `ref` on each sequence (from memory when computed before), and, when
+        `full == "compare"`, the per-token divergences `names` of `ref` from the reference rows."""
         import numpy as np
 
         keys = [(ref.key, tuple(a), tuple(b)) for a, b in sequences]
         reference_ok = self._reference is not None and self._reference[0] == ref.key and self._reference[1][: len(keys)] == keys
         if (full is None or (full == "reference" and reference_ok)) and all(k in self._logprobs for k in keys):
             return [self._logprobs[k] for k in keys], None
-        rows = FullRows(str(self._tmp / "reference.npy"), full) if full else None
+        rows = FullRows(str(self._tmp / "reference.npy"), full, names if full == "compare" else ()) if full else None
         longest = max(len(a) + len(b) for a, b in sequences) + 1
         worker = self._engine(ref, longest, False, reporter)
         message = PromptLogprobs([a + b for a, b in sequences], [len(a) for a, _ in sequences], rows, self._lora(ref.model))
@@ -247,31 +270,46 @@ class VLLMBackend(BackendBase):
         self._logprobs.update(zip(keys, arrays))
         if full == "reference":
             self._reference = (ref.key, keys, rows.path if rows else "")
-        return arrays, reply.kl
+        return arrays, reply.divergences
 
     def score(
-        self, p: ModelRef, q: ModelRef, sequences: list[Sequence], pad_id: int, full: bool, batch_size: int, reporter: Reporter
+        self,
+        p: ModelRef,
+        q: ModelRef,
+        sequences: list[Sequence],
+        pad_id: int,
+        divergences: tuple[str, ...],
+        batch_size: int,
+        reporter: Reporter,
     ) -> list[TokenScores]:
-        import numpy as np
+        """See `Backend.score`. Under `--full-scorer vllm` every asked divergence but `act` comes from the
+        worker (`act` is left out: vLLM's rows carry no hidden states); otherwise all from the transformers
+        scorer."""
 
-        vllm_full = full and self.options.full_scorer == "vllm"
-        logp, _ = self._logprobs_of(p, sequences, "reference" if vllm_full else None, "p", reporter)
-        logq, compared = self._logprobs_of(q, sequences, "compare" if vllm_full else None, "q", reporter)
-        kl: list[np.ndarray | None]
-        if vllm_full:
-            if compared is None:
-                raise BackendError("vLLM worker returned no full-vocabulary KL")
-            kl = [np.asarray(k, dtype=np.float32) for k in compared]
-        elif full:
-            kl = self._hf_full(p, q, sequences, pad_id, batch_size, reporter)
+        on_rows = tuple(n for n in divergences if n != ACTIVATION) if self.options.full_scorer == "vllm" else ()
+        logp, _ = self._logprobs_of(p, sequences, "reference" if on_rows else None, "p", reporter)
+        logq, compared = self._logprobs_of(q, sequences, "compare" if on_rows else None, "q", reporter, on_rows)
+        per_seq: list[dict[str, np.ndarray]]
+        if on_rows:
+            per_seq = [_checked(c, on_rows, len(b)) for c, (_, b) in zip(_replied(compared, len(sequences)), sequences)]
+        elif divergences and self.options.full_scorer != "vllm":
+            per_seq = self._hf_full(p, q, sequences, pad_id, divergences, batch_size, reporter)
         else:
-            kl = [None] * len(sequences)
-        return [TokenScores(k, a, b) for k, a, b in zip(kl, logp, logq)]
+            per_seq = [{} for _ in sequences]
+        return [TokenScores(d.pop("full", None), a, b, d) for d, a, b in zip(per_seq, logp, logq)]
 
     def _hf_full(
-        self, p: ModelRef, q: ModelRef, sequences: list[Sequence], pad_id: int, batch_size: int, reporter: Reporter
-    ) -> list[np.ndarray | None]:
-        """`full` from the chunked transformers scorer, with the engine stopped first (its memory freed)."""
+        self,
+        p: ModelRef,
+        q: ModelRef,
+        sequences: list[Sequence],
+        pad_id: int,
+        divergences: tuple[str, ...],
+        batch_size: int,
+        reporter: Reporter,
+    ) -> list[dict[str, np.ndarray]]:
+        """The per-token divergences from the chunked transformers scorer, with the engine stopped first (its
+        memory freed)."""
         from forgetbench.backends.hf.backend import HFBackend
         from forgetbench.core.config import Runtime
 
@@ -282,7 +320,8 @@ class VLLMBackend(BackendBase):
                               self.runtime.trust_remote_code)  # fmt: skip
             self._hf = HFBackend(runtime)
             self._hf.usage = self.usage
-        return [s.kl for s in self._hf.score(p, q, sequences, pad_id, True, batch_size, reporter)]
+        scores = self._hf.score(p, q, sequences, pad_id, divergences, batch_size, reporter)
+        return [{**({"full": s.kl} if s.kl is not None else {}), **s.divergences} for s in scores]
 
     def run_task(self, model: ResolvedModel, request: TaskRequest, reporter: Reporter) -> TaskOutput:
         worker = self._engine(ModelRef(model), self.options.max_model_len, True, reporter)

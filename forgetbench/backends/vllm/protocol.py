@@ -22,7 +22,9 @@ from forgetbench.backends.base import TaskOutput, TaskRequest
 from forgetbench.core.errors import BackendError, ResultFileError
 from forgetbench.core.results_io import build
 
-PROTOCOL_VERSION = 3  # 2: LoRA adapters (`Lora` on Sample, PromptLogprobs and RunTask); 3: `SampleRecord.evidence`
+PROTOCOL_VERSION = 4
+"""2: LoRA adapters (`Lora` on Sample, PromptLogprobs and RunTask); 3: `SampleRecord.evidence`; 4: every
+per-token divergence (`FullRows.divergences` asks, `Logprobs.divergences` answers; was `Logprobs.kl`)."""
 PREFIX = "@forgetbench-worker "
 
 
@@ -69,11 +71,16 @@ class Sample:
 @dataclass(frozen=True)
 class FullRows:
     """Full next-token distributions on disk: `reference` writes the engine's rows (float32 memmap at
-    `path`), `compare` reads them back and returns KL(reference ‖ this engine) per response token (the
-    `full` divergence of `backends.divergences`, as the transformers scorer computes it)."""
+    `path`), `compare` reads them back and returns each of `divergences` of this engine from the reference
+    per response token (`backends.divergences.per_token(reference, this, divergences)`, the kernel the
+    transformers scorer runs)."""
 
     path: str
     mode: Literal["reference", "compare"]
+    divergences: tuple[str, ...] = ()
+    """Registered divergence names (`backends.divergences.DIVERGENCES`) to compute in `compare` mode; never
+    `act` (the hidden-state distance is not a function of the rows: the worker refuses it). Empty in
+    `reference` mode."""
 
 
 @dataclass(frozen=True)
@@ -115,8 +122,9 @@ class Sampled:
 @dataclass(frozen=True)
 class Logprobs:
     logprobs: list[list[float]]
-    kl: list[list[float]] | None
-    """Per-token KL(reference ‖ this engine) when `FullRows.mode == "compare"`."""
+    divergences: list[dict[str, list[float]]] | None
+    """When `FullRows.mode == "compare"`: per sequence, {name: one value per response token} for each name
+    in `FullRows.divergences` (`full` = KL(reference ‖ this engine), in nats); None otherwise."""
 
 
 @dataclass(frozen=True)

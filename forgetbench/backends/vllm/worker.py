@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from forgetbench.backends.divergences import per_token
+from forgetbench.backends.divergences import ACTIVATION, check_names, per_token
 from forgetbench.backends.vllm.protocol import (
     Failed,
     FullRows,
@@ -46,15 +46,17 @@ def advance(n: int) -> None:
 
 
 def _full_rows(full: FullRows | None, sequences: list[list[int]], starts: list[int], vocab: int):
-    """on_rows callback: write the reference rows to the memmap, or compare this engine's rows with them."""
+    """on_rows callback: write the reference rows to the memmap, or compute `full.divergences` of this
+    engine's rows from them (one `per_token` call per sequence: the shared parts computed once)."""
     if full is None:
         return None, None
+    names = _names(full)
     offsets = np.concatenate([[0], np.cumsum([len(s) - st for s, st in zip(sequences, starts)])])
     # "c": copy-on-write, so the reference rows are readable as a torch tensor and never changed on disk
     rows_file = np.lib.format.open_memmap(
         full.path, mode="w+" if full.mode == "reference" else "c", dtype=np.float32, shape=(int(offsets[-1]), vocab)
     )
-    kl: dict[int, list[float]] = {}
+    values: dict[int, dict[str, list[float]]] = {}
 
     def on_rows(i: int, rows: np.ndarray) -> None:
         import torch
@@ -66,9 +68,22 @@ def _full_rows(full: FullRows | None, sequences: list[list[int]], starts: list[i
             rows_file[block] = rows
             return
         reference, this = torch.from_numpy(rows_file[block]), torch.from_numpy(rows)
-        kl[i] = per_token(reference, this, ("full",))["full"].tolist()
+        values[i] = {name: v.tolist() for name, v in per_token(reference, this, names).items()}
 
-    return on_rows, kl
+    return on_rows, values
+
+
+def _names(full: FullRows) -> tuple[str, ...]:
+    """The divergences a `compare` request asks for, checked before any row is read: registered ones, at least
+    one, never the hidden-state distance (not a function of the rows)."""
+    if full.mode == "reference":
+        return ()
+    if ACTIVATION in full.divergences:
+        raise ValueError(f"{ACTIVATION!r} needs the models' hidden states, which vLLM's prompt log-probs do not give")
+    if not full.divergences:
+        raise ValueError("a compare request must name at least one divergence")
+    check_names(full.divergences)
+    return full.divergences
 
 
 class ProgressToParent(Reporter):
@@ -111,14 +126,12 @@ class Worker:
         from forgetbench.backends.vllm import engine
 
         vocab = self.llm.llm_engine.model_config.get_vocab_size()
-        on_rows, kl = _full_rows(req.full, req.sequences, req.starts, vocab)
+        on_rows, values = _full_rows(req.full, req.sequences, req.starts, vocab)
         send(Progress(step="log-probs (vLLM)", total=len(req.sequences)))
         lora = engine.lora_request(req.lora)
         lp = engine.prompt_logprobs(self.llm, req.sequences, req.starts, on_rows is not None, advance, on_rows, lora)
-        compared = (
-            [kl[i] for i in range(len(req.sequences))] if kl is not None and req.full and req.full.mode == "compare" else None
-        )
-        return Logprobs(lp, compared)
+        compare = values is not None and req.full is not None and req.full.mode == "compare"
+        return Logprobs(lp, [values[i] for i in range(len(req.sequences))] if compare else None)
 
     def run_task(self, req: RunTask) -> TaskDone:
         from forgetbench.backends.lm_eval_tasks import run_task

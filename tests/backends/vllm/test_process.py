@@ -64,11 +64,13 @@ def test_protocol_messages_round_trip_and_refuse_other_versions():
         p.StartEngine({"model": "/m", "max_model_len": None, "enforce_eager": True}, -1, False, "auto"),
         p.Sample([[1, 2], [3]], 2, 8, [11, 12], [2]),
         p.PromptLogprobs([[1, 2, 3]], [1], p.FullRows("/tmp/x.npy", "reference")),
+        p.PromptLogprobs([[1, 2, 3]], [1], p.FullRows("/tmp/x.npy", "compare", ("full", "tv"))),
         p.RunTask(TaskRequest("t", "/tasks", False, 4, None, False, False, {"random_seed": 0})),
         p.Shutdown(),
         p.Ready("0.32.0"),
         p.Sampled([[5, 2]]),
         p.Logprobs([[-0.5, -1.25]], None),
+        p.Logprobs([[-0.5, -1.25]], [{"full": [0.25, float("inf")], "tv": [0.125, 1.0]}]),
         p.TaskDone(TaskOutput("t", "multiple_choice", {"acc,none": 0.5}, (SampleRecord(0, "h", "none", {"acc": 1.0}, 4),))),
         p.Failed("ValueError: no"),
         p.Progress(step="sampling", total=3),
@@ -83,3 +85,56 @@ def test_protocol_messages_round_trip_and_refuse_other_versions():
     ):
         with pytest.raises(BackendError, match=needle):
             p.decode(p.PREFIX + json.dumps(bad))
+
+
+def _rows(seed: int, tokens: int, vocab: int):
+    """[tokens × vocab] float32 log-probs, one position with a token given zero probability (-inf)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(tokens, vocab)) * 3
+    logits[0, 1] = -np.inf
+    return (logits - np.log(np.exp(logits).sum(-1, keepdims=True))).astype(np.float32)
+
+
+def test_the_worker_computes_every_asked_divergence_from_the_reference_rows(tmp_path):
+    """The worker's `FullRows` handling without an engine: `reference` writes each sequence's rows, `compare`
+    answers {name: per-token values} for exactly the names asked, equal to the shared kernel on the same rows
+    (what the transformers scorer runs), sequence by sequence."""
+    import torch
+
+    from forgetbench.backends.divergences import DIVERGENCES, per_token
+    from forgetbench.backends.vllm import protocol as p
+    from forgetbench.backends.vllm.worker import _full_rows
+
+    sequences, starts, vocab = [[1, 5, 6, 7], [1, 2, 8]], [1, 2], 11
+    ref = [_rows(0, 3, vocab), _rows(1, 1, vocab)]
+    this = [_rows(2, 3, vocab), _rows(3, 1, vocab)]
+    path = str(tmp_path / "reference.npy")
+    on_rows, written = _full_rows(p.FullRows(path, "reference"), sequences, starts, vocab)
+    for i, rows in enumerate(ref):
+        on_rows(i, rows)
+    assert written == {}
+    names = tuple(DIVERGENCES)
+    on_rows, values = _full_rows(p.FullRows(path, "compare", names), sequences, starts, vocab)
+    for i, rows in enumerate(this):
+        on_rows(i, rows)
+    for i in range(2):
+        assert list(values[i]) == list(names)
+        want = per_token(torch.from_numpy(ref[i]), torch.from_numpy(this[i]), names)
+        for name in names:
+            assert values[i][name] == want[name].tolist() and len(values[i][name]) == len(ref[i])
+    assert values[0]["full"][0] > 0 and values[1]["tv"][0] > 0  # different rows: not vacuous
+
+
+@pytest.mark.parametrize(
+    "names,needle",
+    [(("full", "act"), "'act' needs the models' hidden states"), ((), "at least one divergence"), (("full", "l2"), "l2")],
+)
+def test_the_worker_refuses_a_divergence_it_cannot_compute_before_reading_rows(tmp_path, names, needle):
+    """`act` (not a function of the rows), no name, or an unregistered one: refused before the engine runs."""
+    from forgetbench.backends.vllm import protocol as p
+    from forgetbench.backends.vllm.worker import _full_rows
+
+    with pytest.raises(ValueError, match=needle):
+        _full_rows(p.FullRows(str(tmp_path / "r.npy"), "compare", names), [[1, 2]], [1], 5)
