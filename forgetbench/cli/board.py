@@ -49,6 +49,18 @@ FIT = (
         Annotated[int, typer.Option(help="Seed of the bootstrap interval of the headline law's R².", min=0)],
         DEFAULTS.seed,
     ),
+    o.Opt(
+        "predictor",
+        Annotated[
+            str,
+            typer.Option(
+                help="Fit against this predictor's column instead of the forward KL (a name from `leaderboard predictors`: "
+                "tv_new, js_old, weight_frobenius, ...).",
+                metavar="NAME",
+            ),
+        ],
+        "kl_forward_new",
+    ),
 )
 PLOT_OUT = (
     o.Opt(
@@ -93,7 +105,14 @@ def _term(coefficient: float) -> str:
     return f"{'−' if coefficient < 0 else '+'} {abs(coefficient):.3g}"
 
 
-def _loo(f: Fit) -> str:
+def _x(law: Law) -> str:
+    """The fitted predictor as the formulas name it: `KL` for the forward KL, else its catalog name."""
+    from forgetbench.leaderboard.law import HEADLINE
+
+    return "KL" if law.predictor == HEADLINE else law.predictor
+
+
+def _loo(f: Fit, x: str = "KL") -> str:
     """The leave-one-out R², or why there is none (each point must be predicted from a fit to the others)."""
     from forgetbench.stats.law import MIN_DISTINCT
 
@@ -101,36 +120,43 @@ def _loo(f: Fit) -> str:
         return f"leave-one-out R² {f.loo_r2:.3f}"
     if f.n <= MIN_DISTINCT[f.kind]:
         return f"leave-one-out R² n/a (needs at least {MIN_DISTINCT[f.kind] + 1} checkpoints)"
-    return f"leave-one-out R² n/a (needs {MIN_DISTINCT[f.kind]} distinct KLs without any one checkpoint)"
+    return f"leave-one-out R² n/a (needs {MIN_DISTINCT[f.kind]} distinct values of {x} without any one checkpoint)"
 
 
-def _formula(f: Fit) -> str:
+def _formula(f: Fit, x: str = "KL") -> str:
     if f.kind == "isotonic":
-        return f"non-decreasing step fit over {len(f.knots)} distinct KLs"
-    powers = ("", "·KL", "·KL²")
+        return f"non-decreasing step fit over {len(f.knots)} distinct values of {x}"
+    powers = ("", f"·{x}", f"·{x}²")
     return f"F = {f.coefficients[0]:.3f} " + " ".join(f"{_term(c)}{powers[i]}" for i, c in enumerate(f.coefficients) if i)
 
 
 def _print_law(law: Law) -> None:
     from rich.markup import escape
 
-    out = c.console()
+    from forgetbench.core.predictors import BY_NAME
+
+    out, x = c.console(), _x(law)
     weighting = ", weighted by 1/se² of F" if law.weighted else ""
-    out.print(f"{law.source}: n = {law.n} checkpoints (one suite, {len(law.base_fingerprints)} base(s)){weighting}")
+    against = "" if x == "KL" else f", F against {x} ({BY_NAME[x].unit}: {BY_NAME[x].what})"
+    out.print(f"{law.source}: n = {law.n} checkpoints (one suite, {len(law.base_fingerprints)} base(s)){weighting}{against}")
     for f in law.fits:
         mark = "   ← headline (best leave-one-out R²)" if f.kind == law.headline else ""
-        out.print(f"{f.kind:<10} {_formula(f)}   R² {f.r2:.3f}   {_loo(f)}{mark}")
+        out.print(f"{f.kind:<10} {_formula(f, x)}   R² {f.r2:.3f}   {_loo(f, x)}{mark}")
     ci = law.r2_interval
     if ci is not None and not ci.used:
-        out.print(f"{ci.kind} R² {ci.r2:.3f}, no bootstrap interval: no resample of {ci.draws} had 3 distinct KLs")
+        out.print(f"{ci.kind} R² {ci.r2:.3f}, no bootstrap interval: no resample of {ci.draws} had 3 distinct values of {x}")
     elif ci is not None:
         out.print(
             f"{ci.kind} R² {ci.r2:.3f}, {ci.level:.0%} bootstrap interval over checkpoints [{ci.low:.3f}, {ci.high:.3f}] "
             f"({ci.used} of {ci.draws} resamples used, seed {law.seed})"
         )
-    out.print(f"Spearman ρ(F, KL) {law.spearman.rho:.3f} (p = {law.spearman.p_value:.2g})")
-    out.print("(RL's Razor reports R² 0.71 for its quadratic across LLM fine-tunes; checkpoints of one base share")
-    out.print(" its item outcomes, so leave-one-out and the bootstrap, which treat them as independent, are optimistic)")
+    out.print(f"Spearman ρ(F, {x}) {law.spearman.rho:.3f} (p = {law.spearman.p_value:.2g})")
+    if x == "KL":
+        out.print("(RL's Razor reports R² 0.71 for its quadratic across LLM fine-tunes; checkpoints of one base share")
+        out.print(" its item outcomes, so leave-one-out and the bootstrap, which treat them as independent, are optimistic)")
+    else:
+        out.print("(checkpoints of one base share its item outcomes, so leave-one-out and the bootstrap, which treat them")
+        out.print(" as independent, are optimistic)")
     if law.warning:
         c.console(stderr=True).print(f"[yellow]warning:[/yellow] {law.warning}")
     for row in law.left_out:
@@ -139,13 +165,13 @@ def _print_law(law: Law) -> None:
 
 @o.command(board_app, "fit", FILE, BASE, FIT, o.JSON)
 def board_fit(a: SimpleNamespace) -> None:
-    """Fit forgetting against KL: linear, the paper's quadratic and a monotone (isotonic) law; the headline
-    is the one with the best leave-one-out R²."""
+    """Fit forgetting against KL (or another predictor column, --predictor): linear, the paper's quadratic and
+    a monotone (isotonic) law; the headline is the one with the best leave-one-out R²."""
     from dataclasses import asdict
 
     from forgetbench.leaderboard.law import law_for
 
-    _, law = law_for(a.file, a.base, a.weighted, a.seed)
+    _, law = law_for(a.file, a.base, a.weighted, a.seed, a.predictor)
     if a.as_json:
         return c.print_json(asdict(law))
     _print_law(law)

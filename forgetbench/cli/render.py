@@ -218,8 +218,10 @@ def gate_table(v: GateVerdict) -> Table:
     for col in ("value", "limit", "interval", "MDE", "needs"):
         table.add_column(col, justify="right", no_wrap=True)
     for r in v.rules:
-        table.add_row(escape(r.rule), STATUS_STYLE[r.status], f"{r.estimate:.1f}", f"{r.margin:g}",
-                      f"[{r.low:.1f}, {r.high:.1f}]", "–" if math.isnan(r.mde) else f"{r.mde:.1f}", "" if r.n_needed is None else str(r.n_needed))  # fmt: skip
+        # TV or a weight ratio is often ≪ 1: significant digits (the interval to 2, to fit 80 columns)
+        spec, ends = (".3g", ".2g") if r.rule.startswith("predictor:") else (".1f", ".1f")
+        table.add_row(escape(r.rule), STATUS_STYLE[r.status], f"{r.estimate:{spec}}", f"{r.margin:g}",
+                      f"[{r.low:{ends}}, {r.high:{ends}}]", "–" if math.isnan(r.mde) else f"{r.mde:{spec}}", "" if r.n_needed is None else str(r.n_needed))  # fmt: skip
     return table
 
 
@@ -249,8 +251,9 @@ def plan_table(plan: SuitePlan) -> Table:
         table.add_column(col, justify="right", no_wrap=True)
     table.add_column("spread")
     for r in plan.rules:
+        spec = ".3g" if r.rule.startswith("predictor:") else ".1f"  # TV or a weight ratio is often ≪ 1
         table.add_row(escape(r.rule), f"{r.limit:g}", "–" if r.size is None else str(r.size),
-                      "–" if r.mde is None else f"{r.mde:.1f}", "–" if r.needed is None else str(r.needed), escape(r.spread))  # fmt: skip
+                      "–" if r.mde is None else f"{r.mde:{spec}}", "–" if r.needed is None else str(r.needed), escape(r.spread))  # fmt: skip
     return table
 
 

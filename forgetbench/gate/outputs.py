@@ -11,14 +11,24 @@ from forgetbench.core.results import GateVerdict, RuleVerdict
 from forgetbench.core.text import md_text, visible
 
 
+def _spec(r: RuleVerdict) -> str:
+    """Points and nats to two decimals; a predictor rule's value (TV, a weight ratio: often ≪ 1) to 3 digits."""
+    return ".3g" if r.rule.startswith("predictor:") else ".2f"
+
+
+def _num(r: RuleVerdict, x: float) -> str:
+    return format(x, _spec(r))
+
+
 def _value(r: RuleVerdict) -> str:
     needs = "" if r.n_needed is None else f", needs {r.n_needed}"
-    return f"{r.estimate:.2f} (limit {r.margin:g}, interval [{r.low:.2f}, {r.high:.2f}], MDE {_mde(r)}{needs})"
+    return f"{_num(r, r.estimate)} (limit {r.margin:g}, interval [{_num(r, r.low)}, {_num(r, r.high)}], MDE {_mde(r)}{needs})"
 
 
 def _mde(r: RuleVerdict) -> str:
-    """The MDE to one decimal, "–" where no value is caught with 80% power (NaN)."""
-    return "–" if math.isnan(r.mde) else f"{r.mde:.1f}"
+    """The MDE to one decimal (3 digits for a predictor rule), "–" where none is stated (NaN): no value is
+    caught with 80% power, or a weight distance, which has no sampling error."""
+    return "–" if math.isnan(r.mde) else f"{r.mde:.3g}" if _spec(r) == ".3g" else f"{r.mde:.1f}"
 
 
 def junit_xml(v: GateVerdict) -> bytes:
@@ -77,7 +87,7 @@ def markdown(v: GateVerdict) -> str:
     ]
     for r in v.rules:
         lines.append(
-            f"| {md_text(r.rule)} | {MARK[r.status]} | {r.estimate:.2f} | {r.margin:g} | [{r.low:.2f}, {r.high:.2f}] | "
+            f"| {md_text(r.rule)} | {MARK[r.status]} | {_num(r, r.estimate)} | {r.margin:g} | [{_num(r, r.low)}, {_num(r, r.high)}] | "
             f"{_mde(r)} | {'' if r.n_needed is None else r.n_needed} | {md_text(r.reason)} |"
         )
     return "\n".join(lines) + "\n\n"

@@ -1,6 +1,10 @@
 """Release policies: the TOML file a release pipeline commits, parsed and checked strictly (an unknown
 key, a wrong type, a non-finite or out-of-range number is one line naming the key, exit 2, before
-anything is computed)."""
+anything is computed).
+
+Besides the task, aggregate and forward-KL rules, a `[predictors]` table limits any other predictor of
+forgetting the run reports (`core.predictors`): `max_<name> = limit`, in the predictor's own unit, e.g.
+`max_tv_new = 0.3`. The forward KL on the new task keeps its one rule, `max_kl`."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Literal, get_args
 import tomllib
 
 from forgetbench.core.errors import UserInputError
+from forgetbench.core.predictors import BY_NAME, PREDICTORS
 
 OnInconclusive = Literal["pass", "fail"]
 Correction = Literal["holm", "bonferroni", "none"]
@@ -19,6 +24,8 @@ ON_INCONCLUSIVE: tuple[str, ...] = get_args(OnInconclusive)
 LEGACY_MODES = {"non-inferiority": "fail", "significant-drop": "pass"}
 """Version-1 policies' `mode`, read as the `on_inconclusive` it amounts to."""
 CORRECTIONS: tuple[str, ...] = get_args(Correction)
+HEADLINE_PREDICTOR = "kl_forward_new"
+"""The predictor `max_kl` limits; a `[predictors]` rule on it is refused (one quantity, one rule)."""
 MAX_N_BOOT = 100_000
 """The most bootstrap replicates a policy may ask for: the KL rule's p-value and interval are settled to
 well under 0.001 by then, and each replicate holds the run's prompts in memory (10¹¹ ran out of it)."""
@@ -36,6 +43,9 @@ class GatePolicy:
     """Largest allowed forgetting F (mean drop over the suite's tasks)."""
     max_kl: float | None = None
     """Largest allowed forward KL on the new task, nats per sequence (the report's headline estimator)."""
+    predictors: dict[str, float] = field(default_factory=dict)
+    """Largest allowed value of other predictors of forgetting ({catalog name: limit in its unit}; the
+    policy file's `[predictors]` table, `max_tv_new = 0.3` read as `tv_new: 0.3`)."""
     on_inconclusive: OnInconclusive = "pass"
     """What a rule that is neither shown within its limit nor beyond it means for the exit code.
     `pass` (default): only a drop shown beyond its limit fails the gate, so noise never does; inconclusive
@@ -53,6 +63,9 @@ class GatePolicy:
     def __post_init__(self) -> None:
         if isinstance(self.n_boot, bool) or not isinstance(self.n_boot, int) or not 1 <= self.n_boot <= MAX_N_BOOT:
             raise PolicyError(f"n_boot must be an integer from 1 to {MAX_N_BOOT} (got {self.n_boot!r})")
+        for name in self.predictors:
+            if name not in BY_NAME or name == HEADLINE_PREDICTOR:
+                raise PolicyError(f"predictors: {name!r} is not a predictor rule (max_kl limits {HEADLINE_PREDICTOR})")
 
     def fail_alpha(self, rules: int) -> float:
         """The level a lone drop must clear to fail among `rules` rules: Holm's (and Bonferroni's) first
@@ -61,8 +74,8 @@ class GatePolicy:
 
     @property
     def kl_only(self) -> bool:
-        """Only the KL rule: `score --gate` can skip the benchmark runs."""
-        return self.max_kl is not None and self.max_task_drop is None and not self.task_drop and self.max_aggregate_drop is None
+        """Only the KL rule and predictor rules: `score --gate` can skip the benchmark runs."""
+        return (self.max_kl is not None or bool(self.predictors)) and not self.wants_tasks
 
     @property
     def wants_tasks(self) -> bool:
@@ -84,6 +97,7 @@ def load_policy(path: Path) -> GatePolicy:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PolicyError(f"{path}: not valid TOML ({exc})") from None
     known = {f.name for f in fields(GatePolicy)} | {"mode"}
+    predictors = _predictor_limits(path, data.pop("predictors", {}))
     for key in data:
         if key not in known:
             raise PolicyError(f"{path}: unknown key {key!r} (known: {', '.join(sorted(known))})")
@@ -113,10 +127,32 @@ def load_policy(path: Path) -> GatePolicy:
     for task, value in task_drop.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not -100 <= value <= 100:
             raise PolicyError(f"{path}: task_drop.{task} must be a finite number of points in [-100, 100] (got {value!r})")
-    policy = GatePolicy(**{**data, "task_drop": {k: float(v) for k, v in task_drop.items()}})
-    if policy.max_task_drop is None and not policy.task_drop and policy.max_aggregate_drop is None and policy.max_kl is None:
-        raise PolicyError(f"{path}: no rule (set at least one of max_task_drop, task_drop, max_aggregate_drop, max_kl)")
+    policy = GatePolicy(**{**data, "task_drop": {k: float(v) for k, v in task_drop.items()}, "predictors": predictors})
+    if not policy.wants_tasks and policy.max_kl is None and not policy.predictors:
+        raise PolicyError(
+            f"{path}: no rule (set at least one of max_task_drop, task_drop, max_aggregate_drop, max_kl, [predictors])"
+        )
     return policy
+
+
+def _predictor_limits(path: Path, table: object) -> dict[str, float]:
+    """The `[predictors]` table as {catalog name: limit}: every key `max_<name>` of a predictor other than
+    the forward KL on the new task (that is `max_kl`), every limit a finite number ≥ 0 (every predictor is ≥ 0)."""
+    if not isinstance(table, dict):
+        raise PolicyError(f"{path}: predictors must be a table of max_<predictor> = limit (e.g. [predictors] max_tv_new = 0.3)")
+    out = {}
+    names = ", ".join(f"max_{p.name}" for p in PREDICTORS if p.name != HEADLINE_PREDICTOR)
+    for key, value in table.items():
+        name = key.removeprefix("max_")
+        if name == HEADLINE_PREDICTOR:
+            raise PolicyError(f"{path}: predictors.{key} is the forward KL on the new task: write it as the top-level max_kl")
+        if not key.startswith("max_") or name not in BY_NAME:
+            raise PolicyError(f"{path}: predictors.{key} is not a predictor rule (known: {names})")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            unit = BY_NAME[name].unit
+            raise PolicyError(f"{path}: predictors.{key} must be a finite number ≥ 0 ({unit}) (got {value!r})")
+        out[name] = float(value)
+    return out
 
 
 def _legacy_mode(path: Path, data: dict) -> dict:

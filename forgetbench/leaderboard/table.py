@@ -13,7 +13,7 @@ from pathlib import Path
 
 from forgetbench.core.errors import DataError, UserInputError
 from forgetbench.core.fs import check_output_path, file_lock, write_output
-from forgetbench.core.predictors import PREDICTORS
+from forgetbench.core.predictors import BY_NAME, PREDICTORS
 from forgetbench.core.results import ScoreReport, TaskComparison
 from forgetbench.runs import load_report
 
@@ -127,11 +127,21 @@ def _task(t: TaskComparison) -> dict:
     }  # fmt: skip
 
 
+def _predictors(r: ScoreReport) -> dict:
+    """One column per predictor the run measured beyond the forward KL (`PREDICTOR_COLUMNS` order; the value
+    only: its interval stays in the run's report.json); none for a run without them, so a board of such runs
+    keeps its shape."""
+    measured = {BY_NAME[p.name].column: p.value for p in (r.kl.predictors if r.kl else ())}
+    return {c: measured[c] for c in PREDICTOR_COLUMNS if c in measured}
+
+
 def row(r: ScoreReport, label: str | None = None) -> dict:
-    """A report's leaderboard row (COLUMNS, then `TASK:field` for each task in suite order)."""
+    """A report's leaderboard row (COLUMNS, then the predictor columns the run measured, then `TASK:field`
+    for each task in suite order)."""
     out = {**_identity(r, label), **_new_task(r), **_outcome(r), **_provenance(r)}
     if tuple(out) != COLUMNS:
         raise AssertionError("leaderboard row columns out of step with COLUMNS")
+    out.update(_predictors(r))
     for t in r.retention.tasks:
         out.update(_task(t))
     return out

@@ -194,7 +194,10 @@ def compute_compare(config: CompareConfig, policy: GatePolicy | None = None) -> 
     kl_run = _kl(config.kl, base, ckpt) if config.kl else None
     kl = kl_run.result if kl_run else None
     if policy is not None:  # what the gate would refuse once the folder is written, refused before
-        check_policy(policy, "this comparison", set(tasks), kl.direction if kl else None)
+        measured = tuple(p.name for p in kl.predictors) if kl else ()
+        check_policy(
+            policy, "this comparison", set(tasks), kl.direction if kl else None, measured, kl.predictor_notes if kl else ()
+        )
     task_hashes = {t.task: t.task_hash for t in base_eval.tasks}
     report = ScoreReport(
         **provenance(),

@@ -28,7 +28,7 @@ def gate_run(
         policy_path, policy = Path(policy), load_policy(Path(policy))
     summary = github_summary or (Path(os.environ["GITHUB_STEP_SUMMARY"]) if os.environ.get("GITHUB_STEP_SUMMARY") else None)
     check_outputs(junit, summary)
-    verdict = decide(load_inputs(run), policy, policy_path)
+    verdict = decide(load_inputs(run, policy.predictors), policy, policy_path)
     if junit is not None:
         write_output(Path(junit), junit_xml(verdict), "--junit")
     if summary is not None:

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from forgetbench.core.errors import UserInputError
-from forgetbench.gate.decide import check_policy, load_inputs
-from forgetbench.gate.policy import load_policy
+from forgetbench.core.predictors import BY_NAME
+from forgetbench.gate.decide import GateInputs, check_policy, load_inputs
+from forgetbench.gate.policy import GatePolicy, load_policy
 from forgetbench.prior.catalog import suite_sizes
 from forgetbench.stats.bootstrap import mean_test
 from forgetbench.stats.kl_mean import kl_rule
@@ -38,7 +39,7 @@ class RulePlan:
     """What one rule can decide at the suite's size."""
 
     rule: str
-    """`task:NAME`, `aggregate` or `kl`."""
+    """`task:NAME`, `aggregate`, `kl` or `predictor:NAME`."""
     limit: float
     """The policy's limit (points, or nats per sequence)."""
     size: int | None
@@ -120,11 +121,12 @@ def plan_suite(
     policy = load_policy(policy_path)
     sizes = suite_sizes(suite)
     check_policy(policy, f"suite {suite}", set(sizes), "forward")  # what `gate` would refuse on any run of it
-    inputs = load_inputs(pilot) if pilot is not None else None
+    inputs = load_inputs(pilot, [n for n in policy.predictors if BY_NAME[n].inputs != "weights"]) if pilot is not None else None
     pilot_tasks = (inputs.tasks or {}) if inputs is not None else {}
     limits = {t: policy.task_drop.get(t, policy.max_task_drop) for t in sizes}
     rules = [t for t, m in limits.items() if m is not None]
-    count = len(rules) + (policy.max_aggregate_drop is not None) + (policy.max_kl is not None)
+    per_token = sum(BY_NAME[n].inputs != "weights" for n in policy.predictors)  # weight distances: no sampling error
+    count = len(rules) + (policy.max_aggregate_drop is not None) + (policy.max_kl is not None) + per_token
     alpha = policy.fail_alpha(count)
     alphas = (alpha, policy.alpha)
     parts: dict[str, tuple[BinarySizing | GradedSizing, str]] = {}
@@ -156,6 +158,23 @@ def plan_suite(
             side = "beyond" if test.estimate > policy.max_kl else "within"
             out.append(RulePlan("kl", policy.max_kl, test.n, None if math.isnan(kl.mde) else kl.mde, kl.needed,
                                 f"pilot ({test.n})", f"the pilot's KL ({test.estimate:.3g}) shown {side} {policy.max_kl:g}"))  # fmt: skip
+    out += [_predictor_plan(name, policy, inputs, alpha) for name in sorted(policy.predictors, key=list(BY_NAME).index)]
     return SuitePlan(
         suite, str(policy_path), policy.alpha, alpha, drop, discordance, None if pilot is None else str(pilot), tuple(out)
     )
+
+
+def _predictor_plan(name: str, policy: GatePolicy, inputs: GateInputs | None, alpha: float) -> RulePlan:
+    """A `[predictors]` rule: a weight distance is decided by its value (nothing to size); a per-token
+    divergence is sized like the KL rule from the pilot's values of it (none without a pilot that has it)."""
+    limit, rule = policy.predictors[name], f"predictor:{name}"
+    if BY_NAME[name].inputs == "weights":
+        return RulePlan(rule, limit, None, None, None, "no sampling error", "decided by its value: pass ≤ limit, else fail")
+    sample = inputs.predictors.get(name) if inputs is not None else None
+    if sample is None or sample.values is None or sample.clusters is None:
+        return RulePlan(rule, limit, None, None, None, "needs --pilot" if inputs is None else f"needs a pilot with {name}")
+    test = mean_test(sample.values, sample.clusters, np.random.default_rng(policy.seed), policy.n_boot)
+    sized = kl_rule(test, limit, policy.alpha, alpha, policy.seed, name)
+    side = "beyond" if test.estimate > limit else "within"
+    return RulePlan(rule, limit, test.n, None if math.isnan(sized.mde) else sized.mde, sized.needed, f"pilot ({test.n})",
+                    f"the pilot's {name} ({test.estimate:.3g}) shown {side} {limit:g}")  # fmt: skip

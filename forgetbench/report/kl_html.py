@@ -1,6 +1,7 @@
-"""The KL part of report.html: every estimator with its CI and the floors, the distribution of per-prompt
-KL, and the prompts where the models diverge most with their sampled responses coloured token by token
-(kl.parquet's `tokens` and `token_kl`, the headline estimator's per-token terms)."""
+"""The KL part of report.html: every estimator with its CI and the floors, the predictor panel (every
+predictor of forgetting the run measured, when it measured more than its headline KL), the distribution of
+per-prompt KL, and the prompts where the models diverge most with their sampled responses coloured token by
+token (kl.parquet's `tokens` and `token_kl`, the headline estimator's per-token terms)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from forgetbench.core.results import KLResult
 from forgetbench.report import svg
 from forgetbench.report.page import esc, table
+from forgetbench.report.predictors import extra_predictors, predictor_cells
 
 TOP_PROMPTS = 10
 """Highest-KL prompts shown with their responses."""
@@ -55,6 +57,23 @@ def _estimates(kl: KLResult) -> str:
     return table(["estimator", "nats / sequence", "95% CI", "nats / token"], rows, numeric=(1, 2, 3)) + note
 
 
+def predictors_panel(kl: KLResult) -> str:
+    """The predictor panel: one row per predictor of forgetting the run measured (catalog order), and what it
+    was asked for and could not measure; "" when it measured only its headline KL."""
+    if not extra_predictors(kl):
+        return ""
+    rows = [[esc(c) for c in predictor_cells(p)] for p in kl.predictors]
+    old = f" Prior-suite inputs: {kl.old_task_prompts} prompts drawn from the prior suite's items." if kl.old_task_prompts else ""
+    notes = "; ".join(esc(n) for n in kl.predictor_notes)
+    return (
+        "<h3>Predictors of forgetting</h3>"
+        f'<p class="muted">Every candidate predictor this run measured (which one predicts forgetting on a family: '
+        f"<code>forgetbench leaderboard predictors</code>).{esc(old)}</p>"
+        + table(["predictor", "inputs", "value [95% CI]", "unit", "what"], rows, numeric=(2,))
+        + (f'<p class="muted">Not measured: {notes}.</p>' if notes else "")
+    )
+
+
 def _list(value: Any) -> list[Any]:
     """A list column's value (a list, or the numpy array parquet gives back; None: empty)."""
     return [] if value is None else list(value)
@@ -87,7 +106,8 @@ def kl_section(kl: KLResult, rows: list[dict[str, Any]]) -> str:
     head = kl.headline
     out = [f"<h2>KL on the new task</h2><p>{esc(kl.direction)} KL on <b>{kl.n_prompts}</b> prompts × {kl.samples_per_prompt} "
            f"samples of <code>{esc(kl.prompts_source)}</code>, mean response {kl.mean_response_tokens:.1f} tokens "
-           f"({100 * kl.eos_fraction:.0f}% ended at EOS); {esc(kl.backend)} · {esc(kl.dtype)}.</p>", _estimates(kl)]  # fmt: skip
+           f"({100 * kl.eos_fraction:.0f}% ended at EOS); {esc(kl.backend)} · {esc(kl.dtype)}.</p>", _estimates(kl),
+           predictors_panel(kl)]  # fmt: skip
     by_prompt: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         by_prompt[int(r["prompt_index"])].append(r)

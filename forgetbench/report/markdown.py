@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from forgetbench.core.results import KLResult, ScoreReport
 from forgetbench.core.text import md_text
+from forgetbench.report.predictors import extra_predictors, predictor_cells
 from forgetbench.report.verdict import significant
 
 
@@ -40,7 +41,23 @@ def _kl_section(kl: KLResult | None) -> list[str]:
                 "",
                 f"The KL is **not resolvable at this precision** ({md_text(kl.dtype)}): its mean is within the precision floor.",
             ]
-    return lines
+    return lines + _predictors(kl)
+
+
+def _predictors(kl: KLResult) -> list[str]:
+    """The predictor panel (every predictor of forgetting measured), only when there is more than the headline KL."""
+    if not extra_predictors(kl):
+        return []
+    old = f" (prior-suite inputs: {kl.old_task_prompts} prompts drawn from the suite's items)" if kl.old_task_prompts else ""
+    lines = [
+        "",
+        f"**Predictors of forgetting**{old}:",
+        "",
+        "| predictor | inputs | value [95% CI] | unit | what |",
+        "|---|---|---|---|---|",
+    ]
+    lines += ["| " + " | ".join(md_text(c) for c in predictor_cells(p)) + " |" for p in kl.predictors]
+    return lines + [f"- not measured: {md_text(n)}" for n in kl.predictor_notes]
 
 
 def _sources(r: ScoreReport) -> list[str]:

@@ -248,27 +248,28 @@ def prompts_needed(zeros: float, s: float, ratio: float, alpha: float, floor: in
     return hi
 
 
-def _pass_withheld(test: MeanTest) -> str:
-    """Why a pass is not claimed at this size or shape ("" when it may be)."""
+def _pass_withheld(test: MeanTest, quantity: str = "KL") -> str:
+    """Why a pass is not claimed at this size or shape ("" when it may be); `quantity` names the values."""
     if test.n >= 2 and test.degenerate:
-        return "every prompt has the same KL: no spread to bound the mean with, so nothing is shown"
+        return f"every prompt has the same {quantity}: no spread to bound the mean with, so nothing is shown"
     if test.n < MIN_PASS_PROMPTS:
         return f"a pass needs at least {MIN_PASS_PROMPTS} prompts, the fewest at which the KL rule holds its level"
     if (test.clusters < 0).any():
         return "some per-prompt values are below 0 (a sampled estimator): outside the rule's data model"
     if test.positive < MIN_POSITIVE:
-        return f"fewer than {MIN_POSITIVE} prompts have KL above 0: the positive part's tail cannot be checked"
+        return f"fewer than {MIN_POSITIVE} prompts have {quantity} above 0: the positive part's tail cannot be checked"
     p = float(skewtest(np.log(test.clusters[test.clusters > 0]), alternative="greater").pvalue)
     if p <= SKEW_ALPHA:
-        return (f"the log per-prompt KL is right-skewed (p {p:.2g}): a heavier tail than the lognormal data "
+        return (f"the log per-prompt {quantity} is right-skewed (p {p:.2g}): a heavier tail than the lognormal data "
                 "model (a few prompts changed a lot), whose mean these prompts cannot bound")  # fmt: skip
     return ""
 
 
-def kl_rule(test: MeanTest, limit: float, alpha: float, fail_alpha: float, seed: int) -> KlDecision:
+def kl_rule(test: MeanTest, limit: float, alpha: float, fail_alpha: float, seed: int, quantity: str = "KL") -> KlDecision:
     """The KL rule on `test` against `limit` (nats per sequence): pass side at `alpha`, the MDE and the
-    fail side's prompts at `fail_alpha`; `seed` seeds the sizing simulations."""
-    withheld = _pass_withheld(test)
+    fail side's prompts at `fail_alpha`; `seed` seeds the sizing simulations. The same rule decides any
+    per-prompt mean of values ≥ 0 (a per-token divergence's); `quantity` names them in the notes."""
+    withheld = _pass_withheld(test, quantity)
     p_within = 1.0 if withheld else test.p_within(limit)
     fail_ok = test.n >= MIN_FAIL_PROMPTS and not test.degenerate
     p_beyond = test.p_beyond(limit) if fail_ok else 1.0

@@ -140,7 +140,7 @@ def test_kl_only_policy_skips_the_suite(runs, tmp_path):
     assert proc.returncode == 1, proc.stderr  # the damaged model's KL is far above 5 nats
     v = json.loads(proc.stdout)
     assert [r["rule"] for r in v["rules"]] == ["kl"] and v["rules"][0]["estimate"] > 5
-    assert sorted(p.name for p in out.iterdir()) == ["kl.json", "kl.parquet", "report.html"]
+    assert sorted(p.name for p in out.iterdir()) == ["kl.json", "kl.parquet", "kl_old.parquet", "report.html"]
     assert not (store / NAMESPACE).exists()  # no benchmark ran
 
 

@@ -33,13 +33,20 @@ def test_predictor_columns_survive_an_upsert_and_old_boards_read_without_them(bo
     import pandas as pd
 
     frame = pd.read_csv(board)
-    assert not set(leaderboard.PREDICTOR_COLUMNS) & set(frame.columns)  # a board without them reads as before
-    frame["tv_new"] = [0.5, 2.0]
-    frame.to_csv(board, index=False)
-    leaderboard.add([score_runs["barely"]], board, label="again")  # an upsert of a row that has no value
+    measured = [c for c in leaderboard.PREDICTOR_COLUMNS if c in frame.columns]
+    assert "tv_new" in measured and "kl_reverse_new" not in measured  # a forward run of this version fills them
+    old = frame.drop(columns=measured)
+    old.to_csv(board, index=False)
+    assert not set(leaderboard.PREDICTOR_COLUMNS) & set(leaderboard.read(board).columns)  # a board without them reads
+    old["kl_reverse_new"] = [0.5, 2.0]
+    old.to_csv(board, index=False)
+    leaderboard.add([score_runs["barely"]], board, label="again")  # an upsert of a row that has no value of it
     after = pd.read_csv(board)
-    assert list(after.columns).index("tv_new") == len(leaderboard.COLUMNS)
-    assert after["tv_new"].isna().sum() == 1 and 2.0 in set(after["tv_new"])
+    kept = [c for c in after.columns if c in leaderboard.PREDICTOR_COLUMNS]
+    assert kept == [c for c in leaderboard.PREDICTOR_COLUMNS if c in {*measured, "kl_reverse_new"}]  # catalog order
+    assert list(after.columns[len(leaderboard.COLUMNS) : len(leaderboard.COLUMNS) + len(kept)]) == kept
+    assert after["kl_reverse_new"].isna().sum() == 1 and 2.0 in set(after["kl_reverse_new"])
+    assert after["tv_new"].isna().sum() == 1  # the older row has no value of the columns the upsert brought
 
 
 @pytest.fixture
@@ -58,7 +65,12 @@ def test_rows_carry_the_report_and_a_stable_column_order(board, score_runs):
         report.kl.estimates[0].mean
     )
     tasks = [t.task for t in report.retention.tasks]
-    assert list(frame.columns) == list(leaderboard.COLUMNS) + [f"{t}:{c}" for t in tasks for c in leaderboard.TASK_COLUMNS]
+    measured = {p.name for p in report.kl.predictors}
+    predictors = [c for c in leaderboard.PREDICTOR_COLUMNS if c in measured]
+    assert "tv_new" in predictors and row["tv_new"] == pytest.approx(report.kl.predictor("tv_new").value)
+    assert list(frame.columns) == list(leaderboard.COLUMNS) + predictors + [
+        f"{t}:{c}" for t in tasks for c in leaderboard.TASK_COLUMNS
+    ]
     assert row[f"{tasks[0]}:delta"] == pytest.approx(report.retention.tasks[0].delta)
 
 
