@@ -22,7 +22,7 @@ Device = Literal["auto", "cpu", "cuda"]
 """`auto`: cuda when a GPU is visible, else cpu."""
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 """`auto`: float32 on CPU, bfloat16 on GPU. The default is float32 everywhere (README, "Precision")."""
-Direction = Literal["forward", "reverse"]
+Direction = Literal["forward", "reverse", "both"]
 """`forward`: KL(base‖ckpt) on responses sampled from the base (the paper's); `reverse`: KL(ckpt‖base)."""
 Estimator = Literal["full", "k1", "k3"]
 """KL estimators (`forgetbench.kl.estimators`)."""
@@ -161,7 +161,9 @@ class KLConfig:
     estimators: tuple[Estimator, ...] = DEFAULTS.estimators
     """Estimators reported (`full`, `k1`, `k3`). The headline is `full` when requested, else the first."""
     direction: Direction = DEFAULTS.direction
-    """`forward`: KL(π₀‖π), responses from the base (the paper's). `reverse`: KL(π‖π₀), from the checkpoint."""
+    """`forward`: KL(π₀‖π), responses from the base (the paper's). `reverse`: KL(π‖π₀), from the checkpoint.
+    `both`: the forward run, plus the reverse sequence KL on the checkpoint's own samples (predictor
+    `kl_reverse_new`, its rows in kl_reverse.parquet): each model samples once."""
     seed: int = DEFAULTS.seed
     """Seed of prompt choice, sampling and bootstrap."""
     chat_template: bool = DEFAULTS.kl_chat_template

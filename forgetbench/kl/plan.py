@@ -51,6 +51,9 @@ class Plan:
     """Prompts in the noise-floor pass (0: skipped)."""
     template_mismatch: str | None = None
     """How the models' chat templates or stop tokens differ, when `allow_template_mismatch` let it pass."""
+    reverse: Plan | None = None
+    """`--direction both`: the reverse measurement (the checkpoint's samples scored under both, `full` only,
+    no noise floor), or None."""
     old: Plan | None = None
     """The same measurement on prompts drawn from the prior suite's items (the `_old` predictors: no noise
     floor, the base samples), or None."""
@@ -96,7 +99,7 @@ def make_plan(config: KLConfig, prompts: Prompts, base: ResolvedModel, ckpt: Res
     """The plan of a KL measurement of `base` vs `ckpt` on `prompts` under `backend` (no compute)."""
     tokenizer.check_same_vocabulary(base, ckpt)
     mismatch = check_prompt_and_stop_rules(config, base, ckpt)
-    sampler, other = (base, ckpt) if config.direction == "forward" else (ckpt, base)
+    sampler, other = (ckpt, base) if config.direction == "reverse" else (base, ckpt)
     tok = tokenizer.load_tokenizer(sampler)
     templated = bool(config.chat_template and tok.chat_template)
     rendered = tokenizer.render(tok, list(prompts.texts), config.chat_template)

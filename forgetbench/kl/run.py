@@ -57,6 +57,9 @@ class KLRun:
     summing to its column up to float32 rounding) and `token_<divergence>` (each divergence per token)."""
     old_rows: list[dict] = field(default_factory=list)
     """The same rows on prompts drawn from the prior suite's items, with their `task` (empty: not measured)."""
+    reverse_rows: list[dict] = field(default_factory=list)
+    """`--direction both`: the rows of the checkpoint's own samples, `full` = KL(ckpt‖base) per sequence
+    (empty otherwise)."""
 
 
 def divergences_of(plan: Plan) -> tuple[str, ...]:
@@ -65,7 +68,7 @@ def divergences_of(plan: Plan) -> tuple[str, ...]:
     run (the other divergences are defined on the base's samples), none without `full`."""
     if "full" not in plan.config.estimators:
         return ()
-    return every_name() if plan.config.direction == "forward" else ("full",)
+    return ("full",) if plan.config.direction == "reverse" else every_name()
 
 
 @dataclass(frozen=True)
@@ -238,12 +241,19 @@ class Extras:
     and passes), the weight distance, and what could not be measured, with why."""
 
     old: tuple[Plan, Passes] | None = None
+    reverse: tuple[Plan, Passes] | None = None
     weights: WeightDistance | None = None
     notes: tuple[str, ...] = ()
 
 
 def _predictors(
-    plan: Plan, passes: Passes, rows: list[dict], headline: Estimate, extras: Extras, old_rows: list[dict], rng
+    plan: Plan,
+    passes: Passes,
+    rows: list[dict],
+    headline: Estimate,
+    extras: Extras,
+    side_rows: tuple[list[dict], list[dict]],
+    rng: np.random.Generator,
 ) -> tuple[tuple[PredictorValue, ...], tuple[str, ...]]:
     """The predictors table (catalog order) and the notes on what was asked for but not measured."""
     config, notes = plan.config, list(extras.notes)
@@ -256,6 +266,9 @@ def _predictors(
     notes += [
         f"{n}_new: the {plan.config.runtime.backend} backend's full scorer does not compute it" for n in asked if n not in others
     ]
+    old_rows, reverse_rows = side_rows
+    if reverse_rows and "full" in config.estimators:
+        values.append(predictors.value("kl_reverse_new", predictors.estimate("full", reverse_rows, rng)))
     if extras.old is not None and old_rows:
         old_plan, old_passes = extras.old
         columns = ("full", *measured_divergences(old_passes.scores)) if "full" in old_plan.config.estimators else ()
@@ -278,13 +291,14 @@ def summarise(plan: Plan, passes: Passes, backend: Backend, elapsed_s: float, ex
     noise, noise_k1, precision = _floor_estimates(plan, passes, rows, clusters, rng)
     headline = next(e for e in estimates if e.name == config.headline)
     old_rows = _rows(*extras.old) if extras.old is not None else []
-    table, notes = _predictors(plan, passes, rows, headline, extras, old_rows, rng)
+    reverse_rows = _rows(*extras.reverse) if extras.reverse is not None else []
+    table, notes = _predictors(plan, passes, rows, headline, extras, (old_rows, reverse_rows), rng)
     result = KLResult(
         schema_version=SCHEMA_VERSION,
         forgetbench_version=__version__,
         base=plan.base.info(),
         ckpt=plan.ckpt.info(),
-        direction=config.direction,
+        direction="forward" if config.direction == "both" else config.direction,  # both: the headline is forward
         prompts_source=plan.prompts.source,
         prompts_hash=plan.prompts_hash,
         chat_template=plan.templated,
@@ -317,7 +331,7 @@ def summarise(plan: Plan, passes: Passes, backend: Backend, elapsed_s: float, ex
         old_task_prompts=len(extras.old[0].prompt_ids) if extras.old is not None else 0,
         predictor_notes=notes,
     )
-    return KLRun(result, rows, old_rows)
+    return KLRun(result, rows, old_rows, reverse_rows)
 
 
 def weight_distance(plan: Plan, reporter: Reporter) -> tuple[WeightDistance | None, tuple[str, ...]]:
@@ -339,14 +353,22 @@ def execute(plan: Plan, backend: Backend, store: Store, reporter: Reporter) -> K
     and closes it); return the typed result."""
     started = time.perf_counter()
     backend.expect([plan.base, plan.ckpt])
-    old = plan.old
+    old, reverse = plan.old, plan.reverse
     try:
         passes = run_passes(plan, backend, store, reporter)
+        if reverse is not None:
+            reporter.message("reverse KL: sampling from the checkpoint")
+        reverse_passes = run_passes(reverse, backend, store, reporter) if reverse is not None else None
         if old is not None:
             reporter.message(f"old-task prompts ({old.prompts.source}): {len(old.prompt_ids)}")
         old_passes = run_passes(old, backend, store, reporter) if old is not None else None
         weights, notes = weight_distance(plan, reporter) if plan.config.weight_distance else (None, ())
     finally:
         reporter.close()
-    extras = Extras((old, old_passes) if old is not None and old_passes is not None else None, weights, notes)
+    extras = Extras(
+        (old, old_passes) if old is not None and old_passes is not None else None,
+        (reverse, reverse_passes) if reverse is not None and reverse_passes is not None else None,
+        weights,
+        notes,
+    )
     return summarise(plan, passes, backend, time.perf_counter() - started, extras)

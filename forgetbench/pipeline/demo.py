@@ -41,6 +41,7 @@ def demo_config(ckpt: Path) -> ScoreConfig:
         n_prompts=32,
         max_new_tokens=64,
         noise_floor_prompts=8,
+        old_task_prompts=32,
         seed=0,
     )
 

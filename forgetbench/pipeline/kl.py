@@ -48,14 +48,17 @@ def plan_kl(config: KLConfig, store: Store, backend: Backend, reporter: Reporter
     if ckpt.adapter is not None and ckpt.adapter.warning:
         reporter.message(f"warning: {ckpt.adapter.warning}")
     plan = make_plan(config, prompts, base, ckpt, backend)
-    return replace(plan, old=plan_old(config, base, ckpt, backend, reporter))
+    reverse = None
+    if config.direction == "both":
+        reverse = make_plan(replace(config, direction="reverse", noise_floor_prompts=0), prompts, base, ckpt, backend)
+    return replace(plan, reverse=reverse, old=plan_old(config, base, ckpt, backend, reporter))
 
 
 def plan_old(config: KLConfig, base: ResolvedModel, ckpt: ResolvedModel, backend: Backend, reporter: Reporter) -> Plan | None:
     """The old-task plan: `old_task_prompts` prompts drawn from `old_task_suite`'s items, rendered as the suite
     is run, the base's samples, the per-token divergences only (no noise floor); None when not asked for
     (no suite, 0 prompts) or for a reverse run (the divergences are defined on the base's samples)."""
-    if config.old_task_suite is None or config.old_task_prompts == 0 or config.direction != "forward":
+    if config.old_task_suite is None or config.old_task_prompts == 0 or config.direction == "reverse":
         return None
     from forgetbench.prior.prompts import suite_prompts
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from forgetbench.core.errors import UserInputError
 from forgetbench.core.rows import MAX_EVIDENCE, pair_row
-from forgetbench.runs import REPORT_KINDS, RunFolder, seal_kl, seal_score
+from forgetbench.runs import REPORT_KINDS, RunFolder, layout, seal_kl, seal_score
 
 if TYPE_CHECKING:
     from forgetbench.core.results import EvalResult, GateVerdict, KLResult, ScoreReport
@@ -57,11 +57,16 @@ def item_rows(run: ScoreRun) -> list[dict]:
     return rows
 
 
+def side_rows(run: KLRun) -> dict[str, list[dict]]:
+    """A KL run's rows beside kl.parquet, by file name."""
+    return {layout.KL_OLD_ROWS: run.old_rows, layout.KL_REVERSE_ROWS: run.reverse_rows}
+
+
 def write_kl(run: KLRun, folder: Path) -> KLResult:
     """A KL-only run folder (kl.parquet, kl.json sealed with its hash, report.html); the sealed result."""
     from forgetbench.report.html import render_kl
 
-    sealed = seal_kl(run.result, run.rows, run.old_rows)
+    sealed = seal_kl(run.result, run.rows, side_rows(run))
     RunFolder(folder).write_kl(sealed, page=render_kl(sealed.result, sealed.rows()).encode())
     return sealed.result
 
@@ -77,7 +82,7 @@ def write_score(run: ScoreRun, folder: Path) -> ScoreReport:
     from forgetbench.report.markdown import markdown
 
     kl = run.kl
-    sealed = seal_score(run.report, item_rows(run), kl.rows if kl is not None else None, kl.old_rows if kl else None)
+    sealed = seal_score(run.report, item_rows(run), kl.rows if kl is not None else None, side_rows(kl) if kl else None)
     report = sealed.report
     buf = io.StringIO()
     pd.DataFrame([row(report)]).to_csv(buf, index=False)

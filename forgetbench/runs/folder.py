@@ -24,7 +24,8 @@ from __future__ import annotations
 import io
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -84,8 +85,8 @@ class SealedScore:
     """items.parquet's bytes."""
     kl: bytes | None
     """kl.parquet's bytes (None: a `compare` without `--kl`)."""
-    kl_old: bytes | None = None
-    """kl_old.parquet's bytes (None: no `_old` predictors measured)."""
+    side: dict[str, bytes] = field(default_factory=dict)
+    """The rows beside kl.parquet by file name (`layout.SIDE_ROWS`: kl_old.parquet, kl_reverse.parquet), as bytes."""
 
     def rows(self) -> tuple[list[dict], list[dict]]:
         """The item and KL rows as the folder will hold them (decoded from the bytes, not read from disk)."""
@@ -98,33 +99,38 @@ class SealedKL:
 
     result: KLResult
     rows_bytes: bytes
-    old_bytes: bytes | None = None
-    """kl_old.parquet's bytes (None: no `_old` predictors measured)."""
+    side: dict[str, bytes] = field(default_factory=dict)
+    """The rows beside kl.parquet by file name (`layout.SIDE_ROWS`), as bytes."""
 
     def rows(self) -> list[dict]:
         """kl.parquet's rows as the folder will hold them."""
         return _records(self.rows_bytes)
 
 
+def _side(side_rows: Mapping[str, list[dict]] | None) -> dict[str, bytes]:
+    """The non-empty side rows (`layout.SIDE_ROWS` names only) as parquet bytes."""
+    unknown = set(side_rows or {}) - set(layout.SIDE_ROWS)
+    if unknown:
+        raise ValueError(f"not a side-rows file: {', '.join(sorted(unknown))}")
+    return {name: _parquet(rows) for name, rows in (side_rows or {}).items() if rows}
+
+
 def seal_score(
-    report: ScoreReport, items: list[dict], kl_rows: list[dict] | None, kl_old_rows: list[dict] | None = None
+    report: ScoreReport, items: list[dict], kl_rows: list[dict] | None, side_rows: Mapping[str, list[dict]] | None = None
 ) -> SealedScore:
-    """`report` sealed (`core.results_io.seal`) with items.parquet and, when there is a KL, kl.parquet (and
-    kl_old.parquet when there are rows on prior-suite prompts)."""
+    """`report` sealed (`core.results_io.seal`) with items.parquet and, when there is a KL, kl.parquet and the
+    side rows it has (`side_rows`: {`layout.KL_OLD_ROWS`: rows, ...}, empty ones left out)."""
     files = {layout.ITEMS: _parquet(items)}
+    side = _side(side_rows)
     if kl_rows is not None:
         files[layout.KL_ROWS] = _parquet(kl_rows)
-    if kl_old_rows:
-        files[layout.KL_OLD_ROWS] = _parquet(kl_old_rows)
-    return SealedScore(seal(report, files), files[layout.ITEMS], files.get(layout.KL_ROWS), files.get(layout.KL_OLD_ROWS))
+    return SealedScore(seal(report, {**files, **side}), files[layout.ITEMS], files.get(layout.KL_ROWS), side)
 
 
-def seal_kl(result: KLResult, rows: list[dict], old_rows: list[dict] | None = None) -> SealedKL:
-    """`result` sealed with kl.parquet (one row per prompt × sample) and, when given, kl_old.parquet."""
-    files = {layout.KL_ROWS: _parquet(rows)}
-    if old_rows:
-        files[layout.KL_OLD_ROWS] = _parquet(old_rows)
-    return SealedKL(seal(result, files), files[layout.KL_ROWS], files.get(layout.KL_OLD_ROWS))
+def seal_kl(result: KLResult, rows: list[dict], side_rows: Mapping[str, list[dict]] | None = None) -> SealedKL:
+    """`result` sealed with kl.parquet (one row per prompt × sample) and its side rows (as `seal_score`)."""
+    data, side = _parquet(rows), _side(side_rows)
+    return SealedKL(seal(result, {layout.KL_ROWS: data, **side}), data, side)
 
 
 def _frame(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -268,14 +274,14 @@ class RunFolder:
         """kl.parquet, with at least `columns` (as `items`)."""
         return _frame(self.kl_rows_file, columns)
 
-    @property
-    def kl_old_rows_file(self) -> Path:
-        return self.path / layout.KL_OLD_ROWS
+    def side_rows(self, name: str, columns: tuple[str, ...] = ()) -> pd.DataFrame:
+        """A side-rows file (`layout.KL_OLD_ROWS`: the rows on prior-suite prompts; `layout.KL_REVERSE_ROWS`:
+        the checkpoint's own samples), with at least `columns` (as `items`; DataError naming the file when
+        the run did not measure them)."""
+        return _frame(self.path / name, columns)
 
-    def kl_old_rows(self, columns: tuple[str, ...] = ()) -> pd.DataFrame:
-        """kl_old.parquet (the rows on prior-suite prompts), with at least `columns` (as `items`; DataError
-        naming the file when the run measured no `_old` predictors)."""
-        return _frame(self.kl_old_rows_file, columns)
+    def has_side_rows(self, name: str) -> bool:
+        return (self.path / name).is_file()
 
     def rows(self) -> tuple[list[dict], list[dict]]:
         """items.parquet's and kl.parquet's rows as dicts (list columns as numpy arrays; none where a file is
@@ -305,8 +311,8 @@ class RunFolder:
             write_file(tmp / layout.ITEMS, sealed.items)
             if sealed.kl is not None:
                 write_file(tmp / layout.KL_ROWS, sealed.kl)
-            if sealed.kl_old is not None:
-                write_file(tmp / layout.KL_OLD_ROWS, sealed.kl_old)
+            for name, data in sealed.side.items():
+                write_file(tmp / name, data)
             write_file(tmp / layout.LEADERBOARD_ROW, leaderboard_row)
             write_file(tmp / layout.MARKDOWN, markdown)
             write_file(tmp / layout.REPORT, to_json(sealed.report))
@@ -319,8 +325,8 @@ class RunFolder:
 
         def build(tmp: Path) -> None:
             write_file(tmp / layout.KL_ROWS, sealed.rows_bytes)
-            if sealed.old_bytes is not None:
-                write_file(tmp / layout.KL_OLD_ROWS, sealed.old_bytes)
+            for name, data in sealed.side.items():
+                write_file(tmp / name, data)
             write_file(tmp / layout.KL, to_json(sealed.result))
             write_file(tmp / layout.PAGE, page)
 

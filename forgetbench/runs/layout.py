@@ -16,6 +16,10 @@ KL_ROWS = "kl.parquet"
 tokens, and each divergence per token (`token_kl`, `token_tv`, ...)."""
 KL_OLD_ROWS = "kl_old.parquet"
 """The same rows on prompts drawn from the prior suite's items (`--old-task-prompts`): the `_old` predictors."""
+KL_REVERSE_ROWS = "kl_reverse.parquet"
+"""`--direction both`: the rows of the checkpoint's own samples (`full` = KL(ckpt‖base)): `kl_reverse_new`."""
+SIDE_ROWS = (KL_OLD_ROWS, KL_REVERSE_ROWS)
+"""The rows beside kl.parquet a run may hold (sealed with it when present)."""
 MARKDOWN = "report.md"
 """The report as a human table."""
 PAGE = "report.html"
@@ -23,7 +27,7 @@ PAGE = "report.html"
 LEADERBOARD_ROW = "leaderboard_row.csv"
 """The run's leaderboard row (`leaderboard.table.row`)."""
 
-RUN_FILES = (ITEMS, KL_ROWS, KL_OLD_ROWS, LEADERBOARD_ROW, MARKDOWN, REPORT, KL, PAGE)
+RUN_FILES = (ITEMS, KL_ROWS, KL_OLD_ROWS, KL_REVERSE_ROWS, LEADERBOARD_ROW, MARKDOWN, REPORT, KL, PAGE)
 """The files a run folder holds: a rerun into the same folder replaces them all (one it does not write is
 removed, so no older run's rows stay beside the new report); other files there are kept."""
 

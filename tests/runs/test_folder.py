@@ -89,7 +89,9 @@ def test_written_files_read_back_unchanged(score_runs, tmp_path):
     written = RunFolder(score_runs["barely"])
     report = written.report()
     items, kl_rows = written.rows()
-    sealed = seal_score(_unsealed(report), items, kl_rows, written.kl_old_rows().to_dict("records"))
+    sealed = seal_score(
+        _unsealed(report), items, kl_rows, {layout.KL_OLD_ROWS: written.side_rows(layout.KL_OLD_ROWS).to_dict("records")}
+    )
     assert sealed.report == report  # the same rows seal to the same digest
     out = RunFolder(tmp_path / "again")
     out.write_score(sealed, leaderboard_row=b"r\n", markdown=b"m\n", page=b"p")
