@@ -259,7 +259,7 @@ def _predictors(
     config, notes = plan.config, list(extras.notes)
     values: list[PredictorValue] = []
     if config.headline == "full":
-        values.append(predictors.value("kl_forward_new" if config.direction == "forward" else "kl_reverse_new", headline))
+        values.append(predictors.value("kl_reverse_new" if config.direction == "reverse" else "kl_forward_new", headline))
     others = measured_divergences(passes.scores)
     values += predictors.per_token(rows, "new", others, rng)
     asked = [n for n in divergences_of(plan) if n != "full"]

@@ -200,3 +200,39 @@ def test_a_kl_within_the_precision_floor_is_not_resolvable():
     assert resolvable(kl(0.07), None) is None  # float32: no floor, nothing to decide
     no_ci = Estimate("full", 0.06, float("nan"), float("nan"), 0.001)  # one prompt: no CI, the mean decides
     assert resolvable(kl(0.06), no_ci) is False and resolvable(kl(0.061), no_ci) is True
+
+
+def test_every_predictor_comes_from_the_run_and_its_rows(tiny_model, other_model, prompts_file, store, tmp_path):
+    """One forward run with `--direction both` and old-task prompts reports every predictor; each per-token one
+    is its rows' mean over prompts, the forward KL is the headline, and kl_reverse_new is what a reverse run
+    on the same prompts and seed measures (the checkpoint's samples are drawn once, the same way)."""
+    from forgetbench.core.predictors import PREDICTORS
+    from forgetbench.core.results_io import to_json
+    from forgetbench.runs import RunFolder, layout
+
+    both = measure_kl(cfg(tiny_model, other_model, prompts_file, direction="both", old_task_suite="offline-lite",
+                          old_task_prompts=7), store)  # fmt: skip
+    r = both.result
+    assert r.direction == "forward" and r.old_task_prompts == 7 and r.predictor_notes == ()
+    assert [p.name for p in r.predictors] == [p.name for p in PREDICTORS]  # every one, in catalog order
+    head = r.headline_estimate
+    assert (r.predictor("kl_forward_new").value, r.predictor("kl_forward_new").ci_low) == (head.mean, head.ci_low)
+    rows = pd.DataFrame(both.rows)
+    for name, column in (("tv_new", "tv"), ("js_new", "js"), ("kl_reverse_tok_new", "kl_reverse_tok"), ("act_new", "act")):
+        p = r.predictor(name)
+        assert p.value == pytest.approx(rows.groupby("prompt_index")[column].mean().mean(), rel=1e-12)
+        assert p.ci_low <= p.value <= p.ci_high and p.value > 0
+        sums = rows[f"token_{column}"].map(lambda t: float(t.astype("float64").sum()))
+        assert sums.to_numpy() == pytest.approx(rows[column].to_numpy(), rel=1e-6)
+    old = pd.DataFrame(both.old_rows)
+    assert old["prompt_index"].nunique() == 7 and old["task"].nunique() >= 2  # drawn across the suite's tasks
+    assert r.predictor("kl_forward_old").value == pytest.approx(old.groupby("prompt_index")["full"].mean().mean())
+    reverse = measure_kl(cfg(tiny_model, other_model, prompts_file, direction="reverse"), store).result
+    assert r.predictor("kl_reverse_new").value == pytest.approx(reverse.headline_estimate.mean, rel=1e-9)
+    assert reverse.predictors[0].name == "kl_reverse_new" and reverse.predictor("tv_new") is None
+    sealed = write_kl(both, tmp_path / "both")
+    folder = RunFolder(tmp_path / "both")
+    assert set(sealed.files) == {layout.KL_ROWS, layout.KL_OLD_ROWS, layout.KL_REVERSE_ROWS}  # sealed with every rows file
+    assert folder.kind == "kl" and to_json(folder.kl_result()) == to_json(sealed)  # (NaN ≠ NaN: compared as written)
+    assert len(folder.side_rows(layout.KL_REVERSE_ROWS)) == len(both.reverse_rows) > 0
+    assert list(folder.side_rows(layout.KL_OLD_ROWS)["task"]) == list(old["task"])
