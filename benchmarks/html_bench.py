@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from forgetbench.runs.folder import load_report
 from forgetbench.pipeline.run_folder import write_html
 from forgetbench.report.html import RunView, render
+from forgetbench.runs.folder import load_report
 
 
 def scaled(run: Path) -> RunView:

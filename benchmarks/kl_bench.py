@@ -1,6 +1,6 @@
 """Cost of the chunked full-vocabulary KL pass, measured in one run.
 
-    .venv/bin/python benchmarks/kl_bench.py [MODEL ...] [--scan]   # default: smollm2-135m gemma3-270m
+    .venv/bin/python benchmarks/kl_bench.py [MODEL ...] [--scan] [--threads=N]   # default: smollm2-135m gemma3-270m
 
 For each model, on B sequences of L tokens (the last R of them a "response"), prints
 - time ratio: `hf_kl.score` (two transformer bodies, head + log-softmax + KL in chunks, float32)
@@ -10,6 +10,13 @@ For each model, on B sequences of L tokens (the last R of them a "response"), pr
 Peak memory is read from /proc (VmHWM, reset through /proc/self/clear_refs before each pass).
 A second line breaks the peak down: the two transformer bodies alone (hidden states kept), the chunk
 loop's three float32 logits blocks, and the bare passes' own peak extra memory (what `model(ids)` pays).
+A third line prices every per-token quantity at once (`divergences=every_name()`: `full`, the reverse per-token
+KL, TV, Jensen–Shannon and the activation distance) against the KL-only pass on the same tokens, run in
+alternation so that background load falls on both alike: time ratio all ÷ KL-only (goal ≤ 1.15) and the
+all-divergences pass's memory ratio (goal: unchanged from the KL-only pass, ≤ 0.5). On a busy machine the
+intra-op thread pool's barriers, paid per tensor operation, inflate the many small operations of the
+divergences far more than the matrix products (SmolLM2 at load 4–5 on 2 cores: 1.20–1.40 with two threads,
+1.04 with one); --threads=1 measures the cost without that (torch.set_num_threads).
 --scan adds the pass's peak memory at L = 256, 512, 1024 (it must not grow with B×L×V).
 The model is scored against itself (two handles to one model): cost does not depend on the weights.
 """
@@ -81,6 +88,29 @@ def bench(spec: str, batch: int = 8, length: int = 256, response: int = 192, rep
         f"  breakdown: two transformer bodies {bodies / 2**20:.0f} MiB; logits blocks 3 × {block / 2**20:.1f} MiB; "
         f"bare 2×forward peak extra {bare_peak / 2**20:.0f} MiB (ratio {bare_peak / one:.2f})"
     )
+    every_divergence(lm, spec, seqs, batch, one, repeats=max(3, repeats))
+
+
+def every_divergence(lm, spec: str, seqs: list, batch: int, one: int, repeats: int) -> None:
+    """Print the cost of scoring every per-token quantity against the KL-only pass: time ratio (min of
+    `repeats` alternated runs each; goal ≤ 1.15) and each pass's peak extra memory over one fp32 [B×L×V]."""
+    from forgetbench.backends.divergences import every_name
+    from forgetbench.backends.hf import scorer as hf_kl
+
+    names = every_name()
+    kl_only: list[tuple[float, int]] = []
+    every: list[tuple[float, int]] = []
+    hf_kl.score(lm, lm, seqs, pad_id=0, batch_size=batch, divergences=names)  # warm-up
+    for _ in range(repeats):
+        kl_only.append(_peak_extra_bytes(lambda: hf_kl.score(lm, lm, seqs, pad_id=0, batch_size=batch)))
+        every.append(_peak_extra_bytes(lambda: hf_kl.score(lm, lm, seqs, pad_id=0, batch_size=batch, divergences=names)))
+    t_kl, t_all = min(t for t, _ in kl_only), min(t for t, _ in every)
+    m_kl, m_all = max(m for _, m in kl_only), max(m for _, m in every)
+    print(
+        f"  all divergences ({', '.join(names)}) ÷ KL-only: time ratio {t_all / t_kl:.3f} ({t_all:.2f} s vs "
+        f"{t_kl:.2f} s; min of {repeats} alternated runs; goal ≤ 1.15) | peak extra {m_all / 2**20:.0f} MiB vs "
+        f"{m_kl / 2**20:.0f} MiB, memory ratio {m_all / one:.2f} vs {m_kl / one:.2f} (goal ≤ 0.5, unchanged)"
+    )
 
 
 def memory_scan(spec: str, batch: int = 8, lengths: tuple[int, ...] = (256, 512, 1024)) -> None:
@@ -106,6 +136,11 @@ def memory_scan(spec: str, batch: int = 8, lengths: tuple[int, ...] = (256, 512,
 
 
 if __name__ == "__main__":
+    threads = [a.removeprefix("--threads=") for a in sys.argv[1:] if a.startswith("--threads=")]
+    if threads:  # one intra-op thread: the cost without other jobs' load on the thread pool's barriers
+        import torch
+
+        torch.set_num_threads(int(threads[0]))
     specs = [a for a in sys.argv[1:] if not a.startswith("--")] or ["smollm2-135m", "gemma3-270m"]
     for spec in specs:
         bench(spec)

@@ -200,9 +200,9 @@ def main() -> None:
     ap.add_argument("--train-only", action="store_true", help="build the checkpoints, score nothing")
     args = ap.parse_args()
     from forgetbench.core.home import default_store_dir
-    from forgetbench.runs.folder import load_report
     from forgetbench.core.store import Store
     from forgetbench.pipeline.score import score
+    from forgetbench.runs.folder import load_report
 
     base = embedded.ensure(demo.BASE)
     store = Store(default_store_dir())

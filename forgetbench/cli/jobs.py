@@ -27,7 +27,7 @@ def eval_cmd(a: SimpleNamespace) -> None:
 def kl_cmd(a: SimpleNamespace) -> None:
     """KL between base and checkpoint on new-task prompts (the predictor of forgetting)."""
     c.quiet_libraries()
-    from forgetbench.cli.render import kl_table
+    from forgetbench.cli.render import kl_table, predictor_table
     from forgetbench.core.config import KLConfig
     from forgetbench.pipeline.kl import run_kl
     from forgetbench.runs import layout
@@ -38,6 +38,8 @@ def kl_cmd(a: SimpleNamespace) -> None:
         c.print_json(run.result.to_dict())
     else:
         c.console().print(kl_table(run.result))
+        if (predictors := predictor_table(run.result)) is not None:
+            c.console().print(predictors)
         c.console(stderr=True).print(f"wrote {folder}/{layout.KL}, {layout.KL_ROWS} and {layout.PAGE}")
 
 

@@ -63,6 +63,26 @@ def kl_table(result: KLResult) -> Table:
     return table
 
 
+def predictor_table(result: KLResult) -> Table | None:
+    """The run's predictors of forgetting (value, 95% CI, unit), or None when it measured only its headline KL."""
+    if len(result.predictors) <= 1:
+        return None
+    table = Table(
+        title="predictors of forgetting",
+        caption=(f"_old: {result.old_task_prompts} prompts from the prior suite's items" if result.old_task_prompts else None),
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for col, justify in (("predictor", "left"), ("value", "right"), ("95% CI", "right"), ("unit", "left")):
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for p in result.predictors:
+        ci = "exact" if math.isnan(p.ci_low) else f"[{p.ci_low:.4g}, {p.ci_high:.4g}]"
+        table.add_row(p.name, f"{p.value:.4g}", ci, p.unit)
+    for note in result.predictor_notes:
+        table.add_row(f"[yellow]not measured[/yellow] {escape(note)}", "", "", "")
+    return table
+
+
 def eval_table(result: EvalResult) -> Table:
     """Per-task scores of one model on one suite."""
     s = result.settings
@@ -175,6 +195,8 @@ def score_summary(report: ScoreReport) -> Group:
         )
     lines += [f"[yellow]warning:[/yellow] {escape(w)}" for w in report.warnings]
     lines.append(f"[bold]{escape(report.verdict)}[/bold]")
+    if kl is not None and (predictors := predictor_table(kl)) is not None:
+        lines.append(predictors)
     return Group(*lines)
 
 

@@ -95,6 +95,22 @@ def check_prompt_and_stop_rules(config: KLConfig, base: ResolvedModel, ckpt: Res
     return difference
 
 
+def fitting(config: KLConfig, prompts: Prompts, base: ResolvedModel, ckpt: ResolvedModel) -> Prompts:
+    """`prompts` without those that leave no room for `max_new_tokens` in the models' context (the old-task
+    prompts: a long few-shot context is left out, not refused)."""
+    from dataclasses import replace
+
+    context = min(filter(None, (context_length(base), context_length(ckpt))), default=None)
+    if context is None:
+        return prompts
+    tok = tokenizer.load_tokenizer(base)
+    templated = bool(config.chat_template and tok.chat_template)
+    ids = tokenizer.encode(tok, tokenizer.render(tok, list(prompts.texts), config.chat_template), templated)
+    keep = [i for i, p in enumerate(ids) if len(p) + config.max_new_tokens <= context]
+    pick = lambda values: tuple(values[i] for i in keep) if values else values  # noqa: E731
+    return replace(prompts, indices=pick(prompts.indices), texts=pick(prompts.texts), tasks=pick(prompts.tasks))
+
+
 def make_plan(config: KLConfig, prompts: Prompts, base: ResolvedModel, ckpt: ResolvedModel, backend: Backend) -> Plan:
     """The plan of a KL measurement of `base` vs `ckpt` on `prompts` under `backend` (no compute)."""
     tokenizer.check_same_vocabulary(base, ckpt)

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from forgetbench.core.config import KLConfig
 from forgetbench.core.predictors import BY_NAME, PREDICTORS
 from forgetbench.core.results import Estimate, PredictorValue, WeightDistance
 from forgetbench.stats.bootstrap import mean_test
@@ -50,6 +51,23 @@ def weights(distance: WeightDistance) -> list[PredictorValue]:
         PredictorValue(name, "weights", v, nan, nan, BY_NAME[name].unit)
         for name, v in (("weight_frobenius", distance.relative), ("weight_spectral", distance.spectral_max))
     ]
+
+
+def planned(config: KLConfig) -> set[str]:
+    """The predictors a run of `config` is asked to measure (before compute; a backend may still leave one out,
+    said in `KLResult.predictor_notes`)."""
+    if "full" not in config.estimators:
+        return set()
+    names = {p.name for p in PREDICTORS if p.inputs == "new" and p.name != "kl_reverse_new"}
+    if config.direction == "reverse":
+        names = {"kl_reverse_new"}
+    elif config.direction == "both":
+        names.add("kl_reverse_new")
+    if config.direction != "reverse" and config.old_task_suite is not None and config.old_task_prompts > 0:
+        names |= {p.name for p in PREDICTORS if p.inputs == "old"}
+    if config.weight_distance:
+        names |= {p.name for p in PREDICTORS if p.inputs == "weights"}
+    return names
 
 
 def in_catalog_order(values: Iterable[PredictorValue]) -> tuple[PredictorValue, ...]:

@@ -344,7 +344,7 @@ def weight_distance(plan: Plan, reporter: Reporter) -> tuple[WeightDistance | No
         return distance(plan.base, plan.ckpt), ()
     except ModelSpecError as exc:
         reporter.message(f"weight distances not computed: {exc}")
-        return None, (f"weight_frobenius, weight_spectral: not computed ({exc})",)
+        return None, tuple(f"{name}: not computed ({exc})" for name in ("weight_frobenius", "weight_spectral"))
 
 
 def execute(plan: Plan, backend: Backend, store: Store, reporter: Reporter) -> KLRun:

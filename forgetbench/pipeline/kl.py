@@ -16,7 +16,7 @@ from forgetbench.core.errors import UserInputError
 from forgetbench.core.model import ResolvedModel
 from forgetbench.core.progress import Reporter
 from forgetbench.core.store import Store
-from forgetbench.kl.plan import Plan, make_plan
+from forgetbench.kl.plan import Plan, fitting, make_plan
 from forgetbench.kl.prompts import Prompts, choose, read_prompt_file
 from forgetbench.kl.run import KLRun, execute
 from forgetbench.kl.samples import NAMESPACE
@@ -71,8 +71,16 @@ def plan_old(config: KLConfig, base: ResolvedModel, ckpt: ResolvedModel, backend
         skip_non_text=True,  # a task scored per option (WinoGrande) has no one prompt: left out, said
         reporter=reporter,
     )
-    old = replace(config, n_prompts=len(prompts.texts), noise_floor_prompts=0, chat_template=config.old_task_chat_template)
-    return make_plan(old, prompts, base, ckpt, backend)
+    old = replace(config, direction="forward", noise_floor_prompts=0, chat_template=config.old_task_chat_template)
+    fit = fitting(old, prompts, base, ckpt)
+    if len(fit.texts) < len(prompts.texts):
+        reporter.message(
+            f"old-task prompts: {len(prompts.texts) - len(fit.texts)} of {len(prompts.texts)} leave no room for "
+            f"--max-new-tokens {config.max_new_tokens} in the models' context; left out"
+        )
+    if not fit.texts:
+        return None
+    return make_plan(replace(old, n_prompts=len(fit.texts)), fit, base, ckpt, backend)
 
 
 def measure_kl(config: KLConfig, store: Store, reporter: Reporter | None = None) -> KLRun:

@@ -20,12 +20,13 @@ from forgetbench.backends.base import Backend
 from forgetbench.backends.registry import open_backend
 from forgetbench.core.config import Executor, ScoreConfig
 from forgetbench.core.errors import UserInputError
+from forgetbench.core.predictors import PREDICTORS
 from forgetbench.core.progress import Reporter
 from forgetbench.core.results import GateVerdict, KLResult, NewTaskScore, ScoreReport
 from forgetbench.core.store import Store
 from forgetbench.gate.policy import GatePolicy
 from forgetbench.kl.plan import Plan
-from forgetbench.kl.run import Passes, execute, summarise
+from forgetbench.kl.run import Extras, Passes, execute, summarise, weight_distance
 from forgetbench.pipeline import law as law_job
 from forgetbench.pipeline.executor import RayExecutor
 from forgetbench.pipeline.gate import check_outputs, gate_run, resolve_policy
@@ -100,6 +101,14 @@ def adapter_warnings(plan: ScorePlan) -> tuple[str, ...]:
     return (adapter.warning,) if adapter is not None and adapter.warning else ()
 
 
+def distributed_extras(plan: Plan, reporter: Reporter) -> Extras:
+    """What a KL measured by distributed jobs adds here: the weight distance (read from the weight files); the
+    old-task and reverse passes are not run as jobs yet, and the result says so."""
+    weights, notes = weight_distance(plan, reporter) if plan.config.weight_distance else (None, ())
+    skipped = [p.name for p in PREDICTORS if (p.inputs == "old" and plan.old) or (p.name == "kl_reverse_new" and plan.reverse)]
+    return Extras(weights=weights, notes=notes + tuple(f"{name}: not measured under --executor ray" for name in skipped))
+
+
 def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporter, kl_passes: Passes | None = None) -> ScoreRun:
     """Run a planned score: both suites, the new task, the KL; the typed report (nothing written). With
     `kl_passes` (computed elsewhere, e.g. by Ray jobs), the KL is summarised from them instead of run."""
@@ -115,7 +124,7 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
     if kl_passes is None:
         kl_run = execute(plan.kl, backend, store, reporter)
     else:
-        kl_run = summarise(plan.kl, kl_passes, backend, sum(kl_passes.timings.values()))
+        kl_run = summarise(plan.kl, kl_passes, backend, sum(kl_passes.timings.values()), distributed_extras(plan.kl, reporter))
     head = kl_run.result.headline_estimate
     task_hashes = {t.task: t.task_hash for t in base_eval.tasks}
     suite = suite_hash(task_hashes)
@@ -158,6 +167,17 @@ def compute_score(
         return run_score(plan, backend, store, reporter, passes)
 
 
+def check_predictor_rules(policy: GatePolicy, config: ScoreConfig) -> None:
+    """Refuse, before any compute, a `[predictors]` rule on a predictor this run will not measure."""
+    from forgetbench.gate.decide import how_to_measure
+    from forgetbench.kl.predictors import planned
+
+    missing = [name for name in policy.predictors if name not in planned(config.kl)]
+    if missing:
+        name = missing[0]
+        raise UserInputError(f"the policy limits {name} (max_{name}), which this run will not measure: {how_to_measure(name)}")
+
+
 def score(
     config: ScoreConfig,
     *,
@@ -179,6 +199,8 @@ def score(
     if ray is not None and gate is not None and gate.kl_only:
         raise UserInputError("a KL-only --gate policy runs the KL alone, here; drop --executor ray for it")
     check_outputs(junit)
+    if gate is not None:
+        check_predictor_rules(gate, config)
     folder = RunFolder.at(out, "score").prepare("kl" if gate is not None and gate.kl_only else "score").path
     kl_result: KLResult | None
     if gate is not None and gate.kl_only:

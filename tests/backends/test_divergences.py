@@ -175,3 +175,37 @@ def test_disjoint_supports_reach_the_bounds():
     logq = torch.log(torch.tensor([[0.0, 0.0, 0.25, 0.75]]))
     got = per_token(logp, logq, ("tv", "js"))
     assert float(got["tv"][0]) == pytest.approx(1.0) and float(got["js"][0]) == pytest.approx(math.log(2), rel=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_extreme_logits_with_exact_zeros_stay_in_bounds_and_equal_the_enumeration(seed, monkeypatch):
+    """Logits of scale 60: in float32 most probabilities underflow to exactly 0 while their log-probs stay
+    finite. Rows of two near distributions (`pair`), of two independent ones (nearly disjoint: TV and JS at
+    their upper bounds), masked tokens (-inf), fully disjoint supports and identical rows: TV in [0, 1], JS in
+    [0, ln 2] at every position, and every divergence equal to the float64 loops of `enumerate_divergences`."""
+    monkeypatch.setattr(divergences, "CHUNK_ELEMENTS", 97)  # several slices, a boundary inside a row
+    near_p, near_q = pair((2, 5, 37), seed=10 + seed, scale=60.0)
+    far_q, _ = pair((2, 5, 37), seed=20 + seed, scale=60.0)
+    logp = torch.cat([near_p, near_p])
+    logq = torch.cat([near_q, far_q])
+    logp[0, 0, :18] = -torch.inf  # disjoint supports: TV = 1, JS = ln 2, both KLs infinite
+    logq[0, 0, 18:] = -torch.inf
+    logp[0, 0], logq[0, 0] = torch.log_softmax(logp[0, 0], -1), torch.log_softmax(logq[0, 0], -1)
+    logp[1, 1, 3] = logq[1, 1, 3] = -torch.inf  # a token both models mask
+    logp[1, 1], logq[1, 1] = torch.log_softmax(logp[1, 1], -1), torch.log_softmax(logq[1, 1], -1)
+    logq[1, 2] = logp[1, 2]  # identical extreme rows: exactly 0
+    underflow = (logp.exp() == 0) & torch.isfinite(logp)
+    assert int(underflow.sum()) > 100  # exact zeros with finite log-probs: the case tested
+    got = per_token(logp, logq, tuple(DIVERGENCES))
+    want = enumerate_divergences(logp, logq)
+    for name in ("tv", "js", "kl_reverse_tok"):
+        torch.testing.assert_close(
+            got[name].double().reshape(-1), torch.tensor(want[name], dtype=torch.float64), atol=1e-6, rtol=1e-5
+        )
+    torch.testing.assert_close(got["full"].double()[1:], direct_kl(logp, logq)[1:], atol=1e-6, rtol=1e-5)
+    assert float(got["tv"][0, 0]) == 1.0 and float(got["js"][0, 0]) == pytest.approx(math.log(2), rel=1e-6)
+    assert float(got["full"][0, 0]) == torch.inf and float(got["kl_reverse_tok"][0, 0]) == torch.inf
+    for name in DIVERGENCES:
+        assert float(got[name][1, 2]) == 0.0, name
+    assert ((got["tv"] >= 0) & (got["tv"] <= 1)).all() and float(got["tv"][2:].max()) > 0.999  # far rows: at 1
+    assert ((got["js"] >= 0) & (got["js"] <= math.log(2))).all() and float(got["js"][2:].max()) > 0.999 * math.log(2)
