@@ -5,7 +5,8 @@ Three kinds, each self-contained (its plan travels with it; no store, no shared 
 - `EvalJob`: one (model, suite member) prior evaluation — a task, or a group such as MMLU's 57 subjects,
   whose model is loaded once for all of them → its `TaskResult`s;
 - `SampleJob`: the KL's responses from the sampling model (the base, for forward KL) → token lists;
-- `ScoreJob`: one checkpoint's KL scoring passes on those responses → `Passes`.
+- `ScoreJob`: one checkpoint's KL scoring passes on those responses → `Passes` (for each part of its KL: the
+  new-task prompts, and when asked the old-task prompts and the reverse direction, `parts`).
 
 A job runs in a worker with its own backend (`run_job`). The driver alone writes: it puts each result in
 the store as it arrives (`Graph.done`), submits a checkpoint's `ScoreJob` once its samples exist, and
@@ -48,13 +49,23 @@ class SampleJob:
 
 @dataclass(frozen=True)
 class ScoreJob:
-    """One checkpoint's KL scoring passes (main, noise floor, precision floor) on given responses."""
+    """One checkpoint's KL scoring passes (main, noise floor, precision floor) of one part on given responses."""
 
     name: str
     plan: Plan
     responses: list[list[int]]
     cached: bool
     sampling_s: float
+    index: int = 0
+    """The checkpoint's position in the graph's plans."""
+    part: str = "main"
+    """Which part of its KL (`parts`)."""
+
+
+def parts(kl: Plan) -> list[tuple[str, Plan]]:
+    """A KL plan's parts, each sampled and scored on its own: `main` (the new-task prompts), `old` (the prior
+    suite's prompts) and `reverse` (`--direction both`), those it has."""
+    return [(name, p) for name, p in (("main", kl), ("old", kl.old), ("reverse", kl.reverse)) if p is not None]
 
 
 Job = Union[EvalJob, SampleJob, ScoreJob]
@@ -86,10 +97,10 @@ class Graph:
     plans: list[Any]
     """The `pipeline.score.ScorePlan` of each checkpoint (typed loosely: `score` imports this module)."""
     store: Store
-    passes: dict[int, Passes] = field(default_factory=dict)
-    """Checkpoint index → its KL passes (filled as score jobs finish)."""
-    waiting: dict[str, list[int]] = field(default_factory=dict)
-    """Samples key → checkpoints whose scoring waits for those samples."""
+    passes: dict[int, dict[str, Passes]] = field(default_factory=dict)
+    """Checkpoint index → its KL passes by part (filled as score jobs finish)."""
+    waiting: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    """Samples key → (checkpoint, part) whose scoring waits for those samples."""
     timings: dict[str, float] = field(default_factory=dict)
     """Job name → seconds it took in its worker (as the driver saw it)."""
 
@@ -109,20 +120,21 @@ class Graph:
                         members.setdefault(st.member, []).append(st.name)
                 jobs += [EvalJob(f"eval {ev.model.name} {m}", ev, tuple(names)) for m, names in members.items()]
         for i, plan in enumerate(self.plans):
-            kl = plan.kl
-            stored = samples.cached(self.store, kl.samples_key)
-            if stored is not None:
-                jobs.append(self._score(i, stored, True, 0.0))
-                continue
-            if kl.samples_key not in self.waiting:
-                self.waiting[kl.samples_key] = []
-                jobs.append(SampleJob(f"sample {kl.sampler.name}", kl))
-            self.waiting[kl.samples_key].append(i)
+            for part, kl in parts(plan.kl):
+                stored = samples.cached(self.store, kl.samples_key)
+                if stored is not None:
+                    jobs.append(self._score(i, part, stored, True, 0.0))
+                    continue
+                if kl.samples_key not in self.waiting:
+                    self.waiting[kl.samples_key] = []
+                    jobs.append(SampleJob(f"sample {kl.sampler.name}" + ("" if part == "main" else f" ({part})"), kl))
+                self.waiting[kl.samples_key].append((i, part))
         return jobs
 
-    def _score(self, i: int, responses: list[list[int]], cached: bool, sampling_s: float) -> ScoreJob:
-        kl = self.plans[i].kl
-        return ScoreJob(f"kl {kl.ckpt.name}", kl, responses, cached, sampling_s)
+    def _score(self, i: int, part: str, responses: list[list[int]], cached: bool, sampling_s: float) -> ScoreJob:
+        kl = dict(parts(self.plans[i].kl))[part]
+        name = f"kl {kl.ckpt.name}" + ("" if part == "main" else f" ({part})")
+        return ScoreJob(name, kl, responses, cached, sampling_s, i, part)
 
     def done(self, job: Job, result: Any) -> list[Job]:
         """Keep a finished job's result (the store, or the passes); return the jobs it unblocks."""
@@ -137,7 +149,6 @@ class Graph:
             samples.put(self.store, job.plan.samples_key, responses)
             waiting = self.waiting.pop(job.plan.samples_key, [])
             # the first checkpoint to use fresh samples reports them drawn, the others as stored (as a local sweep does)
-            return [self._score(i, responses, n > 0, seconds if n == 0 else 0.0) for n, i in enumerate(waiting)]
-        index = next(i for i, p in enumerate(self.plans) if p.kl is job.plan)
-        self.passes[index] = result
+            return [self._score(i, part, responses, n > 0, seconds if n == 0 else 0.0) for n, (i, part) in enumerate(waiting)]
+        self.passes.setdefault(job.index, {})[job.part] = result
         return []

@@ -20,7 +20,6 @@ from forgetbench.backends.base import Backend
 from forgetbench.backends.registry import open_backend
 from forgetbench.core.config import Executor, ScoreConfig
 from forgetbench.core.errors import UserInputError
-from forgetbench.core.predictors import PREDICTORS
 from forgetbench.core.progress import Reporter
 from forgetbench.core.results import GateVerdict, KLResult, NewTaskScore, ScoreReport
 from forgetbench.core.store import Store
@@ -101,15 +100,18 @@ def adapter_warnings(plan: ScorePlan) -> tuple[str, ...]:
     return (adapter.warning,) if adapter is not None and adapter.warning else ()
 
 
-def distributed_extras(plan: Plan, reporter: Reporter) -> Extras:
-    """What a KL measured by distributed jobs adds here: the weight distance (read from the weight files); the
-    old-task and reverse passes are not run as jobs yet, and the result says so."""
+def distributed_extras(plan: Plan, passes: dict[str, Passes], reporter: Reporter) -> Extras:
+    """A KL measured by distributed jobs: its old-task and reverse parts' passes, and the weight distance (read
+    here from the weight files, as `kl.run.execute` does)."""
     weights, notes = weight_distance(plan, reporter) if plan.config.weight_distance else (None, ())
-    skipped = [p.name for p in PREDICTORS if (p.inputs == "old" and plan.old) or (p.name == "kl_reverse_new" and plan.reverse)]
-    return Extras(weights=weights, notes=notes + tuple(f"{name}: not measured under --executor ray" for name in skipped))
+    old = (plan.old, passes["old"]) if plan.old is not None else None
+    reverse = (plan.reverse, passes["reverse"]) if plan.reverse is not None else None
+    return Extras(old, reverse, weights, notes)
 
 
-def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporter, kl_passes: Passes | None = None) -> ScoreRun:
+def run_score(
+    plan: ScorePlan, backend: Backend, store: Store, reporter: Reporter, kl_passes: dict[str, Passes] | None = None
+) -> ScoreRun:
     """Run a planned score: both suites, the new task, the KL; the typed report (nothing written). With
     `kl_passes` (computed elsewhere, e.g. by Ray jobs), the KL is summarised from them instead of run."""
     started = time.perf_counter()
@@ -124,7 +126,8 @@ def run_score(plan: ScorePlan, backend: Backend, store: Store, reporter: Reporte
     if kl_passes is None:
         kl_run = execute(plan.kl, backend, store, reporter)
     else:
-        kl_run = summarise(plan.kl, kl_passes, backend, sum(kl_passes.timings.values()), distributed_extras(plan.kl, reporter))
+        main = kl_passes["main"]
+        kl_run = summarise(plan.kl, main, backend, sum(main.timings.values()), distributed_extras(plan.kl, kl_passes, reporter))
     head = kl_run.result.headline_estimate
     task_hashes = {t.task: t.task_hash for t in base_eval.tasks}
     suite = suite_hash(task_hashes)

@@ -186,7 +186,7 @@ def sweep(
                 reused.append(c.name)
             else:
                 todo.append((c, plan))
-        passes: dict[int, Passes] = {}
+        passes: dict[int, dict[str, Passes]] = {}
         jobs: dict[str, float] = {}
         if todo and ray is not None:  # the cluster computes; the driver writes the store as results come back
             graph = Graph([plan for _, plan in todo], store)

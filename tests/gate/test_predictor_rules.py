@@ -21,7 +21,7 @@ from forgetbench.core.results import Estimate, PredictorValue
 from forgetbench.gate.decide import decide, load_inputs
 from forgetbench.gate.outputs import junit_xml, markdown
 from forgetbench.gate.policy import GatePolicy, PolicyError, load_policy
-from forgetbench.runs import RunFolder, load_kl
+from forgetbench.runs import RunFolder, layout, load_kl
 from forgetbench.runs.folder import seal_kl
 from forgetbench.stats.bootstrap import mean_test
 from forgetbench.stats.kl_mean import MIN_PASS_PROMPTS
@@ -79,7 +79,7 @@ def kl_folder(
                      noise_floor_k1=None, precision_floor=None, precision_resolvable=None, files={}, digest="",
                      predictors=tuple(sorted(table, key=lambda p: order.index(p.name))), old_task_prompts=60 if old else 0,
                      predictor_notes=tuple(f"{k}: {v}" for k, v in (missing or {}).items()))  # fmt: skip
-    RunFolder(path).write_kl(seal_kl(result, _rows(new), old_rows), page=b"<!doctype html>")
+    RunFolder(path).write_kl(seal_kl(result, _rows(new), {layout.KL_OLD_ROWS: old_rows or []}), page=b"<!doctype html>")
     return path
 
 

@@ -23,7 +23,7 @@ def lora_score(tmp_path_factory) -> tuple[Path, str]:
     tmp = tmp_path_factory.mktemp("lora-score")
     args = ["score", "smollm2-135m", str(ckpt), "--new-task", "task:fb_asdiv_heldout_lite", "--suite", "offline-lite-no-asdiv",
             "--limit", str(LORA_SCORE_LIMIT), "--n-prompts", "4", "--max-new-tokens", "16", "--noise-floor-prompts", "2",
-            "--store", str(tmp / "store"), "--out", str(tmp / "run")]  # fmt: skip
+            "--old-task-prompts", "8", "--store", str(tmp / "store"), "--out", str(tmp / "run")]  # fmt: skip
     proc = fb(*args, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp / "run", proc.stdout

@@ -12,7 +12,7 @@ from tests.command import fb_json
 
 pytestmark = pytest.mark.integration
 LEAN = ["--new-task", "fb_asdiv_heldout_lite", "--suite", "task:fb_piqa_lite", "--limit", "8", "--n-prompts", "6",
-        "--max-new-tokens", "24", "--noise-floor-prompts", "2"]  # fmt: skip
+        "--max-new-tokens", "24", "--noise-floor-prompts", "2", "--old-task-prompts", "8"]  # fmt: skip
 
 
 def score_lora(backend: str, tmp_path, *extra: str) -> dict:

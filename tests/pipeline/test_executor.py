@@ -65,9 +65,19 @@ def _numbers(out: Path) -> list[dict]:
 def test_a_ray_sweep_fills_the_store_and_reports_of_a_local_one(training_run, local, tmp_path):
     proc = fb(*sweep_args(training_run, tmp_path, "--executor", "ray"))
     assert proc.returncode == 0, proc.stderr
-    assert _store(tmp_path) == _store(local) and len(_store(local)) == 9  # 4 evaluations × 2 files, the samples
+    # 4 evaluations × 2 files, the new-task samples and the old-task ones (the predictors' `_old` part)
+    assert _store(tmp_path) == _store(local) and len(_store(local)) == 10
     assert _numbers(tmp_path) == _numbers(local) and len(_numbers(local)) == 3
-    assert "Ray: 8 jobs" in proc.stdout  # 4 evaluations (base + 3 checkpoints), 1 sampling, 3 KL scorings
+    assert "Ray: 12 jobs" in proc.stdout  # 4 evaluations (base + 3 checkpoints), 2 samplings, 3 × 2 KL scorings
+    import json
+    from dataclasses import asdict
+
+    from forgetbench.runs import load_report
+
+    for run in ("checkpoint-1", "checkpoint-3"):  # every predictor, the _old ones too, as the local sweep measured it
+        got, want = (load_report(root / "sweep" / run).kl for root in (tmp_path, local))
+        assert got is not None and want is not None and len(want.predictors) == 12 and want.old_task_prompts > 0
+        assert json.dumps([asdict(p) for p in got.predictors]) == json.dumps([asdict(p) for p in want.predictors])
 
 
 def test_score_on_ray_reports_what_the_local_sweep_did_for_that_checkpoint(training_run, local, tmp_path):
