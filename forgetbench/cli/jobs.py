@@ -40,7 +40,8 @@ def kl_cmd(a: SimpleNamespace) -> None:
         c.console().print(kl_table(run.result))
         if (predictors := predictor_table(run.result)) is not None:
             c.console().print(predictors)
-        c.console(stderr=True).print(f"wrote {folder}/{layout.KL}, {layout.KL_ROWS} and {layout.PAGE}")
+        side = [name for name in layout.SIDE_ROWS if (folder / name).is_file()]
+        c.console(stderr=True).print(f"wrote {folder}/{', '.join([layout.KL, layout.KL_ROWS, *side])} and {layout.PAGE}")
 
 
 @o.command(app, "score", o.PAIR, o.NEW_TASK, o.SUITE, o.KL, o.RUNTIME, o.EXECUTOR, o.OUT, o.GATE, o.STORE, o.JSON, panel=o.RUN)

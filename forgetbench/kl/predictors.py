@@ -13,8 +13,11 @@ from forgetbench.core.predictors import BY_NAME, PREDICTORS
 from forgetbench.core.results import Estimate, PredictorValue, WeightDistance
 from forgetbench.stats.bootstrap import mean_test
 
-KEY = {"full": "kl_forward", "kl_reverse_tok": "kl_reverse_tok", "tv": "tv", "js": "js", "act": "act"}
-"""A per-token quantity's name in the scorer and in kl.parquet → its key in the predictor catalog."""
+
+def key_of(column: str) -> str:
+    """A per-token quantity's name in the scorer and in kl.parquet → its key in the predictor catalog (`full` is
+    `kl_forward`; every other divergence keeps its name, so a new one needs only its catalog entry)."""
+    return "kl_forward" if column == "full" else column
 
 
 def value(name: str, estimate: Estimate) -> PredictorValue:
@@ -41,7 +44,7 @@ def estimate(column: str, rows: list[dict], rng: np.random.Generator) -> Estimat
 
 def per_token(rows: list[dict], inputs: str, columns: Iterable[str], rng: np.random.Generator) -> list[PredictorValue]:
     """One predictor per per-token `columns` of `rows` (`full`, `tv`, ...) on `inputs` (`new` or `old`)."""
-    return [value(f"{KEY[c]}_{inputs}", estimate(c, rows, rng)) for c in columns]
+    return [value(f"{key_of(c)}_{inputs}", estimate(c, rows, rng)) for c in columns]
 
 
 def weights(distance: WeightDistance) -> list[PredictorValue]:
