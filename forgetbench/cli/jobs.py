@@ -44,7 +44,22 @@ def kl_cmd(a: SimpleNamespace) -> None:
         c.console(stderr=True).print(f"wrote {folder}/{', '.join([layout.KL, layout.KL_ROWS, *side])} and {layout.PAGE}")
 
 
-@o.command(app, "score", o.PAIR, o.NEW_TASK, o.SUITE, o.KL, o.RUNTIME, o.EXECUTOR, o.OUT, o.GATE, o.STORE, o.JSON, panel=o.RUN)
+@o.command(
+    app,
+    "score",
+    o.PAIR,
+    o.NEW_TASK,
+    o.SUITE,
+    o.KL,
+    o.DIRECTION,
+    o.RUNTIME,
+    o.EXECUTOR,
+    o.OUT,
+    o.GATE,
+    o.STORE,
+    o.JSON,
+    panel=o.RUN,
+)
 def score_cmd(a: SimpleNamespace) -> None:
     """Retention on the prior suite against KL on the new task, with paired statistics and a report."""
     c.quiet_libraries()

@@ -155,7 +155,12 @@ OLD_SUITE = (
 DIRECTION = (
     Opt(
         "direction",
-        Annotated[Direction, typer.Option(help="forward: KL(base‖ckpt) on base samples; reverse: KL(ckpt‖base).")],
+        Annotated[
+            Direction,
+            typer.Option(
+                help="forward: KL(base‖ckpt) on base samples; reverse: KL(ckpt‖base); both: the forward headline plus kl_reverse_new on the checkpoint's own samples (each model samples once)."
+            ),
+        ],
         DEFAULTS.direction,
     ),
 )

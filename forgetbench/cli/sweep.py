@@ -45,7 +45,7 @@ SWEEP = (
 )
 
 
-@o.command(app, "sweep", MODELS, SWEEP, o.SUITE, o.KL, o.RUNTIME, o.EXECUTOR, o.OUT, o.STORE, o.JSON, panel=o.RUN)
+@o.command(app, "sweep", MODELS, SWEEP, o.SUITE, o.KL, o.DIRECTION, o.RUNTIME, o.EXECUTOR, o.OUT, o.STORE, o.JSON, panel=o.RUN)
 def sweep_cmd(a: SimpleNamespace) -> None:
     """Score every checkpoint of a training run against one base: run folders, a trajectory table and plot."""
     c.quiet_libraries()
