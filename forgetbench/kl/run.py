@@ -138,15 +138,21 @@ def draw(plan: Plan, backend: Backend, reporter: Reporter) -> list[list[int]]:
     return backend.sample(plan.sampler, plan.prompt_ids, plan.sampling, reporter)
 
 
-def run_passes(plan: Plan, backend: Backend, store: Store, reporter: Reporter) -> Passes:
-    """Sampling (unless stored), the main scoring pass, the noise-floor and precision-floor passes."""
+def responses_of(plan: Plan, backend: Backend, store: Store, reporter: Reporter) -> tuple[list[list[int]], bool, float]:
+    """The plan's responses: from the store when sampled before under the same key, else drawn and stored;
+    whether they were stored already, and the seconds it took."""
     t0 = time.perf_counter()
     responses = samples.cached(store, plan.samples_key)
     cached = responses is not None
     if responses is None:
         responses = draw(plan, backend, reporter)
         samples.put(store, plan.samples_key, responses)
-    return score_passes(plan, backend, responses, cached, time.perf_counter() - t0, reporter)
+    return responses, cached, time.perf_counter() - t0
+
+
+def run_passes(plan: Plan, backend: Backend, store: Store, reporter: Reporter) -> Passes:
+    """Sampling (unless stored), the main scoring pass, the noise-floor and precision-floor passes."""
+    return score_passes(plan, backend, *responses_of(plan, backend, store, reporter), reporter)
 
 
 def score_passes(

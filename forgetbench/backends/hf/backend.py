@@ -75,6 +75,10 @@ class HFBackend(BackendBase):
         self.usage.loaded(ref.label)
         return self._models[ref.key]
 
+    def model(self, model: ResolvedModel, reporter: Reporter) -> Any:
+        """The loaded transformers model of `model` (loaded once, kept like the ones sampling and scoring use)."""
+        return self._load(ModelRef(model), reporter)
+
     def sample(
         self, model: ResolvedModel, prompts: list[list[int]], request: SamplingRequest, reporter: Reporter
     ) -> list[list[int]]:

@@ -254,17 +254,21 @@ def score(
     batch_size: int = 8,
     logits_budget: int = LOGITS_BUDGET,
     divergences: tuple[str, ...] = ("full",),
+    p_hidden: list[torch.Tensor] | None = None,
 ) -> list[TokenScores]:
     """Per-token log p(y_t), log q(y_t) and each named divergence (`full` = KL(p‖q) into `TokenScores.kl`,
-    the others into `TokenScores.divergences`) for each (prompt ids, response ids) sequence."""
+    the others into `TokenScores.divergences`) for each (prompt ids, response ids) sequence. `p_hidden`:
+    p's final hidden states per batch from `hidden_states` with the same sequences and batch size (p's
+    transformer body is then not run again; the numbers are the same)."""
     import torch
 
     check_names(divergences)
     results: list[TokenScores] = []
     with torch.no_grad():
-        for start in range(0, len(sequences), batch_size):
+        for n, start in enumerate(range(0, len(sequences), batch_size)):
             batch = sequences[start : start + batch_size]
-            values, lp, lq = _score_batch(p_model, q_model, batch, pad_id, start, logits_budget, divergences)
+            hp = p_hidden[n] if p_hidden is not None else None
+            values, lp, lq = _score_batch(p_model, q_model, batch, pad_id, start, logits_budget, divergences, hp)
             for i, (_, r) in enumerate(batch):
                 n = len(r)
                 row = {name: v[i, :n].numpy().copy() for name, v in values.items()}
@@ -272,6 +276,21 @@ def score(
                 results.append(TokenScores(kl, lp[i, :n].numpy().copy(), lq[i, :n].numpy().copy(), row))
             on_batch(len(batch))
     return results
+
+
+def hidden_states(
+    p_model: PreTrainedModel, sequences: list[tuple[list[int], list[int]]], pad_id: int, batch_size: int = 8
+) -> list[torch.Tensor]:
+    """p's final hidden states for each batch of `sequences` as `score` batches them (`score`'s `p_hidden`):
+    a cache for scoring the same sequences against a model that changes (a training run's), [batch × width ×
+    hidden] each, far smaller than the log-probs over the vocabulary."""
+    import torch
+
+    with torch.no_grad():
+        return [
+            _body(p_model, *_left_pad([p + r for p, r in sequences[s : s + batch_size]], pad_id, p_model.device))
+            for s in range(0, len(sequences), batch_size)
+        ]
 
 
 def _score_batch(
@@ -282,6 +301,7 @@ def _score_batch(
     start: int,
     logits_budget: int,
     divergences: tuple[str, ...],
+    hp: torch.Tensor | None = None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """[batch × longest response] divergences by name, log p and log q. Its own function so that the hidden
     states and the blocks are all released before the next batch's transformer bodies run."""
@@ -291,7 +311,8 @@ def _score_batch(
     full = [p + r for p, r in batch]
     ids, mask = _left_pad(full, pad_id, p_model.device)
     width = ids.shape[1]
-    hp = _body(p_model, ids, mask)
+    if hp is None:
+        hp = _body(p_model, ids, mask)
     hq = _body(q_model, ids.to(q_model.device), mask.to(q_model.device)).to(hp.device)
     # Response token j of row i sits at column width - len(r) + j and is predicted from column - 1.
     max_r = max(len(r) for _, r in batch)

@@ -1,0 +1,1 @@
+"""forgetbench inside other tools' loops: `integrations.transformers.ForgettingCallback` for a training run."""
