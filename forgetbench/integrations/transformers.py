@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from transformers import TrainerCallback
 
@@ -49,7 +49,13 @@ class ForgettingCallback(TrainerCallback):
 
     `kl_budget`: stop training (`should_training_stop`) at the first measurement whose KL lower bound exceeds
     it, saying so in the log (`forgetbench/budget_exceeded` = 1 and a warning); with `save_on_budget`, save a
-    checkpoint there too. Only the main process measures (the others log nothing)."""
+    checkpoint there too. Only the main process measures (the others log nothing).
+
+    `base_cache`: what of the base's side is kept between measurements: its final hidden states (`hidden`:
+    small; each measurement still applies the base's output head), or its float32 log-probs at every response
+    position too (`logprobs`: responses × vocabulary × 4 bytes, e.g. 805 MiB for 64 × 64 tokens of a 49k
+    vocabulary; a measurement is then one forward of the model in training). `auto` (default) keeps the
+    log-probs when they fit in `base_cache_bytes` (1 GiB) and says which it chose in the log."""
 
     def __init__(
         self,
@@ -67,11 +73,16 @@ class ForgettingCallback(TrainerCallback):
         kl_budget: float | None = None,
         save_on_budget: bool = False,
         store: str | Path | None = None,
+        base_cache: Literal["auto", "hidden", "logprobs"] = "auto",
+        base_cache_bytes: int = 2**30,
     ) -> None:
         if every_n_steps < 1:
             raise UserInputError(f"every_n_steps must be at least 1, not {every_n_steps}")
         if kl_budget is not None and not kl_budget >= 0:
             raise UserInputError(f"kl_budget must be a number ≥ 0, not {kl_budget}")
+        if base_cache not in ("auto", "hidden", "logprobs"):
+            raise UserInputError(f"base_cache must be auto, hidden or logprobs, not {base_cache!r}")
+        self.base_cache, self.base_cache_bytes = base_cache, base_cache_bytes
         self.trainer = trainer
         self.every_n_steps = every_n_steps
         self.kl_budget = kl_budget
@@ -103,12 +114,21 @@ class ForgettingCallback(TrainerCallback):
             raise UserInputError("the base must be a separate, frozen model, not the one being trained")
         sequences = list(zip(plan.expanded, responses))
         batch = max(1, runtime.batch_size // 2)  # as `kl` scores: the same batches, so the same numbers
+        need = sum(
+            min(batch, len(sequences) - s) * max(len(r) for _, r in sequences[s : s + batch])
+            for s in range(0, len(sequences), batch)
+        ) * base_lm.config.vocab_size * 4  # fmt: skip
+        log_probs = self.base_cache == "logprobs" or (self.base_cache == "auto" and need <= self.base_cache_bytes)
         t0 = time.perf_counter()
-        hidden = scorer.hidden_states(base_lm, sequences, plan.sampling.pad_id, batch)
-        log.info("forgetbench: base side of %d sequences cached in %.1f s", len(sequences), time.perf_counter() - t0)
+        side = scorer.base_side(base_lm, sequences, plan.sampling.pad_id, batch, log_probs=log_probs)
+        log.info(
+            "forgetbench: the base's %s for %d sequences cached in %.1f s (%s)",
+            "hidden states and log-probs" if log_probs else "hidden states", len(sequences), time.perf_counter() - t0,
+            f"{need / 2**20:.0f} MiB of log-probs" if log_probs else f"log-probs would take {need / 2**20:.0f} MiB",
+        )  # fmt: skip
         return {
             "plan": plan, "backend": backend, "responses": responses, "cached": cached, "base": base_lm,
-            "sequences": sequences, "batch": batch, "hidden": hidden,
+            "sequences": sequences, "batch": batch, "side": side,
         }  # fmt: skip
 
     # --- one measurement ----------------------------------------------------------------------------
@@ -125,7 +145,7 @@ class ForgettingCallback(TrainerCallback):
         try:
             scores = scorer.score(
                 r["base"], model, r["sequences"], plan.sampling.pad_id, batch_size=r["batch"],
-                divergences=divergences_of(plan), p_hidden=r["hidden"],
+                divergences=divergences_of(plan), p_side=r["side"],
             )  # fmt: skip
         finally:
             model.train(was_training)

@@ -145,8 +145,15 @@ def test_a_peft_model_in_training_is_measured_as_kl_measures_its_saved_adapter(t
     )  # fmt: skip
     data = Dataset.from_list([tok(t) for t in CORPUS[:8]])
     trainer = Trainer(model=model, args=args, train_dataset=data, data_collator=DataCollatorForLanguageModeling(tok, mlm=False))
-    cb = ForgettingCallback(
-        trainer, base, prompts, every_n_steps=2, n_prompts=N_PROMPTS, max_new_tokens=TOKENS, store=tmp_path / "s"
+    cb = ForgettingCallback(  # the hidden-state cache (`auto` keeps this tiny model's log-probs: the tests above)
+        trainer,
+        base,
+        prompts,
+        every_n_steps=2,
+        n_prompts=N_PROMPTS,
+        max_new_tokens=TOKENS,
+        store=tmp_path / "s",
+        base_cache="hidden",
     )
     trainer.add_callback(cb)
     trainer.train()

@@ -236,6 +236,23 @@ def test_every_divergence_matches_the_enumeration_token_by_token(models, enumera
     assert all(tokens[n].max() > 0.05 for n in NEW)  # far from zero: the comparisons are not vacuous
 
 
+@pytest.mark.parametrize("log_probs", [False, True], ids=["hidden", "logprobs"])
+def test_a_cached_base_side_gives_the_same_numbers_bit_for_bit(models, enumerated_every, log_probs):
+    """`score` with p's side from `base_side` (the training callback's cache) against `score` computing it: every
+    per-token value identical, on padded prompts of different lengths, in batches of 7 (a short last batch)."""
+    from forgetbench.backends.divergences import every_name
+
+    base, ckpt = models
+    seqs = [(x, r["y"]) for x, refs in zip(PROMPTS, enumerated_every, strict=True) for r in refs][:40]
+    side = hf_scorer.base_side(base, seqs, PAD, 7, log_probs=log_probs, logits_budget=64)
+    assert all((s.logp is not None) == log_probs for s in side)
+    plain = hf_scorer.score(base, ckpt, seqs, PAD, batch_size=7, logits_budget=64, divergences=every_name())
+    cached = hf_scorer.score(base, ckpt, seqs, PAD, batch_size=7, logits_budget=64, divergences=every_name(), p_side=side)
+    for a, b in zip(plain, cached, strict=True):
+        assert np.array_equal(a.kl, b.kl) and np.array_equal(a.logp, b.logp) and np.array_equal(a.logq, b.logq)
+        assert all(np.array_equal(a.divergences[n], b.divergences[n]) for n in a.divergences)
+
+
 def test_every_divergence_of_a_model_with_itself_is_exactly_zero(models):
     from forgetbench.backends.divergences import every_name
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import math
 import warnings
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Literal
 
@@ -245,6 +246,16 @@ def sample(
     return out
 
 
+@dataclass
+class BaseSide:
+    """p's side of `score` for one batch, computed once (`base_side`) for scoring the same sequences against a q
+    that changes (a training run's model): its final hidden states [batch × width × hidden] and, when asked
+    for, its float32 log-probs at the response positions [batch × longest response × vocabulary]."""
+
+    hidden: torch.Tensor
+    logp: torch.Tensor | None = None
+
+
 def score(
     p_model: PreTrainedModel,
     q_model: PreTrainedModel,
@@ -254,12 +265,12 @@ def score(
     batch_size: int = 8,
     logits_budget: int = LOGITS_BUDGET,
     divergences: tuple[str, ...] = ("full",),
-    p_hidden: list[torch.Tensor] | None = None,
+    p_side: list[BaseSide] | None = None,
 ) -> list[TokenScores]:
     """Per-token log p(y_t), log q(y_t) and each named divergence (`full` = KL(p‖q) into `TokenScores.kl`,
-    the others into `TokenScores.divergences`) for each (prompt ids, response ids) sequence. `p_hidden`:
-    p's final hidden states per batch from `hidden_states` with the same sequences and batch size (p's
-    transformer body is then not run again; the numbers are the same)."""
+    the others into `TokenScores.divergences`) for each (prompt ids, response ids) sequence. `p_side`: p's
+    side per batch from `base_side` with the same sequences, batch size and budget (p's transformer body, and
+    with cached log-probs its head, are then not run again; the numbers are the same, bit for bit)."""
     import torch
 
     check_names(divergences)
@@ -267,8 +278,8 @@ def score(
     with torch.no_grad():
         for n, start in enumerate(range(0, len(sequences), batch_size)):
             batch = sequences[start : start + batch_size]
-            hp = p_hidden[n] if p_hidden is not None else None
-            values, lp, lq = _score_batch(p_model, q_model, batch, pad_id, start, logits_budget, divergences, hp)
+            side = p_side[n] if p_side is not None else None
+            values, lp, lq = _score_batch(p_model, q_model, batch, pad_id, start, logits_budget, divergences, side)
             for i, (_, r) in enumerate(batch):
                 n = len(r)
                 row = {name: v[i, :n].numpy().copy() for name, v in values.items()}
@@ -278,19 +289,64 @@ def score(
     return results
 
 
-def hidden_states(
-    p_model: PreTrainedModel, sequences: list[tuple[list[int], list[int]]], pad_id: int, batch_size: int = 8
-) -> list[torch.Tensor]:
-    """p's final hidden states for each batch of `sequences` as `score` batches them (`score`'s `p_hidden`):
-    a cache for scoring the same sequences against a model that changes (a training run's), [batch × width ×
-    hidden] each, far smaller than the log-probs over the vocabulary."""
+def base_side(
+    p_model: PreTrainedModel,
+    sequences: list[tuple[list[int], list[int]]],
+    pad_id: int,
+    batch_size: int = 8,
+    log_probs: bool = False,
+    logits_budget: int = LOGITS_BUDGET,
+) -> list[BaseSide]:
+    """p's side of `score` for each batch of `sequences` as `score` batches them: the hidden states, and with
+    `log_probs` the log-probs too (responses × vocabulary × 4 bytes; checked finite here, as `score` would)."""
     import torch
 
+    out = []
     with torch.no_grad():
-        return [
-            _body(p_model, *_left_pad([p + r for p, r in sequences[s : s + batch_size]], pad_id, p_model.device))
-            for s in range(0, len(sequences), batch_size)
-        ]
+        for start in range(0, len(sequences), batch_size):
+            batch = sequences[start : start + batch_size]
+            ids, mask = _left_pad([p + r for p, r in batch], pad_id, p_model.device)
+            hp = _body(p_model, ids, mask)
+            logp = None
+            if log_probs:
+                vocab = p_model.config.vocab_size
+                max_r = max(len(r) for _, r in batch)
+                logp = torch.empty((len(batch), max_r, vocab), dtype=torch.float32, device=hp.device)
+                chunks = _Chunks(batch, ids, logits_budget // vocab)
+                blocks = _Blocks(len(batch) * chunks.size * vocab, hp.device)
+                for j0, j1, valid, src, _ in chunks:
+                    logp[:, j0:j1] = _log_probs(
+                        p_model, hp[chunks.rows, src], "p", valid, start, partial(blocks, 0), partial(blocks, 1)
+                    )
+            out.append(BaseSide(hp, logp))
+    return out
+
+
+class _Chunks:
+    """The response positions of a left-padded batch, a chunk of columns at a time: (j0, j1, valid [B × c],
+    src [B × c]: the column whose hidden state predicts each token, tok [B × c]: the token)."""
+
+    def __init__(self, batch: list[tuple[list[int], list[int]]], ids: torch.Tensor, rows_budget: int) -> None:
+        import torch
+
+        self.ids, self.width = ids, ids.shape[1]
+        self.max_r = max(len(r) for _, r in batch)
+        self.size = max(1, max(MIN_ROWS, rows_budget) // len(batch))
+        self.rlen = torch.tensor([len(r) for _, r in batch])
+        self.rows = torch.arange(len(batch), device=ids.device)[:, None]
+
+    def __iter__(self):
+        import torch
+
+        for j0 in range(0, self.max_r, self.size):
+            j1 = min(self.max_r, j0 + self.size)
+            cols = torch.arange(j0, j1)
+            # Response token j of row i sits at column width - len(r) + j and is predicted from column - 1
+            # (rows with shorter responses are masked).
+            pos = (self.width - self.rlen)[:, None] + cols[None, :]  # [B, c]
+            valid = cols[None, :] < self.rlen[:, None]
+            pos = torch.where(valid, pos, torch.full_like(pos, self.width - 1))
+            yield j0, j1, valid, (pos - 1).to(self.ids.device), self.ids[self.rows, pos.to(self.ids.device)]
 
 
 def _score_batch(
@@ -301,40 +357,29 @@ def _score_batch(
     start: int,
     logits_budget: int,
     divergences: tuple[str, ...],
-    hp: torch.Tensor | None = None,
+    side: BaseSide | None = None,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
     """[batch × longest response] divergences by name, log p and log q. Its own function so that the hidden
     states and the blocks are all released before the next batch's transformer bodies run."""
     import torch
 
     vocab = p_model.config.vocab_size
-    full = [p + r for p, r in batch]
-    ids, mask = _left_pad(full, pad_id, p_model.device)
-    width = ids.shape[1]
-    if hp is None:
-        hp = _body(p_model, ids, mask)
+    ids, mask = _left_pad([p + r for p, r in batch], pad_id, p_model.device)
+    hp = side.hidden if side is not None else _body(p_model, ids, mask)
     hq = _body(q_model, ids.to(q_model.device), mask.to(q_model.device)).to(hp.device)
-    # Response token j of row i sits at column width - len(r) + j and is predicted from column - 1.
-    max_r = max(len(r) for _, r in batch)
-    lp = torch.zeros((len(batch), max_r), dtype=torch.float32)
+    chunks = _Chunks(batch, ids.to(hp.device), logits_budget // vocab)
+    lp = torch.zeros((len(batch), chunks.max_r), dtype=torch.float32)
     lq = torch.zeros_like(lp)
     values = {name: torch.zeros_like(lp) for name in divergences}
     vocab_divergences = tuple(n for n in divergences if n != ACTIVATION)
-    chunk = max(1, max(MIN_ROWS, logits_budget // vocab) // len(batch))
-    blocks = _Blocks(len(batch) * chunk * vocab, hp.device)
+    blocks = _Blocks(len(batch) * chunks.size * vocab, hp.device)
     logits, p_block, q_block = partial(blocks, 0), partial(blocks, 1), partial(blocks, 2)
-    rlen = torch.tensor([len(r) for _, r in batch])
-    rows = torch.arange(len(batch), device=hp.device)[:, None]
-    for j0 in range(0, max_r, chunk):
-        j1 = min(max_r, j0 + chunk)
-        cols = torch.arange(j0, j1)
-        # column of response token j for each row (rows with shorter responses are masked)
-        pos = (width - rlen)[:, None] + cols[None, :]  # [B, c]
-        valid = cols[None, :] < rlen[:, None]
-        pos = torch.where(valid, pos, torch.full_like(pos, width - 1))
-        src = (pos - 1).to(hp.device)
-        tok = ids[rows, pos.to(ids.device)].to(hp.device)
-        logp = _log_probs(p_model, hp[rows, src], "p", valid, start, logits, p_block)
+    rows = chunks.rows
+    for j0, j1, valid, src, tok in chunks:
+        if side is not None and side.logp is not None:
+            logp = side.logp[:, j0:j1]
+        else:
+            logp = _log_probs(p_model, hp[rows, src], "p", valid, start, logits, p_block)
         lp[:, j0:j1] = logp.gather(-1, tok[..., None]).squeeze(-1).cpu()
         logq = _log_probs(q_model, hq[rows, src], "q", valid, start, logits, q_block)
         lq[:, j0:j1] = logq.gather(-1, tok[..., None]).squeeze(-1).cpu()
