@@ -47,6 +47,48 @@ def pareto(board: Path, out: Path) -> list[Path]:
     return files
 
 
+def trajectories(runs: dict[str, tuple[str, Path]], out: Path) -> list[Path]:
+    """OUT.png and OUT.svg: each training run's forward KL from the base against its step, with its 95% CI, as
+    `ForgettingCallback` logged it while the run trained (`runs`: name → (method, its study_run.json))."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.8), dpi=150)
+    styles = ("-", "--", ":", "-.")
+    for i, (name, (method, record)) in enumerate(sorted(runs.items())):
+        points = json.loads(record.read_text())["kl_trajectory"] if record.is_file() else []
+        if not points:
+            continue
+        steps = [p["step"] for p in points]
+        _, colour = MARKERS[method]
+        ax.plot(
+            steps,
+            [p["kl_forward"] for p in points],
+            styles[i % len(styles)],
+            color=colour,
+            marker=MARKERS[method][0],
+            ms=3,
+            label=name,
+        )
+        ax.fill_between(
+            steps, [p["kl_forward_low"] for p in points], [p["kl_forward_high"] for p in points], color=colour, alpha=0.1
+        )
+    ax.set_xlabel("training step")
+    ax.set_ylabel("forward KL(base ‖ model) on new-task prompts (nats / sequence)")
+    ax.set_title("KL from the base while training (forgetbench's ForgettingCallback)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    files = [out.with_suffix(".png"), out.with_suffix(".svg")]
+    for f in files:
+        fig.savefig(f)
+    plt.close(fig)
+    return files
+
+
 def matched(board: Path, runs: dict[str, Path], tolerance: float = 5.0) -> list[dict[str, Any]]:
     """Every (SFT, GRPO) pair of rows within `tolerance` points of new-task accuracy; `runs` maps a row's
     `ckpt` name to its run folder."""

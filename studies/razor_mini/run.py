@@ -76,6 +76,8 @@ class Settings:
     direction: str = "both"
     sweep_every: int = 1
     """Sweep every this-many-th checkpoint of a run (1: all)."""
+    kl_every: int = 10
+    """Steps between the training-time KL measurements (`ForgettingCallback`, on the sweep's prompts and samples)."""
 
 
 FULL = Settings(
@@ -98,6 +100,7 @@ QUICK = Settings(
     new_task="task:fb_numrange_smoke",
     n_prompts=4,
     old_task_prompts=2,
+    kl_every=1,
 )
 
 
@@ -128,7 +131,7 @@ def _common(run: Run, folder: Path) -> dict:
     return dict(
         output_dir=str(folder), max_steps=run.steps, learning_rate=run.lr, lr_scheduler_type="constant", warmup_steps=0,
         save_steps=run.save_every, save_strategy="steps", logging_steps=1, report_to="none", use_cpu=True, seed=0,
-        data_seed=0, save_total_limit=None, dataloader_num_workers=0,
+        data_seed=0, save_total_limit=None, dataloader_num_workers=0, gradient_checkpointing=False,  # LoRA on CPU: memory is not the limit, time is
     )  # fmt: skip
 
 
@@ -176,18 +179,32 @@ def train(run: Run, s: Settings, base: str, out: Path) -> Path:
         return folder
     import trl
 
+    from forgetbench.integrations.transformers import PREFIX, ForgettingCallback
+
+    KL = PREFIX + "kl_forward"
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     trainer = _trainer(run, s, base, folder)
+    watch = ForgettingCallback(
+        trainer, base, s.new_task, every_n_steps=s.kl_every, n_prompts=s.n_prompts, max_new_tokens=s.max_new_tokens,
+        chat_template=False, seed=0,
+    )  # fmt: skip
+    trainer.add_callback(watch)  # the KL trajectory, logged with the losses (and kept across a resume)
     resume = bool(checkpoints(folder))
     say(f"{run.name}: {run.method}, lr {run.lr:g}, {run.steps} steps" + (" (resuming)" if resume else ""))
     trainer.train(resume_from_checkpoint=resume or None)
-    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
-    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    history = trainer.state.log_history
+    rewards = [h["reward"] for h in history if "reward" in h]
+    losses = [h["loss"] for h in history if "loss" in h]
+    kl = [
+        {"step": h["step"], **{k.removeprefix(PREFIX): v for k, v in h.items() if k.startswith(PREFIX)}}
+        for h in history
+        if KL in h
+    ]
     record.write_text(json.dumps({
         "finished": True, "run": asdict(run), "base": base, "trl": trl.__version__, "wall_s": time.perf_counter() - started,
         "lora": {"r": s.lora_r, "alpha": s.lora_alpha, "targets": "all-linear"},
-        "trainer_args": trainer.args.to_dict(), "rewards": rewards, "losses": losses,
+        "trainer_args": trainer.args.to_dict(), "rewards": rewards, "losses": losses, "kl_trajectory": kl,
     }, indent=1, default=str))  # fmt: skip
     return folder
 
@@ -228,6 +245,9 @@ def board(s: Settings, out: Path, to: Path, figures_dir: Path) -> None:
         forgetbench("leaderboard", "predictors", str(to), "--out", str(figures_dir / "predictors"))
     )
     figures.pareto(to, figures_dir / "pareto")
+    figures.trajectories(
+        {r.name: (r.method, out / "train" / r.name / "study_run.json") for r in s.runs}, figures_dir / "kl_trajectories"
+    )
     pairs = figures.matched(to, runs)
     (figures_dir / "matched.json").write_text(json.dumps(pairs, indent=1))
     (figures_dir / "matched.md").write_text(figures.matched_markdown(pairs))

@@ -56,8 +56,13 @@ def test_quick_study_trains_both_methods_sweeps_and_publishes_a_board(tiny_model
         record = json.loads((out / "train" / run / "study_run.json").read_text())
         assert record["finished"] and record["trainer_args"]["learning_rate"] == 2e-2 and record["lora"]["r"] == 16
     assert record["rewards"], "GRPO logged its verifier rewards"
+    sft = json.loads((out / "train" / "sft-quick" / "study_run.json").read_text())
+    assert [p["step"] for p in sft["kl_trajectory"]] == [1, 2]  # ForgettingCallback, every step in --quick
+    assert all(p["kl_forward_low"] <= p["kl_forward"] <= p["kl_forward_high"] for p in sft["kl_trajectory"])
+    swept = board.set_index("ckpt").loc["razor-mini/sft-quick/checkpoint-2", "kl"]
+    assert abs(swept - sft["kl_trajectory"][1]["kl_forward"]) <= 1e-5  # what the sweep measured on the saved step
     figures = out / "figures"
-    for name in ("pareto.png", "law.png", "predictors.png", "predictors.md", "matched.md", "law.txt"):
+    for name in ("pareto.png", "law.png", "predictors.png", "predictors.md", "matched.md", "law.txt", "kl_trajectories.png"):
         assert (figures / name).stat().st_size > 0, name
     assert len(json.loads((figures / "matched.json").read_text())) == 2  # both SFT checkpoints match the GRPO one
     assert set(json.loads((out / "timings.json").read_text())) == {
