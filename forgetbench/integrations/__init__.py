@@ -1,1 +1,3 @@
-"""forgetbench inside other tools' loops: `integrations.transformers.ForgettingCallback` for a training run."""
+"""forgetbench inside other tools' loops, above the pipeline like the command line:
+`integrations.transformers.ForgettingCallback` measures the KL of a model while a transformers or TRL trainer
+trains it, and logs it through the trainer."""
