@@ -35,16 +35,8 @@ def pareto(board: Path, out: Path) -> list[Path]:
     if len(rows):
         ax.plot([float(rows["new_task_base"].iloc[0])], [0.0], "k*", ms=12, label="base")
     ax.axhline(0, color="grey", lw=0.5)
-    ax.set_xlabel("new-task accuracy, held-out (%)")
-    ax.set_ylabel("forgetting F on the prior suite (points)")
-    ax.set_title("RL's Razor in miniature: accuracy gained vs capability lost")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    files = [out.with_suffix(".png"), out.with_suffix(".svg")]
-    for f in files:
-        fig.savefig(f)
-    plt.close(fig)
-    return files
+    labels = ("new-task accuracy, held-out (%)", "forgetting F on the prior suite (points)")
+    return _finish(fig, ax, out, labels, "RL's Razor in miniature: accuracy gained vs capability lost")
 
 
 def trajectories(runs: dict[str, tuple[str, Path]], out: Path) -> list[Path]:
@@ -77,9 +69,17 @@ def trajectories(runs: dict[str, tuple[str, Path]], out: Path) -> list[Path]:
         ax.fill_between(
             steps, [p["kl_forward_low"] for p in points], [p["kl_forward_high"] for p in points], color=colour, alpha=0.1
         )
-    ax.set_xlabel("training step")
-    ax.set_ylabel("forward KL(base ‖ model) on new-task prompts (nats / sequence)")
-    ax.set_title("KL from the base while training (forgetbench's ForgettingCallback)")
+    labels = ("training step", "forward KL(base ‖ model) on new-task prompts (nats / sequence)")
+    return _finish(fig, ax, out, labels, "KL from the base while training (forgetbench's ForgettingCallback)")
+
+
+def _finish(fig: Any, ax: Any, out: Path, labels: tuple[str, str], title: str) -> list[Path]:
+    """Label the axes, title and legend, write OUT.png and OUT.svg, close the figure."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
+    ax.set_title(title)
     ax.legend(fontsize=7)
     fig.tight_layout()
     files = [out.with_suffix(".png"), out.with_suffix(".svg")]
