@@ -10,7 +10,8 @@ import os
 import sys
 
 from forgetbench.cli.app import app, board_app, models_app
-from forgetbench.core.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, ForgetbenchError, Interrupted
+from forgetbench.cli.progress import interrupt
+from forgetbench.core.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, EXIT_USAGE, ForgetbenchError
 
 __all__ = ["app", "main"]
 
@@ -28,7 +29,7 @@ _register()
 
 def _interrupt(signum, frame) -> None:
     # A plain exception, not KeyboardInterrupt: the CLI framework would turn that into exit 1.
-    raise Interrupted("interrupted; finished tasks are kept in the store")
+    interrupt(signum)
 
 
 def _click_errors(name: str) -> tuple[type[BaseException], ...]:

@@ -9,7 +9,24 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from forgetbench.core.errors import Interrupted
 from forgetbench.core.progress import Reporter
+
+INTERRUPTED = "interrupted; finished tasks are kept in the store"
+_pending: list[int] = []
+
+
+def interrupt(signum: int) -> None:
+    """Ctrl-C: raise `Interrupted` here (the signal handler) and at every later progress update. A signal that
+    lands inside a `__del__` or a C callback has its exception printed and dropped by Python; the next update
+    raises it again, so the run still stops with exit 130."""
+    _pending.append(signum)
+    raise Interrupted(INTERRUPTED)
+
+
+def _check() -> None:
+    if _pending:
+        raise Interrupted(INTERRUPTED)
 
 
 class RichReporter(Reporter):
@@ -20,6 +37,7 @@ class RichReporter(Reporter):
         self.progress: Progress | None = None
 
     def message(self, text: str) -> None:
+        _check()
         self.close()
         self.console.print(f"[dim]forgetbench:[/dim] {text}")
 
@@ -37,7 +55,12 @@ class RichReporter(Reporter):
         self.progress.start()
         task = self.progress.add_task(description, total=total)
         progress = self.progress
-        return lambda n: progress.advance(task, n)
+
+        def advance(n: int) -> None:
+            _check()
+            progress.advance(task, n)
+
+        return advance
 
     def close(self) -> None:
         if self.progress is not None:
@@ -53,6 +76,7 @@ class LineReporter(Reporter):
         self.console, self.every_s, self.clock = console, every_s, clock
 
     def message(self, text: str) -> None:
+        _check()
         self.console.print(f"forgetbench: {text}")
 
     def step(self, description: str, total: int) -> Callable[[int], None]:
@@ -62,6 +86,7 @@ class LineReporter(Reporter):
 
         def advance(n: int) -> None:
             nonlocal done, last
+            _check()
             done += n
             now = self.clock()
             if done >= total or now - last >= self.every_s:

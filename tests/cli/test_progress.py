@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from rich.console import Console
 
 from forgetbench.cli.progress import LineReporter, RichReporter, reporter_for
@@ -28,3 +29,26 @@ def test_a_log_gets_periodic_plain_lines():
 def test_a_terminal_gets_bars_and_a_pipe_gets_lines():
     assert isinstance(reporter_for(Console(file=io.StringIO(), force_terminal=True)), RichReporter)
     assert isinstance(reporter_for(Console(file=io.StringIO(), force_terminal=False)), LineReporter)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the dropped exception, on purpose
+def test_an_interrupt_whose_exception_python_dropped_stops_the_run_at_the_next_update(monkeypatch):
+    """A Ctrl-C that lands in a `__del__` has its exception printed and dropped by Python (seen under load in
+    test_interrupt_exits_130...): every later progress update or message raises it again."""
+    from forgetbench.cli import progress
+    from forgetbench.core.errors import Interrupted
+
+    monkeypatch.setattr(progress, "_pending", [])
+    reporter = progress.LineReporter(Console(file=io.StringIO()))
+    advance = reporter.step("scoring", 10)
+    advance(1)  # no interrupt yet: nothing raised
+
+    class Dropped:
+        def __del__(self):
+            progress.interrupt(2)  # the handler raises here, where Python can only print and drop it
+
+    Dropped()
+    with pytest.raises(Interrupted, match="interrupted; finished tasks are kept in the store"):
+        advance(1)
+    with pytest.raises(Interrupted):
+        reporter.message("next")
