@@ -218,8 +218,9 @@ def statistical_rules(inputs: GateInputs, policy: GatePolicy) -> int:
     return tasks + aggregate + (policy.max_kl is not None) + per_token
 
 
-def measure(inputs: GateInputs, policy: GatePolicy) -> list[_Measured]:
-    """Every rule's statistic, tasks first, then `aggregate`, then `kl`, then predictor rules (catalog order)."""
+def measure(inputs: GateInputs, policy: GatePolicy, sizing: bool = True) -> list[_Measured]:
+    """Every rule's statistic, tasks first, then `aggregate`, then `kl`, then predictor rules (catalog order);
+    without `sizing`, the KL-type rules skip their MDE and prompts-needed simulations (`kl_rule`)."""
     alpha, out = policy.alpha, []
     fail_alpha = policy.fail_alpha(statistical_rules(inputs, policy))
     for task, (b, c) in (inputs.tasks or {}).items():
@@ -232,23 +233,23 @@ def measure(inputs: GateInputs, policy: GatePolicy) -> list[_Measured]:
         out.append(_scaled("aggregate", "forgetting F", policy.max_aggregate_drop, agg, alpha, n, "items"))
     if policy.max_kl is not None:
         out.append(_sampled("kl", f"forward KL ({inputs.kl_name})", "nats/seq", inputs.kl_values, inputs.kl_clusters,
-                            policy.max_kl, policy, fail_alpha, "prompts", ".2f"))  # fmt: skip
+                            policy.max_kl, policy, fail_alpha, "prompts", ".2f", sizing))  # fmt: skip
     for name in sorted(policy.predictors, key=list(BY_NAME).index):
-        out.append(_predictor(inputs.predictors[name], policy.predictors[name], policy, fail_alpha))
+        out.append(_predictor(inputs.predictors[name], policy.predictors[name], policy, fail_alpha, sizing))
     return out
 
 
 def _sampled(rule: str, what: str, unit: str, values: np.ndarray, clusters: np.ndarray, limit: float,
-             policy: GatePolicy, fail_alpha: float, units: str, spec: str) -> _Measured:  # fmt: skip
+             policy: GatePolicy, fail_alpha: float, units: str, spec: str, sizing: bool = True) -> _Measured:  # fmt: skip
     """A mean over prompts against `limit` by the KL rule (`stats.kl_mean.kl_rule`)."""
     test = mean_test(values, clusters, np.random.default_rng(policy.seed), policy.n_boot)
     low, high = test.interval(1 - 2 * policy.alpha)
-    rule_ = kl_rule(test, limit, policy.alpha, fail_alpha, policy.seed, "KL" if rule == "kl" else what)
+    rule_ = kl_rule(test, limit, policy.alpha, fail_alpha, policy.seed, "KL" if rule == "kl" else what, sizing)
     return _Measured(rule, what, unit, test.estimate, limit, low, high, rule_.p_within, rule_.p_beyond, test.se(),
                      test.n, units, test.method, kl=rule_, spec=spec)  # fmt: skip
 
 
-def _predictor(sample: PredictorSample, limit: float, policy: GatePolicy, fail_alpha: float) -> _Measured:
+def _predictor(sample: PredictorSample, limit: float, policy: GatePolicy, fail_alpha: float, sizing: bool = True) -> _Measured:
     """A `[predictors]` rule: a per-token divergence as the KL rule; a weight distance by value ≤ limit."""
     p = BY_NAME[sample.name]
     rule = f"predictor:{sample.name}"
@@ -257,7 +258,7 @@ def _predictor(sample: PredictorSample, limit: float, policy: GatePolicy, fail_a
         return _Measured(rule, sample.name, p.unit, v, limit, v, v, 0.0 if within else 1.0, 1.0 if within else 0.0,
                          0.0, 1, "checkpoints", "exact (weight distance, no sampling error)", exact=True, spec=".3g")  # fmt: skip
     units = "prior-suite prompts" if p.inputs == "old" else "prompts"
-    return _sampled(rule, sample.name, p.unit, sample.values, sample.clusters, limit, policy, fail_alpha, units, ".3g")
+    return _sampled(rule, sample.name, p.unit, sample.values, sample.clusters, limit, policy, fail_alpha, units, ".3g", sizing)
 
 
 def check_policy(
@@ -290,14 +291,16 @@ def check_policy(
                 raise DataError(f"{run} has no {name}, which the policy limits (max_{name}): {how}")
 
 
-def decide(inputs: GateInputs, policy: GatePolicy, policy_path: Path | None = None) -> GateVerdict:
-    """Apply every rule of `policy` to the run (`policy_path`, when given, is recorded with its hash)."""
+def decide(inputs: GateInputs, policy: GatePolicy, policy_path: Path | None = None, sizing: bool = True) -> GateVerdict:
+    """Apply every rule of `policy` to the run (`policy_path`, when given, is recorded with its hash). Without
+    `sizing` (simulations of the outcome alone, `gate.power`), undecided KL-type rules state no MDE or
+    prompts needed; every status and p-value is the same."""
     tasks = None if inputs.tasks is None else set(inputs.tasks)
     check_policy(policy, inputs.run, tasks, inputs.kl_direction, inputs.measured, inputs.notes)
     missing = sorted(set(policy.predictors) - set(inputs.predictors))
     if missing:
         raise DataError(f"{inputs.run}: the rows of {missing[0]} were not read (load_inputs(run, predictors=...))")
-    measured = measure(inputs, policy)
+    measured = measure(inputs, policy, sizing)
     sampled = [m for m in measured if not m.exact]  # weight distances cannot fail by chance: not in the family
     adjusted = iter(adjust([m.p_beyond for m in sampled], policy.correction))
     p_beyond = [m.p_beyond if m.exact else next(adjusted) for m in measured]

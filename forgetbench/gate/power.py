@@ -47,7 +47,7 @@ def outcome_rates(policy: GatePolicy, runs: Iterable[GateInputs]) -> dict[str, f
     counts = {"pass": 0, "fail": 0, "inconclusive": 0, "exit_fail": 0}
     total = 0
     for rep, inputs in enumerate(runs):
-        v = decide(inputs, replace(policy, seed=rep))
+        v = decide(inputs, replace(policy, seed=rep), sizing=False)  # the outcome only: no MDE / prompts-needed simulations
         counts[v.status] += 1
         counts["exit_fail"] += not v.passed
         total += 1

@@ -265,10 +265,14 @@ def _pass_withheld(test: MeanTest, quantity: str = "KL") -> str:
     return ""
 
 
-def kl_rule(test: MeanTest, limit: float, alpha: float, fail_alpha: float, seed: int, quantity: str = "KL") -> KlDecision:
+def kl_rule(
+    test: MeanTest, limit: float, alpha: float, fail_alpha: float, seed: int, quantity: str = "KL", sizing: bool = True
+) -> KlDecision:
     """The KL rule on `test` against `limit` (nats per sequence): pass side at `alpha`, the MDE and the
     fail side's prompts at `fail_alpha`; `seed` seeds the sizing simulations. The same rule decides any
-    per-prompt mean of values ≥ 0 (a per-token divergence's); `quantity` names them in the notes."""
+    per-prompt mean of values ≥ 0 (a per-token divergence's); `quantity` names them in the notes. Without
+    `sizing` the MDE and the prompts needed are not simulated (NaN, None): the decision (p-values) is the
+    same, at a fraction of the cost, for simulations that read only the outcome (`gate.power`)."""
     withheld = _pass_withheld(test, quantity)
     p_within = 1.0 if withheld else test.p_within(limit)
     fail_ok = test.n >= MIN_FAIL_PROMPTS and not test.degenerate
@@ -281,6 +285,8 @@ def kl_rule(test: MeanTest, limit: float, alpha: float, fail_alpha: float, seed:
     note = withheld if not above else "" if fail_ok else f"a decision needs at least {MIN_FAIL_PROMPTS} prompts"
     if test.n >= 2 and test.degenerate:
         note = withheld
+    elif not sizing:
+        pass
     elif model is not None and model[1] > 0:
         zeros, s, _ = model
         if limit > 0:

@@ -126,3 +126,21 @@ def test_identical_graded_differences_never_pass():
         rule = decide(inputs, GatePolicy(max_task_drop=50.0)).rules[0]
         assert rule.status == "inconclusive" and rule.p_within == 1.0 and rule.n_needed == needed, rule
         assert ("at least 3" in rule.reason) if n < 3 else ("all equal" in rule.reason)
+
+
+def test_outcome_simulations_skip_only_the_sizing():
+    """`outcome_rates` decides without the MDE / prompts-needed simulations (`decide(..., sizing=False)`): every
+    rule's status and p-values are those of the full decision, across passes, fails and undecided runs."""
+    from forgetbench.gate.decide import decide
+
+    rng = np.random.default_rng(3)
+    policy = GatePolicy(max_kl=1.0, on_inconclusive="fail", n_boot=500)
+    statuses = set()
+    for n, scale in [(8, 1.0), (40, 0.5), (256, 0.3), (128, 0.9), (128, 1.1), (256, 2.0), (130, 1.0)]:
+        inputs = simulated_inputs({}, {}, 0.0, rng, kl=rng.lognormal(-0.5, 1.0, n) * scale)
+        full, quick = decide(inputs, policy), decide(inputs, policy, sizing=False)
+        for a, b in zip(full.rules, quick.rules, strict=True):
+            assert (a.status, a.p_within, a.p_beyond, a.estimate) == (b.status, b.p_within, b.p_beyond, b.estimate)
+            statuses.add(a.status)
+        assert full.status == quick.status
+    assert statuses == {"pass", "fail", "inconclusive"}
