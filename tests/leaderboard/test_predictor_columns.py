@@ -22,7 +22,8 @@ from tests.cli.test_cli import _assert_one_line_error
 from tests.command import fb, fb_json
 
 ROOT = Path(__file__).parents[2]
-BOARD = ROOT / "leaderboards" / "smollm2-135m-asdiv.csv"
+BOARD = ROOT / "tests" / "leaderboard" / "written_before" / "smollm2-135m-asdiv.csv"
+"""The published SmolLM2 ASDiv board as it was before the predictors table (its forward KL only): an old board."""
 BEFORE = ROOT / "tests" / "runs" / "written_before" / "score"
 
 
